@@ -1,0 +1,45 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Hot kernels are written with unchecked pointer loops; bounds are checked once
+/// at each public entry point, so release builds may drop the per-element checks.
+var fast: [SwiftSetting] { [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] }
+
+// One target per concern; each C library is wrapped once, in a system-library
+// module whose header adds `static inline` accessors for macros Swift cannot
+// import. Imports point downward only (see README "Architecture").
+let package = Package(
+  name: "Tandem",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "tandem", targets: ["TandemCLI"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+    .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+    .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+    .target(name: "TandemTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
+    .target(name: "TandemNN", dependencies: ["TandemTensor"], swiftSettings: fast),
+    .target(name: "TandemDistributed", dependencies: ["TandemNN"]),
+    .target(name: "TandemMPI", dependencies: ["TandemDistributed", "CMPI"]),
+    .target(name: "TandemData", dependencies: ["TandemTensor", "CHDF5"]),
+    .target(name: "TandemTraining", dependencies: ["TandemNN", "TandemDistributed", "TandemData"]),
+    .executableTarget(
+      name: "TandemCLI",
+      dependencies: [
+        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
+
+    .testTarget(name: "TandemTensorTests", dependencies: ["TandemTensor", "TandemTestSupport"]),
+    .testTarget(name: "TandemNNTests", dependencies: ["TandemNN", "TandemTestSupport"]),
+    .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
+    .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
+    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport"]),
+  ]
+)

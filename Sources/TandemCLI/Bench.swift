@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import TandemTensor
+import TandemTraining
+
+extension Tandem {
+  struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Benchmarks that print one JSON line each.",
+      subcommands: [Kernels.self])
+
+    struct Kernels: ParsableCommand {
+      static let configuration = CommandConfiguration(
+        abstract: "sgemm, xray-cnn convolutions and the xray-cnn training step, on one core by default.")
+
+      @Option(name: .customLong("blas-threads")) var blasThreads = 1
+      @Option var repeats = 5
+
+      func run() throws {
+        BLAS.threadCount = blasThreads
+        var bench = KernelBenchmark()
+        bench.repeats = repeats
+        let result = try bench.run()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        printNow(String(decoding: try encoder.encode(result), as: UTF8.self))
+      }
+    }
+  }
+}

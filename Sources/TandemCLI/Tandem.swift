@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Tandem: ParsableCommand {
+  static let version = "0.1.0"
+
+  static let configuration = CommandConfiguration(
+    commandName: "tandem",
+    abstract: "Distributed data-parallel training on MPI workers, with auditable runs.",
+    version: version,
+    subcommands: [Train.self, Models.self, Bench.self, Diagnose.self])
+
+  /// Parse errors and `--help` go through ArgumentParser (usage, exit 64 or 0);
+  /// errors from running a command print one line, `tandem: <what>`, and exit 1.
+  static func main() {
+    var command: any ParsableCommand
+    do {
+      command = try parseAsRoot()
+    } catch {
+      exit(withError: error)
+    }
+    do {
+      try command.run()
+    } catch let error as ValidationError {
+      exit(withError: error)
+    } catch let error as ExitCode {
+      exit(withError: error)
+    } catch let error as CleanExit {
+      exit(withError: error)
+    } catch {
+      printError("tandem: \(error)")
+      Foundation.exit(1)
+    }
+  }
+}
+
+/// Writes one line to standard error (Swift 6 rejects Glibc's `stderr` global).
+func printError(_ line: String) {
+  FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Writes to standard output now, not when the buffer fills: progress must be
+/// visible while a long step runs, and lines must not interleave across ranks.
+func printNow(_ line: String) {
+  FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,1 @@
+// Placeholder: HDF5 datasets arrive with the data issue.

@@ -1,0 +1,27 @@
+import CMPI
+import Foundation
+import TandemDistributed
+
+public enum MPIWorld {
+  /// Runs `body` between `MPI_Init` and `MPI_Finalize`. If `body` throws on any
+  /// rank, that rank prints the error and calls `MPI_Abort`, which ends them
+  /// all: no rank is left waiting in a collective.
+  public static func run(_ body: (MPICommunicator) throws -> Void) throws {
+    try check(MPI_Init(nil, nil), "MPI_Init")
+    let world = try MPICommunicator()
+    do {
+      try body(world)
+    } catch {
+      let line = "tandem: rank \(world.rank): \(error)\n"
+      FileHandle.standardError.write(Data(line.utf8))
+      world.abort(code: 1)
+    }
+    try check(MPI_Finalize(), "MPI_Finalize")
+  }
+
+  /// True when this process was started by an MPI launcher (mpirun, srun, ...).
+  public static var launchedByMPI: Bool {
+    let env = ProcessInfo.processInfo.environment
+    return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMI_SIZE"] != nil || env["PMIX_RANK"] != nil
+  }
+}

@@ -1,0 +1,54 @@
+import TandemTensor
+
+/// A fully connected layer: `y = x · Wᵀ + b`.
+/// `x` is `[batch, inputs]`, `W` is `[outputs, inputs]`, `b` is `[outputs]`.
+public final class Dense: Layer {
+  public let name: String
+  public let inputs, outputs: Int
+  public let weight: Parameter
+  public let bias: Parameter
+  private var input = Tensor(zeros: [0, 0])
+
+  public init(name: String, inputs: Int, outputs: Int) {
+    precondition(inputs > 0 && outputs > 0, "Dense \(name): inputs=\(inputs) outputs=\(outputs)")
+    self.name = name
+    self.inputs = inputs; self.outputs = outputs
+    weight = Parameter(name: "\(name).weight", value: Tensor(zeros: [outputs, inputs]))
+    bias = Parameter(name: "\(name).bias", value: Tensor(zeros: [outputs]))
+  }
+
+  public var parameters: [Parameter] { [weight, bias] }
+
+  public func outputShape(forSample s: [Int]) -> [Int] {
+    precondition(s == [inputs], "\(name) expects [\(inputs)] per sample, got \(s)")
+    return [outputs]
+  }
+
+  public func forward(_ x: Tensor) -> Tensor {
+    precondition(x.rank == 2 && x.shape[1] == inputs, "\(name) expects [batch, \(inputs)], got \(x.shape)")
+    input = x
+    var y = Tensor(zeros: [x.shape[0], outputs])
+    Tensor.gemm(x, weight.value, into: &y, transposeB: true)
+    y.withUnsafeMutableBufferPointer { ys in
+      bias.value.withUnsafeBufferPointer { b in
+        Kernels.addColumnBias(b.baseAddress!, to: ys.baseAddress!, rows: x.shape[0], columns: outputs)
+      }
+    }
+    return y
+  }
+
+  public func backward(_ dy: Tensor) -> Tensor {
+    precondition(dy.shape == [input.shape[0], outputs], "\(name) backward: gradient \(dy.shape) for input \(input.shape)")
+    Tensor.gemm(dy, input, into: &weight.gradient, transposeA: true, beta: 1)   // dW += dyᵀ·x
+    bias.gradient.withUnsafeMutableBufferPointer { db in                        // db += Σ_batch dy
+      dy.withUnsafeBufferPointer { g in
+        for r in 0..<dy.shape[0] {
+          for j in 0..<outputs { db[j] += g[r * outputs + j] }
+        }
+      }
+    }
+    var dx = Tensor(zeros: input.shape)
+    Tensor.gemm(dy, weight.value, into: &dx)                                    // dx = dy·W
+    return dx
+  }
+}

@@ -1,0 +1,63 @@
+import TandemTensor
+
+/// The reference architectures of REFERENCE_MODELS.md, by their published names.
+public enum ModelName: String, CaseIterable, Sendable, Codable {
+  case xrayCNN = "xray-cnn"
+  case churnLogreg = "churn-logreg"
+  case churnMLP = "churn-mlp"
+
+  /// Parses a name from a user, with the known names in the error.
+  public init(parsing text: String) throws(ModelError) {
+    guard let name = ModelName(rawValue: text) else {
+      throw .unknownModel(text, known: ModelName.allCases.map(\.rawValue))
+    }
+    self = name
+  }
+
+  public var isImageModel: Bool { self == .xrayCNN }
+}
+
+extension Model {
+  /// Builds a reference model with He-normal weights drawn from `seed`.
+  ///
+  /// - `xray-cnn`: input `[1, imageSize, imageSize]`, `classes` outputs, softmax CE.
+  /// - `churn-logreg`, `churn-mlp`: input `[features]`, one logit, sigmoid BCE.
+  public static func reference(
+    _ name: ModelName, features: Int = 45, imageSize: Int = 128, classes: Int = 2,
+    classWeights: [Float]? = nil, seed: UInt64
+  ) throws(ModelError) -> Model {
+    let model: Model
+    switch name {
+    case .xrayCNN:
+      guard imageSize >= 8, imageSize % 8 == 0 else {
+        throw .invalidArchitecture("xray-cnn needs an image size that is a positive multiple of 8, got \(imageSize)")
+      }
+      guard classes >= 2 else { throw .invalidArchitecture("xray-cnn needs at least 2 classes, got \(classes)") }
+      model = Model(
+        name: name.rawValue, sampleShape: [1, imageSize, imageSize], classes: classes,
+        layers: [
+          Conv2D(name: "conv1", inChannels: 1, outChannels: 16, computesInputGradient: false), ReLU(),
+          MaxPool2D(name: "pool1"),
+          Conv2D(name: "conv2", inChannels: 16, outChannels: 32), ReLU(), MaxPool2D(name: "pool2"),
+          Conv2D(name: "conv3", inChannels: 32, outChannels: 64), ReLU(), MaxPool2D(name: "pool3"),
+          Conv2D(name: "conv4", inChannels: 64, outChannels: 128), ReLU(),
+          GlobalAveragePool(),
+          Dense(name: "fc1", inputs: 128, outputs: 64), ReLU(),
+          Dense(name: "fc2", inputs: 64, outputs: classes),
+        ],
+        loss: SoftmaxCrossEntropy(classWeights: classWeights))
+    case .churnLogreg, .churnMLP:
+      guard features > 0 else { throw .invalidArchitecture("\(name.rawValue) needs at least one feature, got \(features)") }
+      guard classes == 2 else { throw .invalidArchitecture("\(name.rawValue) is binary, got \(classes) classes") }
+      let layers: [any Layer] = name == .churnLogreg
+        ? [Dense(name: "fc", inputs: features, outputs: 1)]
+        : [Dense(name: "fc1", inputs: features, outputs: 64), ReLU(),
+           Dense(name: "fc2", inputs: 64, outputs: 32), ReLU(),
+           Dense(name: "fc3", inputs: 32, outputs: 1)]
+      model = Model(name: name.rawValue, sampleShape: [features], classes: 2, layers: layers,
+                    loss: SigmoidBinaryCrossEntropy(classWeights: classWeights))
+    }
+    Initialization.heNormal(model.parameters, seed: seed)
+    return model
+  }
+}

@@ -1,0 +1,104 @@
+/// Geometry of a 2-D convolution or pooling window over one `[channels, height, width]` image.
+public struct ConvolutionGeometry: Sendable, Equatable {
+  public var channels, height, width: Int
+  public var kernelHeight, kernelWidth: Int
+  public var stride, padding: Int
+
+  public init(channels: Int, height: Int, width: Int,
+              kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
+    precondition(channels > 0 && height > 0 && width > 0 && kernelHeight > 0 && kernelWidth > 0
+                 && stride > 0 && padding >= 0,
+                 "convolution geometry c=\(channels) h=\(height) w=\(width) k=\(kernelHeight)x\(kernelWidth) s=\(stride) p=\(padding)")
+    self.channels = channels; self.height = height; self.width = width
+    self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+    self.stride = stride; self.padding = padding
+  }
+
+  public var outputHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+  public var outputWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+  /// Rows of the column matrix: one per (channel, kernel row, kernel column).
+  public var patchSize: Int { channels * kernelHeight * kernelWidth }
+  /// Columns of the column matrix: one per output pixel.
+  public var outputPixels: Int { outputHeight * outputWidth }
+}
+
+/// im2col and col2im for one image: the column matrix is `[patchSize, outputPixels]`,
+/// so a convolution becomes `W [outChannels, patchSize] · cols`.
+public enum Im2Col {
+  /// Fills `columns` from `image` (`[channels, height, width]`), zero outside the image.
+  public static func imageToColumns(
+    _ image: UnsafePointer<Float>, _ g: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>
+  ) {
+    let oh = g.outputHeight, ow = g.outputWidth, h = g.height, w = g.width
+    var row = columns
+    for c in 0..<g.channels {
+      let plane = image + c * h * w
+      for ki in 0..<g.kernelHeight {
+        for kj in 0..<g.kernelWidth {
+          // Output columns ox whose input column ix = ox*s - p + kj lies inside [0, w).
+          let (lo, hi) = validRange(offset: kj - g.padding, stride: g.stride, extent: w, outputs: ow)
+          for oy in 0..<oh {
+            let out = row + oy * ow
+            let iy = oy * g.stride - g.padding + ki
+            if iy < 0 || iy >= h || lo >= hi {
+              out.update(repeating: 0, count: ow)
+              continue
+            }
+            let src = plane + iy * w
+            if lo > 0 { out.update(repeating: 0, count: lo) }
+            if g.stride == 1 {
+              out.advanced(by: lo).update(from: src + (lo + kj - g.padding), count: hi - lo)
+            } else {
+              for ox in lo..<hi { out[ox] = src[ox * g.stride - g.padding + kj] }
+            }
+            if hi < ow { (out + hi).update(repeating: 0, count: ow - hi) }
+          }
+          row += oh * ow
+        }
+      }
+    }
+  }
+
+  /// Adds each column entry back to the image pixel it came from (the adjoint of
+  /// `imageToColumns`). `image` must be zeroed or hold a gradient to add to.
+  public static func addColumnsToImage(
+    _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, into image: UnsafeMutablePointer<Float>
+  ) {
+    let oh = g.outputHeight, ow = g.outputWidth, h = g.height, w = g.width
+    var row = columns
+    for c in 0..<g.channels {
+      let plane = image + c * h * w
+      for ki in 0..<g.kernelHeight {
+        for kj in 0..<g.kernelWidth {
+          let (lo, hi) = validRange(offset: kj - g.padding, stride: g.stride, extent: w, outputs: ow)
+          if lo < hi {
+            for oy in 0..<oh {
+              let iy = oy * g.stride - g.padding + ki
+              if iy < 0 || iy >= h { continue }
+              let src = row + oy * ow
+              let dst = plane + iy * w
+              if g.stride == 1 {
+                let d = dst + (kj - g.padding)
+                for ox in lo..<hi { d[ox] += src[ox] }
+              } else {
+                for ox in lo..<hi { dst[ox * g.stride - g.padding + kj] += src[ox] }
+              }
+            }
+          }
+          row += oh * ow
+        }
+      }
+    }
+  }
+
+  /// The half-open range of outputs `o` with `0 <= o*stride + offset < extent`.
+  @inline(__always)
+  static func validRange(offset: Int, stride: Int, extent: Int, outputs: Int) -> (Int, Int) {
+    // Smallest o with o*stride + offset >= 0.
+    let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+    // Largest o with o*stride + offset <= extent - 1, plus one.
+    let last = extent - 1 - offset
+    let hi = last < 0 ? 0 : min(outputs, last / stride + 1)
+    return (min(lo, outputs), max(min(lo, outputs), hi))
+  }
+}

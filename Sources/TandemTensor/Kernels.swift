@@ -1,0 +1,120 @@
+import Foundation
+
+/// Elementwise and reduction kernels over raw buffers. Written as plain counted
+/// loops over pointers so the optimiser vectorises them; no closures per element.
+public enum Kernels {
+  @inlinable
+  public static func exp(_ x: Float) -> Float { Foundation.exp(x) }
+
+  /// `1 / (1 + e^(−x))`, without overflow for large `|x|`.
+  @inlinable
+  public static func sigmoid(_ x: Float) -> Float {
+    if x >= 0 { return 1 / (1 + exp(-x)) }
+    let e = exp(x)
+    return e / (1 + e)
+  }
+
+  /// `y[i] = max(x[i], 0)`.
+  @inlinable
+  public static func relu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] = Swift.max(x[i], 0) }
+  }
+
+  /// `dx[i] = y[i] > 0 ? dy[i] : 0`, where `y` is the ReLU's output.
+  @inlinable
+  public static func reluBackward(output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                  _ dx: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+  }
+
+  /// `y[i] += alpha * x[i]`.
+  @inlinable
+  public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] += alpha * x[i] }
+  }
+
+  /// Adds `bias[c]` to every element of row `c` of a `[rows, columns]` matrix.
+  @inlinable
+  public static func addRowBias(_ bias: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>,
+                                rows: Int, columns: Int) {
+    for r in 0..<rows {
+      let b = bias[r]
+      let row = m + r * columns
+      for j in 0..<columns { row[j] += b }
+    }
+  }
+
+  /// Adds `bias[j]` to column `j` of every row of a `[rows, columns]` matrix.
+  @inlinable
+  public static func addColumnBias(_ bias: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>,
+                                   rows: Int, columns: Int) {
+    for r in 0..<rows {
+      let row = m + r * columns
+      for j in 0..<columns { row[j] += bias[j] }
+    }
+  }
+
+  /// Sum of `count` floats, accumulated in eight lanes so the loop vectorises.
+  @inlinable
+  public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= count {
+      acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+      i += 8
+    }
+    var s = acc.sum()
+    while i < count { s += x[i]; i += 1 }
+    return s
+  }
+
+  /// 2x2 max pooling with stride 2 over `planes` planes of `[height, width]`.
+  /// Writes the position (0...3) of each maximum to `argmax` for the backward pass.
+  /// Odd trailing rows and columns are dropped, as in the usual floor convention.
+  public static func maxPool2x2(
+    _ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
+    _ y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
+  ) {
+    let oh = height / 2, ow = width / 2
+    for p in 0..<planes {
+      let src = x + p * height * width
+      let dst = y + p * oh * ow
+      let arg = argmax + p * oh * ow
+      for oy in 0..<oh {
+        let r0 = src + 2 * oy * width, r1 = r0 + width
+        let out = dst + oy * ow, a = arg + oy * ow
+        for ox in 0..<ow {
+          let v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1]
+          // First maximum wins ties, so the gradient goes to one input only.
+          var best = v0, at: UInt8 = 0
+          if v1 > best { best = v1; at = 1 }
+          if v2 > best { best = v2; at = 2 }
+          if v3 > best { best = v3; at = 3 }
+          out[ox] = best
+          a[ox] = at
+        }
+      }
+    }
+  }
+
+  /// Routes each output gradient to the input that won the forward max; `dx` is overwritten.
+  public static func maxPool2x2Backward(
+    _ dy: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>, planes: Int, height: Int, width: Int,
+    _ dx: UnsafeMutablePointer<Float>
+  ) {
+    let oh = height / 2, ow = width / 2
+    dx.update(repeating: 0, count: planes * height * width)
+    for p in 0..<planes {
+      let dst = dx + p * height * width
+      let src = dy + p * oh * ow
+      let arg = argmax + p * oh * ow
+      for oy in 0..<oh {
+        let r0 = dst + 2 * oy * width
+        for ox in 0..<ow {
+          let a = Int(arg[oy * ow + ox])
+          r0[(a >> 1) * width + 2 * ox + (a & 1)] = src[oy * ow + ox]
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/// A seeded generator that gives the same numbers on every platform:
+/// xoshiro256** (Blackman and Vigna), seeded through SplitMix64.
+///
+/// Normal variates use Marsaglia's polar method with a logarithm written here
+/// from IEEE-754 basic operations only (+, −, ×, ÷ and sqrt are correctly
+/// rounded everywhere), so initial weights do not depend on the C library's
+/// `log`. That is what lets a run be re-created bit for bit on another machine.
+public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
+  public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
+
+  public init(seed: UInt64) {
+    var s = seed
+    func splitMix() -> UInt64 {
+      s &+= 0x9E37_79B9_7F4A_7C15
+      var z = s
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return z ^ (z >> 31)
+    }
+    state = (splitMix(), splitMix(), splitMix(), splitMix())
+  }
+
+  /// Restores a generator from a saved `state` (checkpoints).
+  public init(state: (UInt64, UInt64, UInt64, UInt64)) {
+    precondition(state != (0, 0, 0, 0), "xoshiro256** state must not be all zero")
+    self.state = state
+  }
+
+  public static func == (a: SeededGenerator, b: SeededGenerator) -> Bool { a.state == b.state }
+
+  public mutating func next() -> UInt64 {
+    let result = rotate(state.1 &* 5, 7) &* 9
+    let t = state.1 << 17
+    state.2 ^= state.0
+    state.3 ^= state.1
+    state.1 ^= state.2
+    state.0 ^= state.3
+    state.2 ^= t
+    state.3 = rotate(state.3, 45)
+    return result
+  }
+
+  /// A uniform double in [0, 1) with 53 random bits.
+  public mutating func nextUniform() -> Double {
+    Double(next() >> 11) * 0x1.0p-53
+  }
+
+  /// A standard normal variate (mean 0, variance 1).
+  public mutating func nextNormal() -> Double {
+    while true {
+      let u = 2 * nextUniform() - 1
+      let v = 2 * nextUniform() - 1
+      let s = u * u + v * v
+      if s > 0 && s < 1 {
+        return u * (-2 * PortableMath.log(s) / s).squareRoot()
+      }
+    }
+  }
+
+  @inline(__always)
+  private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
+
+/// Elementary functions built from correctly rounded IEEE operations only.
+public enum PortableMath {
+  /// Natural logarithm of a positive finite `x`, accurate to a few ulps.
+  ///
+  /// `x = m · 2^e` with `m` in [√½, √2); `log m = 2·atanh(f)` with
+  /// `f = (m − 1)/(m + 1)`, `|f| < 0.172`, summed as an odd series to f^41.
+  public static func log(_ x: Double) -> Double {
+    precondition(x > 0 && x.isFinite, "PortableMath.log needs a positive finite value, got \(x)")
+    var m = x.significand          // [1, 2)
+    var e = Double(x.exponent)
+    if m > 1.4142135623730951 { m *= 0.5; e += 1 }
+    let f = (m - 1) / (m + 1)
+    let f2 = f * f
+    var term = f, sum = 0.0
+    var k = 1.0
+    while k <= 41 {
+      sum += term / k
+      term *= f2
+      k += 2
+    }
+    return 2 * sum + e * 0.6931471805599453
+  }
+}

@@ -1,0 +1,112 @@
+import TandemNN
+import TandemTensor
+
+/// Central finite differences against a layer's or model's backward pass.
+///
+/// The scalar objective is `L = Σ r ⊙ f(x)` for a fixed random `r`, so every
+/// output contributes. `L` is accumulated in Float64, which leaves the Float32
+/// forward pass as the only rounding source: with step `h`, its error in the
+/// difference quotient is about `ε₃₂·|L|/h`, which is what the tolerances in the
+/// tests are sized against.
+public enum GradientCheck {
+  public struct Report: CustomStringConvertible {
+    public var worstRelativeError: Double
+    public var worstName: String
+    public var checked: Int
+    public var description: String { "worst relative error \(worstRelativeError) at \(worstName) over \(checked) entries" }
+  }
+
+  /// Compares the analytic gradients of `layer` (inputs and parameters) with
+  /// central differences at up to `samplesPerTensor` entries per tensor.
+  public static func check(layer: any Layer, input: Tensor, step h: Float = 1e-2,
+                           samplesPerTensor: Int = 40, seed: UInt64 = 1, checkInput: Bool = true) -> Report {
+    var rng = SeededGenerator(seed: seed)
+    let y = layer.forward(input)
+    let r = (0..<y.count).map { _ in Float(rng.nextNormal()) }
+    let objective: (Tensor) -> Double = { x in
+      let out = layer.forward(x)
+      var s = 0.0
+      for i in 0..<out.count { s += Double(out.scalars[i]) * Double(r[i]) }
+      return s
+    }
+    for p in layer.parameters { p.zeroGradient() }
+    _ = layer.forward(input)
+    let dx = layer.backward(Tensor(uncheckedShape: y.shape, scalars: r))
+    var report = Report(worstRelativeError: 0, worstName: "-", checked: 0)
+
+    if checkInput {
+      for i in sampleIndices(input.count, samplesPerTensor, &rng) {
+        var plus = input, minus = input
+        plus.scalars[i] += h
+        minus.scalars[i] -= h
+        let numeric = (objective(plus) - objective(minus)) / Double(2 * h)
+        record(&report, analytic: Double(dx.scalars[i]), numeric: numeric, name: "input[\(i)]")
+      }
+    }
+    for p in layer.parameters {
+      let analytic = p.gradient
+      let original = p.value
+      for i in sampleIndices(original.count, samplesPerTensor, &rng) {
+        p.value.scalars[i] = original.scalars[i] + h
+        let lp = objective(input)
+        p.value.scalars[i] = original.scalars[i] - h
+        let lm = objective(input)
+        p.value = original
+        record(&report, analytic: Double(analytic.scalars[i]), numeric: (lp - lm) / Double(2 * h),
+               name: "\(p.name)[\(i)]")
+      }
+    }
+    return report
+  }
+
+  /// Same check for a whole model through its loss.
+  public static func check(model: Model, input: Tensor, labels: [Int32], step h: Float = 1e-2,
+                           samplesPerTensor: Int = 12, seed: UInt64 = 1) throws -> Report {
+    var rng = SeededGenerator(seed: seed)
+    let loss: () throws -> Double = {
+      let logits = try model.forward(input)
+      return model.loss.evaluate(logits: logits, labels: labels, normalizer: nil).loss
+    }
+    model.zeroGradients()
+    try model.accumulateGradients(input, labels: labels)
+    var report = Report(worstRelativeError: 0, worstName: "-", checked: 0)
+    for p in model.parameters {
+      let analytic = p.gradient
+      let original = p.value
+      for i in sampleIndices(original.count, samplesPerTensor, &rng) {
+        p.value.scalars[i] = original.scalars[i] + h
+        let lp = try loss()
+        p.value.scalars[i] = original.scalars[i] - h
+        let lm = try loss()
+        p.value = original
+        record(&report, analytic: Double(analytic.scalars[i]), numeric: (lp - lm) / Double(2 * h),
+               name: "\(p.name)[\(i)]")
+      }
+    }
+    return report
+  }
+
+  /// `|a − n| / max(|a|, |n|, floor)`: relative where gradients are large,
+  /// absolute (scaled by `floor`) where both are near zero.
+  static func record(_ report: inout Report, analytic: Double, numeric: Double, name: String, floor: Double = 1e-2) {
+    let error = abs(analytic - numeric) / max(abs(analytic), abs(numeric), floor)
+    report.checked += 1
+    if error > report.worstRelativeError {
+      report.worstRelativeError = error
+      report.worstName = "\(name) (analytic \(analytic), numeric \(numeric))"
+    }
+  }
+
+  static func sampleIndices(_ count: Int, _ k: Int, _ rng: inout SeededGenerator) -> [Int] {
+    if count <= k { return Array(0..<count) }
+    return (0..<k).map { _ in Int(rng.next() % UInt64(count)) }
+  }
+}
+
+/// A tensor of standard-normal values from `seed`.
+public func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+  var rng = SeededGenerator(seed: seed)
+  return Tensor(uninitializedShape: shape) { p in
+    for i in 0..<p.count { p[i] = Float(rng.nextNormal()) * scale }
+  }
+}
