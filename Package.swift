@@ -16,17 +16,22 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
   ],
   targets: [
     .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
     .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
     .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+    .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
     .target(name: "TandemTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
     .target(name: "TandemNN", dependencies: ["TandemTensor"], swiftSettings: fast),
     .target(name: "TandemDistributed", dependencies: ["TandemNN"]),
     .target(name: "TandemMPI", dependencies: ["TandemDistributed", "CMPI"]),
-    .target(name: "TandemData", dependencies: ["TandemTensor", "CHDF5"]),
+    .target(
+      name: "TandemData",
+      dependencies: ["TandemTensor", "CHDF5", "CJPEG", "CPNG", .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "TandemTraining", dependencies: ["TandemNN", "TandemDistributed", "TandemData"]),
     .executableTarget(
       name: "TandemCLI",
@@ -37,6 +42,7 @@ let package = Package(
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
 
     .testTarget(name: "TandemTensorTests", dependencies: ["TandemTensor", "TandemTestSupport"]),
+    .testTarget(name: "TandemDataTests", dependencies: ["TandemData", "TandemTestSupport"]),
     .testTarget(name: "TandemNNTests", dependencies: ["TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),

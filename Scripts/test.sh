@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: unit tests and the
+# tests that launch `tandem` under mpirun. Tests run in release mode: the
+# training and gradient tests do real arithmetic and are slow unoptimised.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/bootstrap.sh release
+
+# mpirun refuses root unless told; CI and containers run as root.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Tests that run the CLI use this binary.
+export TANDEM_BIN="$PWD/.build/release/tandem"
+export TANDEM_SHARED_DATA="${TANDEM_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+
+swift test -c release 2>&1 | { grep -v "^warning: 'main'" || true; }

@@ -1,0 +1,1 @@
+// Data ingest and readers: see the data issue.
