@@ -1,0 +1,76 @@
+import Foundation
+
+/// Runs the built `tandem` binary (optionally under mpirun) the way a user
+/// would, and returns what it printed and how it exited.
+public enum TandemProcess {
+  public struct Output: CustomStringConvertible {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public var seconds: Double
+    public var description: String { "exit \(status) after \(seconds) s\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+  }
+
+  /// `TANDEM_BIN`, else `tandem` beside the test bundle (same build folder).
+  public static var binary: URL {
+    if let path = ProcessInfo.processInfo.environment["TANDEM_BIN"] { return URL(fileURLWithPath: path) }
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    return exe.deletingLastPathComponent().appendingPathComponent("tandem")
+  }
+
+  /// The package root, found from this file's path.
+  public static var packageRoot: URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  }
+
+  /// Runs `tandem arguments…`, or `mpirun -np ranks tandem arguments…` when
+  /// `ranks` is given. Kills the process group after `timeout` seconds.
+  public static func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 300,
+                         environment: [String: String] = [:], directory: URL? = nil) throws -> Output {
+    let process = Process()
+    if let ranks {
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = ["mpirun", "--oversubscribe", "-np", String(ranks), binary.path] + arguments
+    } else {
+      process.executableURL = binary
+      process.arguments = arguments
+    }
+    var env = ProcessInfo.processInfo.environment
+    env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    // Open MPI's shared-memory transport needs a writable, roomy /tmp; vader works everywhere.
+    env["OMPI_MCA_btl"] = env["OMPI_MCA_btl"] ?? "self,vader"
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    if let directory { process.currentDirectoryURL = directory }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let start = Date()
+    try process.run()
+    // Drain pipes while waiting so a chatty child never blocks on a full pipe.
+    let outData = Captured(), errData = Captured()
+    let group = DispatchGroup()
+    for (pipe, box) in [(out, outData), (err, errData)] {
+      group.enter()
+      DispatchQueue.global().async {
+        box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+      }
+    }
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning {
+      kill(-process.processIdentifier, SIGKILL)
+      process.terminate()
+    }
+    process.waitUntilExit()
+    group.wait()
+    return Output(status: process.terminationStatus,
+                  stdout: String(decoding: outData.data, as: UTF8.self),
+                  stderr: String(decoding: errData.data, as: UTF8.self),
+                  seconds: Date().timeIntervalSince(start))
+  }
+}
+
+private final class Captured: @unchecked Sendable { var data = Data() }

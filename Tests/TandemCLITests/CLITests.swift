@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+import TandemTestSupport
+
+@Test func mpiAllreduceIsExactOnTwoRanks() throws {
+  let run = try TandemProcess.run(["diagnose", "mpi"], ranks: 2, timeout: 120)
+  #expect(run.status == 0, "\(run)")
+  #expect(run.stdout.contains("rank 0/2"), "\(run)")
+  #expect(run.stdout.contains("rank 1/2"), "\(run)")
+  #expect(run.stdout.contains("mpi ok: 2 ranks"), "\(run)")
+}
+
+@Test func unknownModelIsOneLineOnStandardErrorAndExitsNonZero() throws {
+  let run = try TandemProcess.run(["train", "--model", "resnet50", "--steps", "1"])
+  #expect(run.status == 1)
+  #expect(run.stderr == "tandem: unknown model 'resnet50' (known: xray-cnn, churn-logreg, churn-mlp)\n")
+}
+
+@Test func badFlagsAreUsageErrors() throws {
+  let run = try TandemProcess.run(["train", "--model", "churn-mlp", "--steps", "0"])
+  #expect(run.status == 64, "\(run)")
+  #expect(run.stderr.contains("--steps must be positive, got 0"), "\(run)")
+}
+
+@Test func singleProcessTrainingReportsLossEveryStepAndLearns() throws {
+  let run = try TandemProcess.run(["train", "--model", "churn-mlp", "--synthetic", "2048", "--steps", "40", "--seed", "3"])
+  #expect(run.status == 0, "\(run)")
+  let losses = run.stdout.split(separator: "\n").compactMap { line -> Double? in
+    guard line.hasPrefix("step ") else { return nil }
+    let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+    return parts.firstIndex(of: "loss").map { Double(parts[$0 + 1])! }
+  }
+  #expect(losses.count == 40, "\(run)")
+  #expect(losses.last! < losses.first! * 0.5, "losses \(losses)")
+}
+
+@Test func architecturesListsTheReferenceParameterCounts() throws {
+  let run = try TandemProcess.run(["architectures"])
+  #expect(run.status == 0)
+  #expect(run.stdout.contains("xray-cnn\tinput 1x128x128\t105538 parameters"), "\(run)")
+}

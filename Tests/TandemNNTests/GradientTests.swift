@@ -1,0 +1,162 @@
+import Testing
+import TandemNN
+import TandemTensor
+import TandemTestSupport
+
+/// Inputs with distinct values at least 0.1 apart, so a finite-difference step
+/// of 1e-2 never crosses a ReLU kink or swaps a max-pool winner.
+func separatedInput(_ shape: [Int], seed: UInt64) -> Tensor {
+  let count = shape.reduce(1, *)
+  var rng = SeededGenerator(seed: seed)
+  var values = (0..<count).map { Float($0 - count / 2) * 0.1 + 0.05 }
+  values.shuffle(using: &rng)
+  return Tensor(uncheckedShape: shape, scalars: values)
+}
+
+// Tolerance: layers are Float32 and the objective is summed in Float64. With
+// h = 1e-2 the rounding error of a difference quotient is about
+// ε₃₂·|L|/h ≈ 1.2e-7·50/1e-2 ≈ 6e-4 in absolute terms; relative to gradients of
+// order 1 (floor 1e-2), 1e-2 leaves a margin of about 15x. Linear layers have no
+// truncation error, and separated inputs keep ReLU and max-pool piecewise linear.
+let layerTolerance = 1e-2
+
+@Test(arguments: [
+  (inChannels: 1, outChannels: 4, kernel: 3, stride: 1, padding: 1, size: 8),
+  (inChannels: 3, outChannels: 2, kernel: 3, stride: 1, padding: 1, size: 6),
+  (inChannels: 2, outChannels: 3, kernel: 5, stride: 2, padding: 2, size: 9),
+  (inChannels: 2, outChannels: 2, kernel: 1, stride: 1, padding: 0, size: 5),
+  (inChannels: 1, outChannels: 2, kernel: 2, stride: 3, padding: 0, size: 8),
+])
+func conv2DGradientsMatchFiniteDifferences(
+  inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, size: Int
+) {
+  let conv = Conv2D(name: "conv", inChannels: inChannels, outChannels: outChannels,
+                    kernelSize: kernel, stride: stride, padding: padding)
+  Initialization.heNormal(conv.parameters, seed: 5)
+  conv.bias.value = randomTensor([outChannels], seed: 6)
+  let report = GradientCheck.check(layer: conv, input: randomTensor([2, inChannels, size, size], seed: 7))
+  #expect(report.worstRelativeError < layerTolerance, "\(report)")
+}
+
+@Test func conv2DWithoutInputGradientStillAccumulatesWeightGradient() {
+  let a = Conv2D(name: "a", inChannels: 1, outChannels: 2, computesInputGradient: true)
+  let b = Conv2D(name: "b", inChannels: 1, outChannels: 2, computesInputGradient: false)
+  Initialization.heNormal(a.parameters, seed: 1)
+  Initialization.heNormal(b.parameters, seed: 1)
+  let x = randomTensor([2, 1, 6, 6], seed: 2)
+  let dy = randomTensor([2, 2, 6, 6], seed: 3)
+  _ = a.forward(x); _ = a.backward(dy)
+  _ = b.forward(x); _ = b.backward(dy)
+  #expect(a.weight.gradient == b.weight.gradient)
+  #expect(a.bias.gradient == b.bias.gradient)
+}
+
+@Test func denseGradientsMatchFiniteDifferences() {
+  let dense = Dense(name: "fc", inputs: 7, outputs: 5)
+  Initialization.heNormal(dense.parameters, seed: 1)
+  dense.bias.value = randomTensor([5], seed: 2)
+  let report = GradientCheck.check(layer: dense, input: randomTensor([4, 7], seed: 3))
+  #expect(report.worstRelativeError < layerTolerance, "\(report)")
+}
+
+@Test func reluGradientMatchesFiniteDifferences() {
+  let report = GradientCheck.check(layer: ReLU(), input: separatedInput([3, 2, 5, 5], seed: 4))
+  #expect(report.worstRelativeError < layerTolerance, "\(report)")
+}
+
+@Test func maxPoolGradientMatchesFiniteDifferences() {
+  let report = GradientCheck.check(layer: MaxPool2D(), input: separatedInput([2, 3, 6, 8], seed: 5), samplesPerTensor: 200)
+  #expect(report.worstRelativeError < layerTolerance, "\(report)")
+}
+
+@Test func maxPoolDropsOddTrailingRowsAndColumns() {
+  let pool = MaxPool2D()
+  let y = pool.forward(separatedInput([1, 1, 5, 7], seed: 1))
+  #expect(y.shape == [1, 1, 2, 3])
+  let report = GradientCheck.check(layer: pool, input: separatedInput([1, 2, 5, 7], seed: 2))
+  #expect(report.worstRelativeError < layerTolerance, "\(report)")
+}
+
+@Test func globalAveragePoolGradientMatchesFiniteDifferences() {
+  let report = GradientCheck.check(layer: GlobalAveragePool(), input: randomTensor([3, 4, 5, 6], seed: 6))
+  #expect(report.worstRelativeError < layerTolerance, "\(report)")
+}
+
+/// Losses are smooth, so their check uses a whole model of one Dense layer.
+@Test(arguments: [nil, [Float(0.3), 2.5]])
+func sigmoidCrossEntropyGradientMatchesFiniteDifferences(weights: [Float]?) throws {
+  let model = Model(name: "logreg", sampleShape: [6], classes: 2,
+                    layers: [Dense(name: "fc", inputs: 6, outputs: 1)],
+                    loss: SigmoidBinaryCrossEntropy(classWeights: weights))
+  Initialization.heNormal(model.parameters, seed: 2)
+  let report = try GradientCheck.check(model: model, input: randomTensor([8, 6], seed: 3),
+                                       labels: [0, 1, 1, 0, 1, 0, 0, 1], step: 1e-3, samplesPerTensor: 20)
+  #expect(report.worstRelativeError < 2e-2, "\(report)")
+}
+
+@Test(arguments: [nil, [Float(1), 3, 0.5]])
+func softmaxCrossEntropyGradientMatchesFiniteDifferences(weights: [Float]?) throws {
+  let model = Model(name: "softmax", sampleShape: [5], classes: 3,
+                    layers: [Dense(name: "fc", inputs: 5, outputs: 3)],
+                    loss: SoftmaxCrossEntropy(classWeights: weights))
+  Initialization.heNormal(model.parameters, seed: 4)
+  let report = try GradientCheck.check(model: model, input: randomTensor([6, 5], seed: 5),
+                                       labels: [0, 1, 2, 2, 1, 0], step: 1e-3, samplesPerTensor: 20)
+  #expect(report.worstRelativeError < 2e-2, "\(report)")
+}
+
+@Test func softmaxCrossEntropyOfUniformLogitsIsLogOfClassCount() {
+  let loss = SoftmaxCrossEntropy()
+  let (value, gradient) = loss.evaluate(logits: Tensor(zeros: [4, 3]), labels: [0, 1, 2, 0], normalizer: nil)
+  #expect(abs(value - 1.0986122886681098) < 1e-6)
+  // d/dz = (softmax − onehot)/batch = (1/3 − [c == y]) / 4
+  #expect(abs(gradient.scalars[0] - (1.0 / 3 - 1) / 4) < 1e-6)
+  #expect(abs(gradient.scalars[1] - (1.0 / 3) / 4) < 1e-6)
+}
+
+@Test func sigmoidCrossEntropyIsStableForLargeLogits() {
+  let loss = SigmoidBinaryCrossEntropy()
+  let (value, gradient) = loss.evaluate(logits: Tensor(uncheckedShape: [2, 1], scalars: [200, -200]),
+                                        labels: [0, 1], normalizer: nil)
+  #expect(abs(value - 200) < 1e-6)
+  #expect(gradient.scalars.map { abs($0) } == [0.5, 0.5])
+}
+
+// Whole networks: these checks catch wiring bugs (a layer's gradient routed to
+// the wrong place, a missing term), which give errors of order 100%; each
+// layer's arithmetic is checked tightly above. With ReLUs and max-pools inside
+// and Float32 forward passes, entries whose one-sided differences disagree by
+// more than 5% have a kink within h and are skipped (at most a quarter may
+// be); the rest must agree within 5%. The directional derivative over all
+// parameters at once averages the kinks out and must agree within 1%.
+//
+// Biases start at zero, which puts a unit whose inputs are all zero exactly on
+// its ReLU kink; small random biases move every unit off it.
+func randomizeBiases(_ model: Model, seed: UInt64) {
+  for (k, p) in model.parameters.enumerated() where p.value.rank == 1 {
+    p.value = randomTensor(p.value.shape, seed: seed &+ UInt64(k), scale: 0.1)
+  }
+}
+
+@Test func xrayCNNBackwardMatchesFiniteDifferences() throws {
+  let model = try Model.reference(.xrayCNN, imageSize: 16, seed: 3)
+  randomizeBiases(model, seed: 30)
+  let x = randomTensor([2, 1, 16, 16], seed: 4)
+  let report = try GradientCheck.check(model: model, input: x, labels: [0, 1], step: 1e-3, samplesPerTensor: 8)
+  #expect(report.worstRelativeError < 5e-2, "\(report)")
+  #expect(report.kinks * 3 <= report.checked, "\(report)")
+  let directional = try GradientCheck.directional(model: model, input: x, labels: [0, 1], step: 1e-3)
+  #expect(directional.relativeError < 1e-2, "\(directional)")
+}
+
+@Test func churnMLPBackwardMatchesFiniteDifferences() throws {
+  let model = try Model.reference(.churnMLP, features: 10, seed: 5)
+  randomizeBiases(model, seed: 50)
+  let x = randomTensor([6, 10], seed: 6)
+  let labels: [Int32] = [0, 1, 1, 0, 0, 1]
+  let report = try GradientCheck.check(model: model, input: x, labels: labels, step: 1e-3, samplesPerTensor: 15)
+  #expect(report.worstRelativeError < 5e-2, "\(report)")
+  #expect(report.kinks * 3 <= report.checked, "\(report)")
+  let directional = try GradientCheck.directional(model: model, input: x, labels: labels, step: 1e-3)
+  #expect(directional.relativeError < 1e-2, "\(directional)")
+}

@@ -1,0 +1,100 @@
+import Testing
+import TandemTensor
+import TandemTestSupport
+
+/// Direct convolution of one image with one filter bank, in Float64.
+func naiveConvolution(_ x: [Float], _ w: [Float], _ g: ConvolutionGeometry, outChannels: Int) -> [Double] {
+  var out = [Double](repeating: 0, count: outChannels * g.outputPixels)
+  for o in 0..<outChannels {
+    for oy in 0..<g.outputHeight {
+      for ox in 0..<g.outputWidth {
+        var s = 0.0
+        for c in 0..<g.channels {
+          for ki in 0..<g.kernelHeight {
+            for kj in 0..<g.kernelWidth {
+              let iy = oy * g.stride - g.padding + ki, ix = ox * g.stride - g.padding + kj
+              guard iy >= 0, iy < g.height, ix >= 0, ix < g.width else { continue }
+              let wi = ((o * g.channels + c) * g.kernelHeight + ki) * g.kernelWidth + kj
+              s += Double(w[wi]) * Double(x[(c * g.height + iy) * g.width + ix])
+            }
+          }
+        }
+        out[(o * g.outputHeight + oy) * g.outputWidth + ox] = s
+      }
+    }
+  }
+  return out
+}
+
+let geometries: [ConvolutionGeometry] = [
+  .init(channels: 2, height: 7, width: 6, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1),
+  .init(channels: 3, height: 9, width: 8, kernelHeight: 5, kernelWidth: 5, stride: 2, padding: 2),
+  .init(channels: 1, height: 5, width: 5, kernelHeight: 1, kernelWidth: 1, stride: 1, padding: 0),
+  .init(channels: 2, height: 6, width: 9, kernelHeight: 3, kernelWidth: 2, stride: 3, padding: 0),
+  .init(channels: 1, height: 4, width: 4, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 3),
+]
+
+@Test(arguments: geometries)
+func im2colThenGemmEqualsDirectConvolution(g: ConvolutionGeometry) {
+  let outChannels = 3
+  let x = randomTensor([g.channels, g.height, g.width], seed: 11).scalars
+  let w = randomTensor([outChannels, g.patchSize], seed: 12).scalars
+  var cols = [Float](repeating: .nan, count: g.patchSize * g.outputPixels)
+  x.withUnsafeBufferPointer { xs in
+    cols.withUnsafeMutableBufferPointer { Im2Col.imageToColumns(xs.baseAddress!, g, into: $0.baseAddress!) }
+  }
+  #expect(!cols.contains { $0.isNaN }, "every column entry is written")
+  var y = Tensor(zeros: [outChannels, g.outputPixels])
+  Tensor.gemm(Tensor(uncheckedShape: [outChannels, g.patchSize], scalars: w),
+              Tensor(uncheckedShape: [g.patchSize, g.outputPixels], scalars: cols), into: &y)
+  let expected = naiveConvolution(x, w, g, outChannels: outChannels)
+  for i in expected.indices { #expect(abs(Double(y.scalars[i]) - expected[i]) < 1e-4) }
+}
+
+/// col2im is the adjoint of im2col: ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩.
+@Test(arguments: geometries)
+func col2imIsTheAdjointOfIm2col(g: ConvolutionGeometry) {
+  let x = randomTensor([g.channels, g.height, g.width], seed: 21).scalars
+  let c = randomTensor([g.patchSize, g.outputPixels], seed: 22).scalars
+  var cols = [Float](repeating: 0, count: c.count)
+  var image = [Float](repeating: 0, count: x.count)
+  x.withUnsafeBufferPointer { xs in
+    cols.withUnsafeMutableBufferPointer { Im2Col.imageToColumns(xs.baseAddress!, g, into: $0.baseAddress!) }
+  }
+  c.withUnsafeBufferPointer { cs in
+    image.withUnsafeMutableBufferPointer { Im2Col.addColumnsToImage(cs.baseAddress!, g, into: $0.baseAddress!) }
+  }
+  let lhs = zip(cols, c).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+  let rhs = zip(x, image).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+  #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
+}
+
+@Test func maxPoolPicksTheMaximumAndRoutesItsGradient() {
+  // One 4x4 plane; the maxima of the four windows are 5, 7, 13, 15.
+  let x: [Float] = [0, 5, 2, 1,
+                    3, 4, 7, 6,
+                    8, 9, 15, 10,
+                    13, 12, 11, 14]
+  var y = [Float](repeating: 0, count: 4), arg = [UInt8](repeating: 9, count: 4)
+  var dx = [Float](repeating: -1, count: 16)
+  x.withUnsafeBufferPointer { xs in
+    y.withUnsafeMutableBufferPointer { ys in
+      arg.withUnsafeMutableBufferPointer { a in
+        Kernels.maxPool2x2(xs.baseAddress!, planes: 1, height: 4, width: 4, ys.baseAddress!, argmax: a.baseAddress!)
+      }
+    }
+  }
+  #expect(y == [5, 7, 13, 15])
+  let dy: [Float] = [1, 2, 3, 4]
+  dy.withUnsafeBufferPointer { g in
+    arg.withUnsafeBufferPointer { a in
+      dx.withUnsafeMutableBufferPointer {
+        Kernels.maxPool2x2Backward(g.baseAddress!, argmax: a.baseAddress!, planes: 1, height: 4, width: 4, $0.baseAddress!)
+      }
+    }
+  }
+  #expect(dx == [0, 1, 0, 0,
+                 0, 0, 2, 0,
+                 0, 0, 4, 0,
+                 3, 0, 0, 0])
+}
