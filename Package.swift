@@ -22,10 +22,11 @@ let package = Package(
     .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
     .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
     .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CSystem"),
     .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
-    .target(name: "TandemTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
+    .target(name: "TandemTensor", dependencies: ["COpenBLAS", "CSystem"], swiftSettings: fast),
     .target(name: "TandemNN", dependencies: ["TandemTensor"], swiftSettings: fast),
     .target(name: "TandemDistributed", dependencies: ["TandemNN"]),
     .target(name: "TandemMPI", dependencies: ["TandemDistributed", "CMPI"]),

@@ -54,6 +54,7 @@ public final class Trainer {
     self.model = model
     self.settings = settings
     self.communicator = communicator
+    Memory.retainFreedBlocksForReuse()
     optimizer = SGD(for: model.parameters, learningRate: settings.learningRate,
                     momentum: settings.momentum, weightDecay: settings.weightDecay)
   }
