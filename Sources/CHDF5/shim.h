@@ -26,4 +26,13 @@ static inline hid_t CHDF5_dataset_access(void) { return H5P_DATASET_ACCESS; }
 static inline hid_t CHDF5_link_create(void) { return H5P_LINK_CREATE; }
 static inline size_t CHDF5_variable(void) { return H5T_VARIABLE; }
 static inline hsize_t CHDF5_unlimited(void) { return H5S_UNLIMITED; }
+// Little-endian file types: datasets are written with a fixed byte order so
+// the file, and its content hash, do not depend on the writing machine.
+static inline hid_t CHDF5_std_u8le(void) { return H5T_STD_U8LE; }
+static inline hid_t CHDF5_std_i32le(void) { return H5T_STD_I32LE; }
+static inline hid_t CHDF5_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t CHDF5_ieee_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t CHDF5_ieee_f64le(void) { return H5T_IEEE_F64LE; }
+static inline hid_t CHDF5_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t CHDF5_dataset_xfer(void) { return H5P_DATASET_XFER; }
 #endif

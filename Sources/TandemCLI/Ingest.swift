@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import TandemData
+
+extension Tandem {
+  struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Turn a CSV export or folders of images into an HDF5 dataset.",
+      discussion: """
+        The output is written under a temporary name beside OUT and renamed into
+        place when complete; on any error nothing is left behind. See
+        docs/data-format.md for the layout.
+        """,
+      subcommands: [Images.self])
+  }
+}
+
+/// Flags both ingests share.
+struct IngestOptions: ParsableArguments {
+  @Option(name: .customLong("out"), help: "Output HDF5 file.") var output: String
+  @Flag(help: "Replace OUT if it exists.") var force = false
+  @Option(help: "Seed for the train/val/test split.") var seed: UInt64 = 1
+  @Option(name: .customLong("val-fraction"), help: "Fraction of samples for validation.") var validationFraction = 0.1
+  @Option(name: .customLong("test-fraction"), help: "Fraction of samples for test.") var testFraction = 0.2
+
+  func validate() throws {
+    guard validationFraction >= 0, testFraction >= 0, validationFraction + testFraction < 1 else {
+      throw ValidationError("--val-fraction and --test-fraction must be >= 0 and sum below 1, got \(validationFraction) and \(testFraction)")
+    }
+  }
+}
+
+extension Tandem.Ingest {
+  struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Ingest DIR/CLASS/*.jpeg|png as grayscale uint8 [N, size, size].",
+      discussion: """
+        Class labels are the folder names in sorted order (NORMAL 0, PNEUMONIA 1).
+        The pneumonia subtype (bacteria/virus) and the patient (personN) come from
+        the file names; the split keeps each patient in one split.
+        """)
+
+    @Argument(help: "Folder holding one sub-folder per class.") var directory: String
+    @OptionGroup var common: IngestOptions
+    @Option(help: "Side of the stored square images.") var size = 128
+    @Option(help: "Decoding threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+      guard size > 0 && size <= 4096 else { throw ValidationError("--size must be in 1...4096, got \(size)") }
+      if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
+    }
+
+    func run() throws {
+      let output = try AtomicOutput(path: common.output, replacing: common.force)
+      var options = ImageIngestOptions()
+      options.size = size
+      options.seed = common.seed
+      options.validationFraction = common.validationFraction
+      options.testFraction = common.testFraction
+      options.tandemVersion = Tandem.version
+      if let threads { options.threads = threads }
+      var lastReport = Date.distantPast
+      let summary = try ImageIngest.run(directory: directory, output: output, options: options) { done, total, seconds in
+        if done == total || Date().timeIntervalSince(lastReport) >= 1 {
+          lastReport = Date()
+          printNow("ingest: \(done)/\(total) images, \(Int(Double(done) / max(seconds, 1e-9))) images/s")
+        }
+      }
+      printNow("wrote \(summary.path): \(summary.count) images in \(String(format: "%.1f", summary.seconds)) s "
+               + "(\(Int(summary.itemsPerSecond)) images/s), content sha256 \(summary.contentSHA256)")
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Bad input or output at the data level (a CSV row, a folder, an output
+/// path). One line naming the file, and the line for CSVs:
+/// `churn.csv: line 12: 20 fields, the header has 21`.
+public struct DataError: Error, CustomStringConvertible, Sendable {
+  public let path: String
+  public let message: String
+
+  public init(path: String, message: String) {
+    self.path = path
+    self.message = message
+  }
+
+  public var description: String { "\(path): \(message)" }
+}
+
+/// An output file written under a temporary name beside its final path and
+/// renamed into place only when complete, so a failed or interrupted ingest
+/// never leaves a file that looks finished.
+///
+/// `init` refuses an existing output (unless `replacing`) and creates the
+/// temporary file at once, so an unwritable directory fails before any work.
+/// If `commit()` is never reached, `deinit` removes the temporary file.
+public final class AtomicOutput {
+  public let path: String
+  public let temporaryPath: String
+  private var committed = false
+
+  public init(path: String, replacing: Bool) throws(DataError) {
+    self.path = path
+    // Matches the repository's ignore pattern `*.h5.tmp*`.
+    temporaryPath = path + ".tmp-\(getpid())"
+    var info = stat()
+    if lstat(path, &info) == 0 {
+      if (info.st_mode & S_IFMT) == S_IFDIR { throw DataError(path: path, message: "is a directory") }
+      if !replacing { throw DataError(path: path, message: "already exists (pass --force to replace it)") }
+    }
+    let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+    guard fd >= 0 else {
+      let reason = String(cString: strerror(errno))
+      throw DataError(path: path, message: "cannot create output in \(Self.directory(of: path)): \(reason)")
+    }
+    close(fd)
+  }
+
+  deinit {
+    if !committed { unlink(temporaryPath) }
+  }
+
+  static func directory(of path: String) -> String {
+    let parent = (path as NSString).deletingLastPathComponent
+    return parent.isEmpty ? "." : parent
+  }
+
+  /// Flushes the temporary file to disk, renames it to `path` and flushes the
+  /// directory, so after a crash the output is either absent or complete.
+  public func commit() throws(DataError) {
+    let fd = open(temporaryPath, O_RDONLY)
+    guard fd >= 0 else { throw DataError(path: path, message: "temporary file vanished: \(String(cString: strerror(errno)))") }
+    let synced = fsync(fd)
+    let syncErrno = errno
+    close(fd)
+    guard synced == 0 else { throw DataError(path: path, message: "cannot fsync: \(String(cString: strerror(syncErrno)))") }
+    guard rename(temporaryPath, path) == 0 else {
+      throw DataError(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
+    }
+    committed = true
+    let dir = open(Self.directory(of: path), O_RDONLY | O_DIRECTORY)
+    if dir >= 0 { _ = fsync(dir); close(dir) }
+  }
+}

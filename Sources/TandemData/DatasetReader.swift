@@ -1,0 +1,204 @@
+import Foundation
+import TandemTensor
+
+/// What a Tandem dataset file holds, from its `kind` attribute.
+public enum DatasetKind: String, Sendable {
+  case images, table
+}
+
+/// Which labels a batch carries.
+public enum LabelTask: String, Sendable, CaseIterable {
+  /// `/labels`: NORMAL 0 / PNEUMONIA 1 for X-rays, negative 0 / positive 1 for tables.
+  case primary
+  /// X-rays only: the pneumonia type, bacterial 0 / viral 1, defined only for
+  /// pneumonia cases with a subtype in their file name (-1 elsewhere).
+  case subtype
+}
+
+/// Reads batches of samples from a Tandem HDF5 dataset for training.
+///
+/// Opening reads only the small per-sample vectors (labels, splits) and the
+/// stored normalisation; each `batch(indices:)` then reads just the rows asked
+/// for, in one `H5Dread` over a hyperslab union of the sorted, de-duplicated
+/// indices. Images come back as `[batch, 1, size, size]`, pixels scaled to
+/// [0, 1] and then standardised with the train split's pixel mean and std;
+/// table rows as `[batch, features]`, standardised per feature with the train
+/// split's mean and std (one-hot features have mean 0, std 1, so stay 0/1).
+///
+/// Holds an open HDF5 file and a scratch buffer, so it is not `Sendable`:
+/// make one reader per MPI rank (or thread). Files are opened read-only, so
+/// any number of readers can share one file.
+public final class DatasetReader {
+  public let path: String
+  public let kind: DatasetKind
+  /// Samples in the file, all splits.
+  public let count: Int
+  /// The shape of one sample in a batch: `[1, size, size]` or `[features]`.
+  public let sampleShape: [Int]
+  /// The split of each sample, `[count]`.
+  public let splits: [Split]
+  /// `/labels` of each sample, `[count]`.
+  public let primaryLabels: [Int32]
+  /// `/subtype` of each sample for images (0 none, 1 bacterial, 2 viral); empty for tables.
+  public let subtypes: [Int32]
+  /// Names of the primary classes (`class_names`), index = label.
+  public let classNames: [String]
+  /// Stored train-split statistics: one value for images, one per feature for tables.
+  public let mean: [Float]
+  public let std: [Float]
+  /// The stored content hash (not recomputed: use `ContentHash` or `tandem dataset verify`).
+  public let contentSHA256: String
+
+  private let file: HDF5File
+  private let data: HDF5Dataset
+  private var scratch: UnsafeMutableRawBufferPointer
+
+  /// Opens `path` read-only and loads its per-sample metadata.
+  public init(path: String) throws {
+    self.path = path
+    file = try HDF5File(readingAt: path)
+    guard let kindName = try file.attribute("kind")?.stringValue, let kind = DatasetKind(rawValue: kindName) else {
+      throw DataError(path: path, message: "not a Tandem dataset (no kind attribute 'images' or 'table')")
+    }
+    self.kind = kind
+    // Each batch touches a chunk once, so a chunk cache would only copy.
+    data = try file.dataset(kind == .images ? "/images" : "/features", chunkCacheBytes: 0)
+    count = data.rowCount
+    primaryLabels = try file.dataset("/labels").readAll(as: Int32.self)
+    splits = try file.dataset("/split").readAll(as: UInt8.self).enumerated().map { i, raw throws in
+      guard let split = Split(rawValue: raw) else { throw DataError(path: path, message: "/split[\(i)]: \(raw) is not 0, 1 or 2") }
+      return split
+    }
+    guard primaryLabels.count == count, splits.count == count else {
+      throw DataError(path: path, message: "/labels or /split length differs from \(count) samples")
+    }
+    classNames = try file.attribute("class_names")?.stringsValue ?? []
+    contentSHA256 = try file.attribute(ContentHash.attributeName)?.stringValue ?? ""
+    switch kind {
+    case .images:
+      guard data.shape.count == 3, data.elementType == .uint8 else {
+        throw DataError(path: path, message: "/images: expected uint8 [N, S, S], got \(data.elementType.rawValue) \(data.shape)")
+      }
+      sampleShape = [1, data.shape[1], data.shape[2]]
+      subtypes = try file.dataset("/subtype").readAll(as: Int32.self)
+      let m = try file.requiredAttribute("pixel_mean").doubleValue ?? 0
+      let s = try file.requiredAttribute("pixel_std").doubleValue ?? 1
+      mean = [Float(m)]
+      std = [Float(s > 0 ? s : 1)]
+    case .table:
+      guard data.shape.count == 2, data.elementType == .float32 else {
+        throw DataError(path: path, message: "/features: expected float32 [N, d], got \(data.elementType.rawValue) \(data.shape)")
+      }
+      sampleShape = [data.shape[1]]
+      subtypes = []
+      mean = try file.dataset("/feature_mean").readAll(as: Float.self)
+      std = try file.dataset("/feature_std").readAll(as: Float.self).map { $0 > 0 ? $0 : 1 }
+      guard mean.count == data.shape[1], std.count == data.shape[1] else {
+        throw DataError(path: path, message: "/feature_mean or /feature_std length differs from \(data.shape[1]) features")
+      }
+    }
+    scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 16)
+  }
+
+  deinit { scratch.deallocate() }
+
+  /// Labels for `task`, `[count]`; -1 marks samples outside the task.
+  public func labels(_ task: LabelTask = .primary) -> [Int32] {
+    switch task {
+    case .primary: return primaryLabels
+    case .subtype:
+      precondition(kind == .images, "\(path): subtype labels exist for image datasets only")
+      return subtypes.map { $0 == Subtype.bacterial.rawValue ? 0 : $0 == Subtype.viral.rawValue ? 1 : -1 }
+    }
+  }
+
+  /// Class names for `task`, index = label.
+  public func classNames(_ task: LabelTask) -> [String] {
+    task == .primary ? classNames : ["bacterial", "viral"]
+  }
+
+  /// Sample indices in `split` that have a label for `task`, ascending.
+  public func indices(in split: Split, task: LabelTask = .primary) -> [Int] {
+    let labels = labels(task)
+    return (0..<count).filter { splits[$0] == split && labels[$0] >= 0 }
+  }
+
+  /// Sample count per split (train, val, test).
+  public func sampleCounts(task: LabelTask = .primary) -> [Split: Int] {
+    Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0, indices(in: $0, task: task).count) })
+  }
+
+  /// Samples per class for `task`, in `split` or in the whole file.
+  public func classCounts(in split: Split? = nil, task: LabelTask = .primary) -> [Int] {
+    let labels = labels(task)
+    var counts = [Int](repeating: 0, count: classNames(task).count)
+    for i in 0..<count where labels[i] >= 0 && (split == nil || splits[i] == split) {
+      if Int(labels[i]) >= counts.count { counts += [Int](repeating: 0, count: Int(labels[i]) - counts.count + 1) }
+      counts[Int(labels[i])] += 1
+    }
+    return counts
+  }
+
+  /// Reads the samples at `indices` (any order, repeats allowed) as a float
+  /// tensor `[indices.count] + sampleShape`, normalised with the stored
+  /// statistics, with their labels for `task` in the same order.
+  public func batch(indices: [Int], task: LabelTask = .primary) throws -> (input: Tensor, labels: [Int32]) {
+    let taskLabels = task == .primary ? primaryLabels : labels(task)
+    for i in indices {
+      precondition(i >= 0 && i < count, "\(path): sample index \(i) outside 0..<\(count)")
+      precondition(taskLabels[i] >= 0, "\(path): sample \(i) has no \(task.rawValue) label")
+    }
+    let unique = Array(Set(indices)).sorted()
+    var runs: [(start: Int, count: Int)] = []
+    for i in unique {
+      if let last = runs.last, last.start + last.count == i { runs[runs.count - 1].count += 1 } else { runs.append((i, 1)) }
+    }
+    let rowElements = data.rowElements
+    let rowBytes = rowElements * data.elementType.byteWidth
+    if scratch.count < unique.count * rowBytes {
+      scratch.deallocate()
+      scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: unique.count * rowBytes, alignment: 64)
+    }
+    silenceHDF5Errors()
+    try data.readRuns(runs, into: scratch.baseAddress!)
+    var slot: [Int: Int] = [:]
+    slot.reserveCapacity(unique.count)
+    for (position, i) in unique.enumerated() { slot[i] = position }
+    let source = UnsafeRawPointer(scratch.baseAddress!)
+    let input = Tensor(uninitializedShape: [indices.count] + sampleShape) { out in
+      switch kind {
+      case .images:
+        let pixels = source.assumingMemoryBound(to: UInt8.self)
+        let scale = 1 / (255 * std[0]), shift = -mean[0] / std[0]
+        for (b, i) in indices.enumerated() {
+          let from = pixels + slot[i]! * rowElements
+          let to = out.baseAddress! + b * rowElements
+          for k in 0..<rowElements { to[k] = Float(from[k]) * scale + shift }
+        }
+      case .table:
+        let values = source.assumingMemoryBound(to: Float.self)
+        for (b, i) in indices.enumerated() {
+          let from = values + slot[i]! * rowElements
+          let to = out.baseAddress! + b * rowElements
+          for k in 0..<rowElements { to[k] = (from[k] - mean[k]) / std[k] }
+        }
+      }
+    }
+    return (input, indices.map { taskLabels[$0] })
+  }
+
+  /// The stored bytes of the samples at `indices` without normalisation:
+  /// uint8 pixels `[B, S, S]` for images. For tests and tools.
+  public func rawImages(indices: [Int]) throws -> [UInt8] {
+    precondition(kind == .images, "\(path): rawImages on a \(kind.rawValue) dataset")
+    let rowElements = data.rowElements
+    var out = [UInt8](repeating: 0, count: indices.count * rowElements)
+    for (b, i) in indices.enumerated() {
+      precondition(i >= 0 && i < count, "\(path): sample index \(i) outside 0..<\(count)")
+      try out.withUnsafeMutableBytes { raw in
+        try data.readRows(start: i, count: 1, into: raw.baseAddress! + b * rowElements)
+      }
+    }
+    return out
+  }
+}

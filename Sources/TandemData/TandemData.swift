@@ -1,1 +1,0 @@
-// Placeholder: HDF5 datasets arrive with the data issue.
