@@ -11,7 +11,7 @@ extension Tandem {
         place when complete; on any error nothing is left behind. See
         docs/data-format.md for the layout.
         """,
-      subcommands: [Images.self])
+      subcommands: [CSV.self, Images.self])
   }
 }
 
@@ -68,6 +68,47 @@ extension Tandem.Ingest {
       }
       printNow("wrote \(summary.path): \(summary.count) images in \(String(format: "%.1f", summary.seconds)) s "
                + "(\(Int(summary.itemsPerSecond)) images/s), content sha256 \(summary.contentSHA256)")
+    }
+  }
+}
+
+extension Tandem.Ingest {
+  struct CSV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "csv",
+      abstract: "Ingest a CSV export as float32 features [N, d] with labels, ids and column metadata.",
+      discussion: """
+        Numeric columns are kept raw (the train split's mean and std are stored
+        beside them); categorical columns are one-hot encoded. A JSON --config
+        overrides column kinds and the missing-value policy, e.g.
+        {"kinds": {"SeniorCitizen": "categorical"}, "missing": {"numeric": "mean"}}.
+        The default policy imputes a missing number with the train split's mean
+        and gives a missing category its own "(missing)" value.
+        """)
+
+    @Argument(help: "CSV file with a header row.") var input: String
+    @OptionGroup var common: IngestOptions
+    @Option(help: "Label column.") var label = "Churn"
+    @Option(help: "Row id column (default: row numbers).") var id: String?
+    @Option(help: "Label value of the positive class (1).") var positive = "Yes"
+    @Option(help: "Label value of the negative class (0).") var negative = "No"
+    @Option(help: "JSON file with schema overrides and the missing-value policy.") var config: String?
+
+    func run() throws {
+      let output = try AtomicOutput(path: common.output, replacing: common.force)
+      var options = TableIngestOptions()
+      options.labelColumn = label
+      options.idColumn = id
+      options.positive = positive
+      options.negative = negative
+      options.seed = common.seed
+      options.validationFraction = common.validationFraction
+      options.testFraction = common.testFraction
+      options.tandemVersion = Tandem.version
+      if let config { options.config = try TableConfig(contentsOf: config) }
+      let summary = try TableIngest.run(csv: input, output: output, options: options)
+      printNow("wrote \(summary.path): \(summary.count) rows in \(String(format: "%.2f", summary.seconds)) s, "
+               + "content sha256 \(summary.contentSHA256)")
     }
   }
 }

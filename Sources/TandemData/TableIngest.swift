@@ -1,0 +1,356 @@
+import Foundation
+
+/// Schema overrides and the missing-value policy for `TableIngest`, read from
+/// a small JSON file (`tandem ingest csv --config FILE`). Every key is optional:
+///
+///     {
+///       "kinds":   {"SeniorCitizen": "categorical", "tenure": "numeric"},
+///       "drop":    ["SomeColumn"],
+///       "missing": {"numeric": "mean", "categorical": "category",
+///                   "columns": {"TotalCharges": "zero"}},
+///       "missing_values": ["", "NA", "?"],
+///       "labels":  ["No", "Yes"]
+///     }
+///
+/// A cell is missing when, with surrounding spaces removed, it is one of
+/// `missing_values` (default: the empty string, which covers the Telco
+/// `TotalCharges` cells that hold a single space).
+///
+/// Numeric policies: `mean` (default) and `median` impute the train split's
+/// mean or median of the present values, `zero` writes 0, `drop-row` leaves the
+/// row out of the file, `error` refuses the input. Categorical policies:
+/// `category` (default) adds a `(missing)` category, `drop-row`, `error`.
+/// `labels` lists the label values in class order (index = class); without
+/// it the classes are `[negative, positive]` from the command line.
+public struct TableConfig: Codable, Sendable, Equatable {
+  public var kinds: [String: ColumnKind]?
+  public var drop: [String]?
+  public var missing: MissingPolicy?
+  public var missingValues: [String]?
+  public var labels: [String]?
+
+  public struct MissingPolicy: Codable, Sendable, Equatable {
+    public var numeric: String?
+    public var categorical: String?
+    public var columns: [String: String]?
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case kinds, drop, missing, labels
+    case missingValues = "missing_values"
+  }
+
+  public init() {}
+
+  /// Reads a config file; a malformed one is an error naming it.
+  public init(contentsOf path: String) throws(DataError) {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw DataError(path: path, message: "cannot read config file")
+    }
+    do {
+      self = try JSONDecoder().decode(TableConfig.self, from: data)
+    } catch {
+      throw DataError(path: path, message: "not a valid ingest config: \(error)")
+    }
+  }
+}
+
+public enum ColumnKind: String, Codable, Sendable {
+  case numeric, categorical
+}
+
+/// Settings for `TableIngest.run`, all recorded in the file.
+public struct TableIngestOptions: Sendable {
+  public var labelColumn = "Churn"
+  /// Column of row identifiers, stored as `/ids`; nil numbers the rows.
+  public var idColumn: String? = nil
+  public var positive = "Yes"
+  public var negative = "No"
+  public var seed: UInt64 = 1
+  public var validationFraction = 0.1
+  public var testFraction = 0.2
+  public var config = TableConfig()
+  public var tandemVersion = "unknown"
+
+  public init() {}
+}
+
+/// One source column after schema inference.
+public struct TableColumn: Sendable, Equatable {
+  public var name: String
+  public var kind: ColumnKind
+  /// Sorted distinct values (plus `(missing)` when that policy applies); one feature each.
+  public var categories: [String]
+  /// Train-split statistics of the numeric feature (0 and 1 for categorical columns).
+  public var mean: Double
+  public var std: Double
+  public var missingCount: Int
+  public var missingAction: String
+  /// The first of this column's features in `/features`.
+  public var featureStart: Int
+  public var featureCount: Int { kind == .numeric ? 1 : categories.count }
+}
+
+/// A CSV export to an HDF5 dataset: schema inference, missing values,
+/// one-hot encoding, a stratified seeded split and train-split statistics.
+///
+/// File layout (kind "table"):
+///
+///     /features        float32 [N, d]  raw values: numeric as read (missing ones
+///                                      imputed), categorical one-hot 0/1; NOT standardised
+///     /feature_names   str [d]         "tenure", "Contract=One year", ...
+///     /feature_mean    float32 [d]     train-split mean of numeric features; 0 for one-hot
+///     /feature_std     float32 [d]     train-split std (population) of numeric features,
+///                                      1 where it is 0; 1 for one-hot
+///     /labels          int32 [N]       index into @class_names ([negative, positive])
+///     /ids             str [N]         the id column (or row numbers)
+///     /split           uint8 [N]       0 train, 1 val, 2 test; stratified by label, seeded
+///     /columns         group, @column_order: source columns in file order
+///     /columns/NAME    group, @kind, @categories, @mean, @std, @feature_start,
+///                      @feature_count, @missing_count, @missing_action
+///     /source/files, /source/sha256   the CSV's name and SHA-256
+///     attributes on /: kind="table", format_version, class_names, label_column,
+///       positive_label, id_column, seed, val_fraction, test_fraction,
+///       missing_policy, config (the effective config as JSON), dropped_rows,
+///       split_names, content_sha256, tandem_version, ingested_at, source_root
+///
+/// Standardise a row as `(features - feature_mean) / feature_std`, which is
+/// what `DatasetReader` does.
+///
+/// Schema inference: a column is numeric when every present value parses as a
+/// number, except that a column of at most two distinct integers (a 0/1 flag
+/// such as `SeniorCitizen`) is categorical; everything else is categorical.
+/// The config's `kinds` override this.
+public enum TableIngest {
+  public static let missingCategory = "(missing)"
+
+  public static func run(csv path: String, output: AtomicOutput, options: TableIngestOptions) throws -> IngestSummary {
+    let start = Date()
+    let config = options.config
+    let bytes: [UInt8]
+    do {
+      bytes = try readFileBytes(path)
+    } catch {
+      throw DataError(path: path, message: error.message)
+    }
+    let table = try CSVTable(bytes: bytes, path: path)
+    let labelIndex = try table.column(options.labelColumn, path: path, role: "label")
+    let idIndex = try options.idColumn.map { name throws(DataError) in try table.column(name, path: path, role: "id") }
+    let dropped = Set(config.drop ?? [])
+    for name in dropped { _ = try table.column(name, path: path, role: "dropped") }
+    for name in (config.kinds ?? [:]).keys { _ = try table.column(name, path: path, role: "configured") }
+    let classNames = config.labels ?? [options.negative, options.positive]
+    guard Set(classNames).count == classNames.count, classNames.count >= 2 else {
+      throw DataError(path: path, message: "label classes \(classNames) must be at least two distinct values")
+    }
+    let missingTokens = Set(config.missingValues ?? [""])
+    func isMissing(_ cell: String) -> Bool { missingTokens.contains(cell.trimmingCharacters(in: .whitespaces)) }
+
+    let featureColumns = table.header.indices.filter {
+      $0 != labelIndex && $0 != idIndex && !dropped.contains(table.header[$0])
+    }
+    let numericPolicy = config.missing?.numeric ?? "mean"
+    let categoricalPolicy = config.missing?.categorical ?? "category"
+    func policy(_ column: Int, _ kind: ColumnKind) throws(DataError) -> String {
+      let name = table.header[column]
+      let p = config.missing?.columns?[name] ?? (kind == .numeric ? numericPolicy : categoricalPolicy)
+      let allowed = kind == .numeric ? ["mean", "median", "zero", "drop-row", "error"] : ["category", "drop-row", "error"]
+      guard allowed.contains(p) else {
+        throw DataError(path: path, message: "missing-value policy '\(p)' for \(kind.rawValue) column '\(name)' "
+                                           + "is not one of \(allowed.joined(separator: ", "))")
+      }
+      return p
+    }
+
+    // Labels first: an unknown value is an error naming its line.
+    var labels: [Int32] = []
+    labels.reserveCapacity(table.rows.count)
+    for (r, row) in table.rows.enumerated() {
+      let value = row[labelIndex].trimmingCharacters(in: .whitespaces)
+      guard let k = classNames.firstIndex(of: value) else {
+        throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): unknown label value '\(value)' in column "
+                                           + "'\(options.labelColumn)' (expected \(classNames.joined(separator: " or ")))")
+      }
+      labels.append(Int32(k))
+    }
+
+    // Kinds and policies.
+    var kinds: [Int: ColumnKind] = [:]
+    var policies: [Int: String] = [:]
+    var parsed: [Int: [Double?]] = [:]
+    for c in featureColumns {
+      let name = table.header[c]
+      var numbers: [Double?] = []
+      numbers.reserveCapacity(table.rows.count)
+      var allNumeric = true, allIntegers = true
+      var distinct = Set<String>()
+      for row in table.rows {
+        let cell = row[c].trimmingCharacters(in: .whitespaces)
+        if missingTokens.contains(cell) { numbers.append(nil); continue }
+        if distinct.count <= 2 { distinct.insert(cell) }
+        if allNumeric, let v = Double(cell), v.isFinite {
+          numbers.append(v)
+          if v != v.rounded() { allIntegers = false }
+        } else {
+          allNumeric = false
+          numbers.append(nil)
+        }
+      }
+      var kind: ColumnKind = allNumeric && !(allIntegers && distinct.count <= 2) ? .numeric : .categorical
+      if let forced = config.kinds?[name] { kind = forced }
+      if kind == .numeric && !allNumeric {
+        let r = table.rows.firstIndex { !isMissing($0[c]) && Double($0[c].trimmingCharacters(in: .whitespaces)) == nil }!
+        throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): column '\(name)' is numeric but holds "
+                                           + "'\(table.rows[r][c])'")
+      }
+      kinds[c] = kind
+      policies[c] = try policy(c, kind)
+      if kind == .numeric { parsed[c] = numbers }
+    }
+
+    // Rows kept: drop-row removes, error refuses.
+    var keep = [Bool](repeating: true, count: table.rows.count)
+    for c in featureColumns {
+      for (r, row) in table.rows.enumerated() where isMissing(row[c]) {
+        switch policies[c]! {
+        case "error":
+          throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): missing value in column "
+                                             + "'\(table.header[c])' (missing-value policy: error)")
+        case "drop-row": keep[r] = false
+        default: break
+        }
+      }
+    }
+    let rows = table.rows.indices.filter { keep[$0] }
+    guard !rows.isEmpty else { throw DataError(path: path, message: "no data rows") }
+    let keptLabels = rows.map { labels[$0] }
+    let splits = SplitPlanner.stratified(strata: keptLabels.map(Int.init), seed: options.seed,
+                                         validationFraction: options.validationFraction, testFraction: options.testFraction)
+    let trainRows = rows.indices.filter { splits[$0] == .train }.map { rows[$0] }
+
+    // Columns, with train-split statistics and imputation values.
+    var columns: [TableColumn] = []
+    var imputed: [Int: Double] = [:]
+    var d = 0
+    for c in featureColumns {
+      let name = table.header[c]
+      let missingCount = rows.filter { isMissing(table.rows[$0][c]) }.count
+      var column = TableColumn(name: name, kind: kinds[c]!, categories: [], mean: 0, std: 1,
+                               missingCount: missingCount, missingAction: policies[c]!, featureStart: d)
+      if column.kind == .numeric {
+        let values = parsed[c]!
+        let present = trainRows.compactMap { values[$0] }
+        let fill: Double
+        switch policies[c]! {
+        case "median":
+          let sorted = present.sorted()
+          fill = sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        case "zero": fill = 0
+        default: fill = present.isEmpty ? 0 : present.reduce(0, +) / Double(present.count)
+        }
+        imputed[c] = fill
+        let train = trainRows.map { values[$0] ?? fill }
+        let mean = train.isEmpty ? 0 : train.reduce(0, +) / Double(train.count)
+        let variance = train.isEmpty ? 0 : train.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(train.count)
+        column.mean = mean
+        column.std = variance > 0 ? variance.squareRoot() : 1
+      } else {
+        var categories = Set(rows.map { table.rows[$0][c].trimmingCharacters(in: .whitespaces) }.filter { !missingTokens.contains($0) })
+        if missingCount > 0 && policies[c] == "category" { categories.insert(missingCategory) }
+        column.categories = categories.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+      }
+      d += column.featureCount
+      columns.append(column)
+    }
+
+    // Features [N, d], raw.
+    let n = rows.count
+    var features = [Float](repeating: 0, count: n * d)
+    var categoryIndex: [Int: [String: Int]] = [:]
+    for (k, column) in columns.enumerated() where column.kind == .categorical {
+      categoryIndex[featureColumns[k]] = Dictionary(uniqueKeysWithValues: column.categories.enumerated().map { ($1, $0) })
+    }
+    for (i, r) in rows.enumerated() {
+      for (k, column) in columns.enumerated() {
+        let c = featureColumns[k]
+        if column.kind == .numeric {
+          features[i * d + column.featureStart] = Float(parsed[c]![r] ?? imputed[c]!)
+        } else {
+          let cell = table.rows[r][c].trimmingCharacters(in: .whitespaces)
+          let key = missingTokens.contains(cell) ? missingCategory : cell
+          features[i * d + column.featureStart + categoryIndex[c]![key]!] = 1
+        }
+      }
+    }
+    var featureNames: [String] = [], featureMean: [Float] = [], featureStd: [Float] = []
+    for column in columns {
+      if column.kind == .numeric {
+        featureNames.append(column.name); featureMean.append(Float(column.mean)); featureStd.append(Float(column.std))
+      } else {
+        for category in column.categories {
+          featureNames.append("\(column.name)=\(category)"); featureMean.append(0); featureStd.append(1)
+        }
+      }
+    }
+    let ids = rows.map { r in idIndex.map { table.rows[r][$0] } ?? String(r + 1) }
+
+    // Write.
+    let file = try HDF5File(creatingAt: output.temporaryPath, displayPath: output.path)
+    try file.write("/features", features, shape: [n, d])
+    try file.writeStrings("/feature_names", featureNames)
+    try file.write("/feature_mean", featureMean)
+    try file.write("/feature_std", featureStd)
+    try file.write("/labels", keptLabels)
+    try file.writeStrings("/ids", ids)
+    try file.write("/split", splits.map(\.rawValue))
+    try file.createGroup("/columns")
+    try file.setAttribute("column_order", .strings(columns.map(\.name)), on: "/columns")
+    for column in columns {
+      let group = "/columns/" + column.name.replacingOccurrences(of: "/", with: "_")
+      try file.createGroup(group)
+      try file.setAttribute("name", .string(column.name), on: group)
+      try file.setAttribute("kind", .string(column.kind.rawValue), on: group)
+      try file.setAttribute("feature_start", .int(Int64(column.featureStart)), on: group)
+      try file.setAttribute("feature_count", .int(Int64(column.featureCount)), on: group)
+      try file.setAttribute("missing_count", .int(Int64(column.missingCount)), on: group)
+      try file.setAttribute("missing_action", .string(column.missingAction), on: group)
+      if column.kind == .numeric {
+        try file.setAttribute("mean", .double(column.mean), on: group)
+        try file.setAttribute("std", .double(column.std), on: group)
+      } else {
+        try file.setAttribute("categories", .strings(column.categories), on: group)
+      }
+    }
+    try file.createGroup("/source")
+    try file.writeStrings("/source/files", [(path as NSString).lastPathComponent])
+    try file.writeStrings("/source/sha256", [bytes.withUnsafeBytes(sha256Hex)])
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let configJSON = String(decoding: (try? encoder.encode(config)) ?? Data("{}".utf8), as: UTF8.self)
+    let attributes: [(String, HDF5Attribute)] = [
+      ("kind", .string("table")),
+      ("format_version", .int(1)),
+      ("class_names", .strings(classNames)),
+      ("label_column", .string(options.labelColumn)),
+      ("positive_label", .string(classNames[classNames.count - 1])),
+      ("id_column", .string(options.idColumn ?? "")),
+      ("seed", .int(Int64(bitPattern: options.seed))),
+      ("val_fraction", .double(options.validationFraction)),
+      ("test_fraction", .double(options.testFraction)),
+      ("missing_policy", .string("numeric \(numericPolicy), categorical \(categoricalPolicy)"
+                                 + (config.missing?.columns ?? [:]).sorted { $0.key < $1.key }.map { ", \($0.key) \($0.value)" }.joined())),
+      ("missing_values", .strings(missingTokens.sorted())),
+      ("config", .string(configJSON)),
+      ("dropped_rows", .int(Int64(table.rows.count - n))),
+      ("split_names", .strings(Split.names)),
+      ("tandem_version", .string(options.tandemVersion)),
+      ("ingested_at", .string(ISO8601DateFormatter().string(from: Date()))),
+      ("source_root", .string(AtomicOutput.directory(of: path))),
+    ]
+    for (name, value) in attributes { try file.setAttribute(name, value) }
+    try file.close()
+    let hash = try DatasetFinisher.sealAndCommit(output)
+    return IngestSummary(path: output.path, count: n, seconds: Date().timeIntervalSince(start), contentSHA256: hash)
+  }
+}
