@@ -1,10 +1,6 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// Hot kernels are written with unchecked pointer loops; bounds are checked once
-/// at each public entry point, so release builds may drop the per-element checks.
-var fast: [SwiftSetting] { [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] }
-
 // One target per concern; each C library is wrapped once, in a system-library
 // module whose header adds `static inline` accessors for macros Swift cannot
 // import. Imports point downward only (see README "Architecture").
@@ -26,8 +22,8 @@ let package = Package(
     .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
-    .target(name: "TandemTensor", dependencies: ["COpenBLAS", "CSystem"], swiftSettings: fast),
-    .target(name: "TandemNN", dependencies: ["TandemTensor"], swiftSettings: fast),
+    .target(name: "TandemTensor", dependencies: ["COpenBLAS", "CSystem"]),
+    .target(name: "TandemNN", dependencies: ["TandemTensor"]),
     .target(name: "TandemDistributed", dependencies: ["TandemNN"]),
     .target(name: "TandemMPI", dependencies: ["TandemDistributed", "CMPI"]),
     .target(

@@ -1,4 +1,5 @@
 import Foundation
+import TandemTensor
 
 /// A world of `worldSize` ranks as threads of one process, for tests and for
 /// single-process runs. Reductions combine contributions in rank order, so
@@ -10,7 +11,7 @@ public enum LocalWorld {
   public static func run<R: Sendable>(
     worldSize: Int, timeout: Double = 60, _ body: @escaping @Sendable (LocalCommunicator) throws -> R
   ) throws -> [R] {
-    precondition(worldSize > 0, "world size must be positive, got \(worldSize)")
+    invariant(worldSize > 0, "world size must be positive, got \(worldSize)")
     let hub = LocalHub(size: worldSize, timeout: timeout)
     let results = ResultBox<R>(count: worldSize)
     let group = DispatchGroup()
@@ -47,7 +48,7 @@ public final class LocalCommunicator: Communicator {
     let mine = buffer
     buffer = try hub.exchange(rank: rank, value: mine, operation: "allreduce") { all in
       let parts = all.map { $0 as! [T] }
-      precondition(parts.allSatisfy { $0.count == mine.count },
+      invariant(parts.allSatisfy { $0.count == mine.count },
                    "allreduce sizes differ across ranks: \(parts.map(\.count))")
       var out = parts[0]
       for part in parts.dropFirst() {
@@ -64,11 +65,11 @@ public final class LocalCommunicator: Communicator {
   }
 
   public func broadcast<T: CollectiveScalar>(_ buffer: inout [T], root: Int) throws {
-    precondition(root >= 0 && root < worldSize, "broadcast root \(root) outside 0..<\(worldSize)")
+    invariant(root >= 0 && root < worldSize, "broadcast root \(root) outside 0..<\(worldSize)")
     let mine = buffer
     buffer = try hub.exchange(rank: rank, value: mine, operation: "broadcast") { all in
       let parts = all.map { $0 as! [T] }
-      precondition(parts.allSatisfy { $0.count == parts[root].count },
+      invariant(parts.allSatisfy { $0.count == parts[root].count },
                    "broadcast sizes differ across ranks: \(parts.map(\.count))")
       return parts[root]
     } as! [T]

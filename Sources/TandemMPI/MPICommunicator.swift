@@ -1,6 +1,7 @@
 import CMPI
 import Foundation
 import TandemDistributed
+import TandemTensor
 
 /// `MPI_COMM_WORLD` as a `Communicator`. Created only by `MPIWorld.run`.
 public final class MPICommunicator: Communicator {
@@ -47,7 +48,7 @@ public final class MPICommunicator: Communicator {
 
   /// The corresponding C function is `MPI_Bcast`.
   public func broadcast<T: CollectiveScalar>(_ buffer: inout [T], root: Int) throws {
-    precondition(root >= 0 && root < worldSize, "broadcast root \(root) outside 0..<\(worldSize)")
+    invariant(root >= 0 && root < worldSize, "broadcast root \(root) outside 0..<\(worldSize)")
     let count = Int32(buffer.count)
     let type = Self.datatype(T.self)
     let code = buffer.withUnsafeMutableBytes { bytes in

@@ -19,7 +19,7 @@ public final class ReLU: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    precondition(dy.shape == output.shape, "\(name) backward: gradient \(dy.shape) vs output \(output.shape)")
+    invariant(dy.shape == output.shape, "\(name) backward: gradient \(dy.shape) vs output \(output.shape)")
     return Tensor(uninitializedShape: dy.shape) { dx in
       output.withUnsafeBufferPointer { y in
         dy.withUnsafeBufferPointer { g in

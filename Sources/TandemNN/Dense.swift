@@ -10,7 +10,7 @@ public final class Dense: Layer {
   private var input = Tensor(zeros: [0, 0])
 
   public init(name: String, inputs: Int, outputs: Int) {
-    precondition(inputs > 0 && outputs > 0, "Dense \(name): inputs=\(inputs) outputs=\(outputs)")
+    invariant(inputs > 0 && outputs > 0, "Dense \(name): inputs=\(inputs) outputs=\(outputs)")
     self.name = name
     self.inputs = inputs; self.outputs = outputs
     weight = Parameter(name: "\(name).weight", value: Tensor(zeros: [outputs, inputs]))
@@ -20,12 +20,12 @@ public final class Dense: Layer {
   public var parameters: [Parameter] { [weight, bias] }
 
   public func outputShape(forSample s: [Int]) -> [Int] {
-    precondition(s == [inputs], "\(name) expects [\(inputs)] per sample, got \(s)")
+    invariant(s == [inputs], "\(name) expects [\(inputs)] per sample, got \(s)")
     return [outputs]
   }
 
   public func forward(_ x: Tensor) -> Tensor {
-    precondition(x.rank == 2 && x.shape[1] == inputs, "\(name) expects [batch, \(inputs)], got \(x.shape)")
+    invariant(x.rank == 2 && x.shape[1] == inputs, "\(name) expects [batch, \(inputs)], got \(x.shape)")
     input = x
     var y = Tensor(zeros: [x.shape[0], outputs])
     Tensor.gemm(x, weight.value, into: &y, transposeB: true)
@@ -38,7 +38,7 @@ public final class Dense: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    precondition(dy.shape == [input.shape[0], outputs], "\(name) backward: gradient \(dy.shape) for input \(input.shape)")
+    invariant(dy.shape == [input.shape[0], outputs], "\(name) backward: gradient \(dy.shape) for input \(input.shape)")
     Tensor.gemm(dy, input, into: &weight.gradient, transposeA: true, beta: 1)   // dW += dyᵀ·x
     bias.gradient.withUnsafeMutableBufferPointer { db in                        // db += Σ_batch dy
       dy.withUnsafeBufferPointer { g in

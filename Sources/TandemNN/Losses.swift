@@ -25,7 +25,7 @@ public struct SoftmaxCrossEntropy: Loss {
   public func logitCount(classes: Int) -> Int { classes }
 
   public func evaluate(logits: Tensor, labels: [Int32], normalizer: Int?) -> (loss: Double, gradient: Tensor) {
-    precondition(logits.rank == 2 && logits.shape[0] == labels.count,
+    invariant(logits.rank == 2 && logits.shape[0] == labels.count,
                  "softmax cross-entropy: logits \(logits.shape) for \(labels.count) labels")
     let batch = logits.shape[0], classes = logits.shape[1]
     let scale = 1 / Double(normalizer ?? batch)
@@ -35,7 +35,7 @@ public struct SoftmaxCrossEntropy: Loss {
       logits.withUnsafeBufferPointer { z in
         for i in 0..<batch {
           let y = Int(labels[i])
-          precondition(y >= 0 && y < classes, "label \(y) outside 0..<\(classes) at row \(i)")
+          invariant(y >= 0 && y < classes, "label \(y) outside 0..<\(classes) at row \(i)")
           let w = Double(classWeights?[y] ?? 1)
           let row = z.baseAddress! + i * classes
           var m = row[0]
@@ -83,7 +83,7 @@ public struct SigmoidBinaryCrossEntropy: Loss {
   public func logitCount(classes: Int) -> Int { 1 }
 
   public func evaluate(logits: Tensor, labels: [Int32], normalizer: Int?) -> (loss: Double, gradient: Tensor) {
-    precondition(logits.shape == [labels.count, 1],
+    invariant(logits.shape == [labels.count, 1],
                  "sigmoid cross-entropy: logits \(logits.shape) for \(labels.count) labels")
     let batch = labels.count
     let scale = 1 / Double(normalizer ?? batch)
@@ -91,7 +91,7 @@ public struct SigmoidBinaryCrossEntropy: Loss {
     let grad = Tensor(uninitializedShape: logits.shape) { g in
       for i in 0..<batch {
         let y = labels[i]
-        precondition(y == 0 || y == 1, "binary label must be 0 or 1, got \(y) at row \(i)")
+        invariant(y == 0 || y == 1, "binary label must be 0 or 1, got \(y) at row \(i)")
         let z = Double(logits.scalars[i])
         let w = Double(classWeights?[Int(y)] ?? 1)
         // softplus(z) = max(z, 0) + log1p(exp(-|z|))

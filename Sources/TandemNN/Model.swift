@@ -22,7 +22,7 @@ public final class Model {
     self.loss = loss
     self.parameters = layers.flatMap(\.parameters)
     let out = layers.reduce(sampleShape) { $1.outputShape(forSample: $0) }
-    precondition(out == [loss.logitCount(classes: classes)],
+    invariant(out == [loss.logitCount(classes: classes)],
                  "\(name): layers end in \(out), loss needs [\(loss.logitCount(classes: classes))]")
   }
 

@@ -9,12 +9,12 @@ public final class MaxPool2D: Layer {
   public init(name: String = "pool") { self.name = name }
 
   public func outputShape(forSample s: [Int]) -> [Int] {
-    precondition(s.count == 3 && s[1] >= 2 && s[2] >= 2, "\(name) expects [channels, h>=2, w>=2], got \(s)")
+    invariant(s.count == 3 && s[1] >= 2 && s[2] >= 2, "\(name) expects [channels, h>=2, w>=2], got \(s)")
     return [s[0], s[1] / 2, s[2] / 2]
   }
 
   public func forward(_ x: Tensor) -> Tensor {
-    precondition(x.rank == 4, "\(name) expects [batch, channels, height, width], got \(x.shape)")
+    invariant(x.rank == 4, "\(name) expects [batch, channels, height, width], got \(x.shape)")
     inputShape = x.shape
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     let outCount = planes * (h / 2) * (w / 2)
@@ -31,7 +31,7 @@ public final class MaxPool2D: Layer {
 
   public func backward(_ dy: Tensor) -> Tensor {
     let planes = inputShape[0] * inputShape[1], h = inputShape[2], w = inputShape[3]
-    precondition(dy.shape == [inputShape[0], inputShape[1], h / 2, w / 2],
+    invariant(dy.shape == [inputShape[0], inputShape[1], h / 2, w / 2],
                  "\(name) backward: gradient \(dy.shape) for input \(inputShape)")
     return Tensor(uninitializedShape: inputShape) { dx in
       dy.withUnsafeBufferPointer { g in
@@ -52,12 +52,12 @@ public final class GlobalAveragePool: Layer {
   public init(name: String = "gap") { self.name = name }
 
   public func outputShape(forSample s: [Int]) -> [Int] {
-    precondition(s.count == 3, "\(name) expects [channels, h, w], got \(s)")
+    invariant(s.count == 3, "\(name) expects [channels, h, w], got \(s)")
     return [s[0]]
   }
 
   public func forward(_ x: Tensor) -> Tensor {
-    precondition(x.rank == 4, "\(name) expects [batch, channels, height, width], got \(x.shape)")
+    invariant(x.rank == 4, "\(name) expects [batch, channels, height, width], got \(x.shape)")
     inputShape = x.shape
     let planes = x.shape[0] * x.shape[1], area = x.shape[2] * x.shape[3]
     let scale = 1 / Float(area)
@@ -69,7 +69,7 @@ public final class GlobalAveragePool: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    precondition(dy.shape == [inputShape[0], inputShape[1]],
+    invariant(dy.shape == [inputShape[0], inputShape[1]],
                  "\(name) backward: gradient \(dy.shape) for input \(inputShape)")
     let planes = inputShape[0] * inputShape[1], area = inputShape[2] * inputShape[3]
     let scale = 1 / Float(area)

@@ -36,11 +36,11 @@ extension Model {
       model = Model(
         name: name.rawValue, sampleShape: [1, imageSize, imageSize], classes: classes,
         layers: [
-          Conv2D(name: "conv1", inChannels: 1, outChannels: 16, computesInputGradient: false), ReLU(),
+          Conv2D(name: "conv1", inChannels: 1, outChannels: 16, activation: .relu, computesInputGradient: false),
           MaxPool2D(name: "pool1"),
-          Conv2D(name: "conv2", inChannels: 16, outChannels: 32), ReLU(), MaxPool2D(name: "pool2"),
-          Conv2D(name: "conv3", inChannels: 32, outChannels: 64), ReLU(), MaxPool2D(name: "pool3"),
-          Conv2D(name: "conv4", inChannels: 64, outChannels: 128), ReLU(),
+          Conv2D(name: "conv2", inChannels: 16, outChannels: 32, activation: .relu), MaxPool2D(name: "pool2"),
+          Conv2D(name: "conv3", inChannels: 32, outChannels: 64, activation: .relu), MaxPool2D(name: "pool3"),
+          Conv2D(name: "conv4", inChannels: 64, outChannels: 128, activation: .relu),
           GlobalAveragePool(),
           Dense(name: "fc1", inputs: 128, outputs: 64), ReLU(),
           Dense(name: "fc2", inputs: 64, outputs: classes),

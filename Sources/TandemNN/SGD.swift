@@ -15,9 +15,9 @@ public final class SGD {
   public private(set) var velocities: [[Float]]
 
   public init(for parameters: [Parameter], learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 1e-4) {
-    precondition(learningRate >= 0, "learning rate must be non-negative, got \(learningRate)")
-    precondition(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
-    precondition(weightDecay >= 0, "weight decay must be non-negative, got \(weightDecay)")
+    invariant(learningRate >= 0, "learning rate must be non-negative, got \(learningRate)")
+    invariant(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
+    invariant(weightDecay >= 0, "weight decay must be non-negative, got \(weightDecay)")
     self.learningRate = learningRate
     self.momentum = momentum
     self.weightDecay = weightDecay
@@ -26,18 +26,18 @@ public final class SGD {
 
   /// Replaces the momentum buffers (for resuming from a checkpoint).
   public func restoreVelocities(_ saved: [[Float]]) {
-    precondition(saved.map(\.count) == velocities.map(\.count),
+    invariant(saved.map(\.count) == velocities.map(\.count),
                  "velocity sizes \(saved.map(\.count)) do not match \(velocities.map(\.count))")
     velocities = saved
   }
 
   /// Applies one update to every parameter from its accumulated gradient.
   public func step(_ parameters: [Parameter]) {
-    precondition(parameters.count == velocities.count,
+    invariant(parameters.count == velocities.count,
                  "SGD built for \(velocities.count) parameters, stepped with \(parameters.count)")
     let lr = learningRate, mu = momentum, wd = weightDecay
     for (index, parameter) in parameters.enumerated() {
-      precondition(parameter.count == velocities[index].count,
+      invariant(parameter.count == velocities[index].count,
                    "\(parameter.name): \(parameter.count) values, velocity has \(velocities[index].count)")
       parameter.gradient.withUnsafeBufferPointer { g in
         parameter.value.withUnsafeMutableBufferPointer { w in

@@ -16,7 +16,7 @@ public enum BLAS {
     beta: Float = 0,
     c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
-    precondition(m >= 0 && n >= 0 && k >= 0, "sgemm dimensions m=\(m) n=\(n) k=\(k)")
+    invariant(m >= 0 && n >= 0 && k >= 0, "sgemm dimensions m=\(m) n=\(n) k=\(k)")
     if m == 0 || n == 0 { return }
     cblas_sgemm(CblasRowMajor,
                 transposeA ? CblasTrans : CblasNoTrans,
@@ -32,7 +32,7 @@ public enum BLAS {
   public static var threadCount: Int {
     get { Int(openblas_get_num_threads()) }
     set {
-      precondition(newValue > 0, "BLAS thread count must be positive, got \(newValue)")
+      invariant(newValue > 0, "BLAS thread count must be positive, got \(newValue)")
       openblas_set_num_threads(Int32(newValue))
     }
   }
@@ -53,11 +53,11 @@ extension Tensor {
     transposeA: Bool = false, transposeB: Bool = false,
     alpha: Float = 1, beta: Float = 0
   ) {
-    precondition(a.rank == 2 && b.rank == 2 && c.rank == 2,
+    invariant(a.rank == 2 && b.rank == 2 && c.rank == 2,
                  "gemm needs matrices, got \(a.shape) \(b.shape) \(c.shape)")
     let (m, ka) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
     let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-    precondition(ka == kb && c.shape == [m, n],
+    invariant(ka == kb && c.shape == [m, n],
                  "gemm shapes: op(A) [\(m), \(ka)] · op(B) [\(kb), \(n)] into C \(c.shape)")
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in

@@ -6,7 +6,7 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 
   public init(channels: Int, height: Int, width: Int,
               kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
-    precondition(channels > 0 && height > 0 && width > 0 && kernelHeight > 0 && kernelWidth > 0
+    invariant(channels > 0 && height > 0 && width > 0 && kernelHeight > 0 && kernelWidth > 0
                  && stride > 0 && padding >= 0,
                  "convolution geometry c=\(channels) h=\(height) w=\(width) k=\(kernelHeight)x\(kernelWidth) s=\(stride) p=\(padding)")
     self.channels = channels; self.height = height; self.width = width

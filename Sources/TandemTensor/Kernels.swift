@@ -14,17 +14,31 @@ public enum Kernels {
     return e / (1 + e)
   }
 
-  /// `y[i] = max(x[i], 0)`.
+  /// `y[i] = max(x[i], 0)`. `x` and `y` may be the same buffer.
   @inlinable
   public static func relu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { y[i] = Swift.max(x[i], 0) }
+    var i = 0
+    while i + 8 <= count {
+      let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+      UnsafeMutableRawPointer(y + i).storeBytes(of: v.replacing(with: 0, where: v .< 0), as: SIMD8<Float>.self)
+      i += 8
+    }
+    while i < count { y[i] = Swift.max(x[i], 0); i += 1 }
   }
 
   /// `dx[i] = y[i] > 0 ? dy[i] : 0`, where `y` is the ReLU's output.
+  /// Written with SIMD masks: the scalar ternary does not vectorise.
   @inlinable
   public static func reluBackward(output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                   _ dx: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+    var i = 0
+    while i + 8 <= count {
+      let out = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+      let g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD8<Float>.self)
+      UnsafeMutableRawPointer(dx + i).storeBytes(of: g.replacing(with: 0, where: out .<= 0), as: SIMD8<Float>.self)
+      i += 8
+    }
+    while i < count { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
   }
 
   /// `y[i] += alpha * x[i]`.

@@ -22,7 +22,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
 
   /// Restores a generator from a saved `state` (checkpoints).
   public init(state: (UInt64, UInt64, UInt64, UInt64)) {
-    precondition(state != (0, 0, 0, 0), "xoshiro256** state must not be all zero")
+    invariant(state != (0, 0, 0, 0), "xoshiro256** state must not be all zero")
     self.state = state
   }
 
@@ -68,7 +68,7 @@ public enum PortableMath {
   /// `x = m · 2^e` with `m` in [√½, √2); `log m = 2·atanh(f)` with
   /// `f = (m − 1)/(m + 1)`, `|f| < 0.172`, summed as an odd series to f^41.
   public static func log(_ x: Double) -> Double {
-    precondition(x > 0 && x.isFinite, "PortableMath.log needs a positive finite value, got \(x)")
+    invariant(x > 0 && x.isFinite, "PortableMath.log needs a positive finite value, got \(x)")
     var m = x.significand          // [1, 2)
     var e = Double(x.exponent)
     if m > 1.4142135623730951 { m *= 0.5; e += 1 }

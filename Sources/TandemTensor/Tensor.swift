@@ -22,7 +22,7 @@ public struct Tensor: Sendable, Equatable {
 
   /// For scalars the caller has already sized: traps with the values on mismatch.
   public init(uncheckedShape shape: [Int], scalars: [Float]) {
-    precondition(shape.reduce(1, *) == scalars.count,
+    invariant(shape.reduce(1, *) == scalars.count,
                  "Tensor shape \(shape) holds \(shape.reduce(1, *)) scalars, given \(scalars.count)")
     self.shape = shape
     self.scalars = scalars
@@ -33,7 +33,7 @@ public struct Tensor: Sendable, Equatable {
   }
 
   public init(shape: [Int], repeating value: Float) {
-    precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative dimension")
+    invariant(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative dimension")
     self.shape = shape
     self.scalars = [Float](repeating: value, count: shape.reduce(1, *))
   }

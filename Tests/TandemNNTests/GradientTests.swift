@@ -160,3 +160,25 @@ func randomizeBiases(_ model: Model, seed: UInt64) {
   let directional = try GradientCheck.directional(model: model, input: x, labels: labels, step: 1e-3)
   #expect(directional.relativeError < 1e-2, "\(directional)")
 }
+
+/// The fused ReLU must be exactly the separate layer: same outputs, same
+/// gradients, bit for bit (both apply the same mask to the same numbers).
+@Test func convolutionWithFusedReLUEqualsConvolutionThenReLU() {
+  let fused = Conv2D(name: "c", inChannels: 2, outChannels: 3, activation: .relu)
+  let plain = Conv2D(name: "c", inChannels: 2, outChannels: 3)
+  let relu = ReLU()
+  Initialization.heNormal(fused.parameters, seed: 8)
+  Initialization.heNormal(plain.parameters, seed: 8)
+  fused.bias.value = randomTensor([3], seed: 9, scale: 0.3)
+  plain.bias.value = fused.bias.value
+  let x = randomTensor([2, 2, 7, 7], seed: 10), dy = randomTensor([2, 3, 7, 7], seed: 11)
+  let y1 = fused.forward(x)
+  let y2 = relu.forward(plain.forward(x))
+  #expect(y1 == y2)
+  #expect(y1.scalars.contains(0) && y1.scalars.contains { $0 > 0 }, "the mask must matter")
+  let dx1 = fused.backward(dy)
+  let dx2 = plain.backward(relu.backward(dy))
+  #expect(dx1 == dx2)
+  #expect(fused.weight.gradient == plain.weight.gradient)
+  #expect(fused.bias.gradient == plain.bias.gradient)
+}
