@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Kernel benchmark: sgemm, each xray-cnn convolution (forward and backward)
+# and the whole xray-cnn training step, measured in one run on one core, so
+# the step can be quoted as a fraction of the sgemm rate measured beside it.
+# Prints one JSON line. Usage: Scripts/bench-kernels.sh [--blas-threads N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/bootstrap.sh release >&2
+# Pin to one core so the figure is per core, as the targets are stated.
+if command -v taskset >/dev/null; then pin=(taskset -c 0); else pin=(); fi
+exec "${pin[@]}" .build/release/tandem bench kernels "$@"
