@@ -6,7 +6,7 @@ extension Tandem {
   struct Dataset: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Inspect or verify a Tandem HDF5 dataset.",
-      subcommands: [Inspect.self, Verify.self])
+      subcommands: [Inspect.self, Verify.self, BenchRead.self])
   }
 }
 
@@ -34,6 +34,33 @@ extension Tandem.Dataset {
         throw DataError(path: file, message: "content hash mismatch: stored \(result.stored), computed \(result.computed)")
       }
       printNow("\(file): ok, content sha256 \(result.computed)")
+    }
+  }
+}
+
+extension Tandem.Dataset {
+  struct BenchRead: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "bench-read",
+      abstract: "Time random batch reads through DatasetReader; prints one JSON line.")
+
+    @Argument(help: "A file written by tandem ingest.") var file: String
+    @Option(help: "Samples per batch.") var batch = 64
+    @Option(help: "Batches to time.") var batches = 500
+    @Option(help: "Seed for the random indices.") var seed: UInt64 = 7
+
+    func validate() throws {
+      guard batch > 0, batches > 0 else { throw ValidationError("--batch and --batches must be positive") }
+    }
+
+    func run() throws {
+      var bench = ReadBenchmark()
+      bench.batchSize = batch
+      bench.batches = batches
+      bench.seed = seed
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+      printNow(String(decoding: try encoder.encode(try bench.run(path: file)), as: UTF8.self))
     }
   }
 }

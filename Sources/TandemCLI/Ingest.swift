@@ -44,10 +44,14 @@ extension Tandem.Ingest {
     @OptionGroup var common: IngestOptions
     @Option(help: "Side of the stored square images.") var size = 128
     @Option(help: "Decoding threads (default: all cores).") var threads: Int?
+    @Option(name: .customLong("chunk-images"),
+            help: "Images per HDF5 chunk (default: about 1 MiB of images; 0: contiguous).")
+    var chunkImages: Int?
 
     func validate() throws {
       guard size > 0 && size <= 4096 else { throw ValidationError("--size must be in 1...4096, got \(size)") }
       if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
+      if let chunkImages, chunkImages < 0 { throw ValidationError("--chunk-images must be >= 0, got \(chunkImages)") }
     }
 
     func run() throws {
@@ -59,6 +63,7 @@ extension Tandem.Ingest {
       options.testFraction = common.testFraction
       options.tandemVersion = Tandem.version
       if let threads { options.threads = threads }
+      options.chunkImages = chunkImages
       var lastReport = Date.distantPast
       let summary = try ImageIngest.run(directory: directory, output: output, options: options) { done, total, seconds in
         if done == total || Date().timeIntervalSince(lastReport) >= 1 {

