@@ -19,6 +19,9 @@ public protocol Communicator: AnyObject {
   func allreduce<T: CollectiveScalar>(_ buffer: inout [T], _ operation: ReduceOperation) throws
   /// Replaces `buffer` on every rank by root's. Sizes must agree.
   func broadcast<T: CollectiveScalar>(_ buffer: inout [T], root: Int) throws
+  /// Root holds one part per rank (`parts[r]` for rank r; others pass `[]`);
+  /// every rank receives its part, whose size `count` it knows in advance.
+  func scatter<T: CollectiveScalar>(_ parts: [[T]], count: Int, root: Int) throws -> [T]
   func barrier() throws
 }
 

@@ -75,6 +75,14 @@ public final class LocalCommunicator: Communicator {
     } as! [T]
   }
 
+  public func scatter<T: CollectiveScalar>(_ parts: [[T]], count: Int, root: Int) throws -> [T] {
+    invariant(root >= 0 && root < worldSize, "scatter root \(root) outside 0..<\(worldSize)")
+    let all = try hub.exchange(rank: rank, value: parts, operation: "scatter") { all in all[root] } as! [[T]]
+    invariant(all.count == worldSize, "scatter root gave \(all.count) parts for \(worldSize) ranks")
+    invariant(all[rank].count == count, "scatter: rank \(rank) expected \(count) elements, root sent \(all[rank].count)")
+    return all[rank]
+  }
+
   public func barrier() throws {
     _ = try hub.exchange(rank: rank, value: 0, operation: "barrier") { _ in 0 }
   }

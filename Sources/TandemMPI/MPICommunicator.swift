@@ -4,19 +4,44 @@ import TandemDistributed
 import TandemTensor
 
 /// `MPI_COMM_WORLD` as a `Communicator`. Created only by `MPIWorld.run`.
+///
+/// Every collective is bounded in time. It is started non-blocking and polled
+/// until it completes or `collectiveTimeout` passes. Before each collective a
+/// rank announces its arrival to rank 0 with a small non-blocking message, so
+/// when a collective stalls, rank 0 can name the ranks that never arrived (a
+/// stuck or hung process) in its report before it aborts the job. The other
+/// ranks wait a grace period longer, so the coordinator's report comes first;
+/// if rank 0 is itself the straggler, they report that instead.
 public final class MPICommunicator: Communicator {
   public let rank: Int
   public let worldSize: Int
+  /// Seconds a collective may take before the job is aborted with a stall report.
+  public var collectiveTimeout: Double
+  /// What the job is doing, for stall reports (e.g. "epoch 2 step 17").
+  public var phase = "start-up"
   private let comm: MPI_Comm
+  private var sequence: Int64 = 0
+  /// Rank 0: the last collective each rank announced.
+  private var arrivals: [Int64]
+  /// Non-root: announcement sends still in flight, with their buffers.
+  private var pendingAnnouncements: [(MPI_Request?, UnsafeMutablePointer<Int64>)] = []
+  private static let arrivalTag: Int32 = 7_001
+  private static let graceSeconds = 5.0
 
-  init() throws(MPIError) {
+  init(collectiveTimeout: Double) throws(MPIError) {
     comm = CMPI_comm_world()
+    self.collectiveTimeout = collectiveTimeout
     try check(MPI_Comm_set_errhandler(comm, CMPI_errors_return()), "MPI_Comm_set_errhandler")
     var r: Int32 = 0, s: Int32 = 0
     try check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
     try check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
     rank = Int(r)
     worldSize = Int(s)
+    arrivals = Array(repeating: 0, count: Int(s))
+  }
+
+  deinit {
+    for (_, buffer) in pendingAnnouncements { buffer.deallocate() }
   }
 
   /// This rank's host name. The corresponding C function is `MPI_Get_processor_name`.
@@ -36,36 +61,156 @@ public final class MPICommunicator: Communicator {
     return full.split(separator: ",").first.map(String.init) ?? full
   }
 
-  /// The corresponding C function is `MPI_Allreduce` (in place).
+  /// The corresponding C function is `MPI_Iallreduce` (in place).
   public func allreduce<T: CollectiveScalar>(_ buffer: inout [T], _ operation: ReduceOperation) throws {
     let count = Int32(buffer.count)
     let type = Self.datatype(T.self), op = Self.op(operation)
-    let code = buffer.withUnsafeMutableBytes { bytes in
-      MPI_Allreduce(CMPI_in_place(), bytes.baseAddress, count, type, op, comm)
+    try collective("MPI_Allreduce") { request in
+      buffer.withUnsafeMutableBytes { bytes in
+        MPI_Iallreduce(CMPI_in_place(), bytes.baseAddress, count, type, op, comm, &request)
+      }
+    } wait: { request in
+      try buffer.withUnsafeMutableBytes { _ in try self.wait(&request, "MPI_Allreduce") }
     }
-    try check(code, "MPI_Allreduce")
   }
 
-  /// The corresponding C function is `MPI_Bcast`.
+  /// The corresponding C function is `MPI_Ibcast`.
   public func broadcast<T: CollectiveScalar>(_ buffer: inout [T], root: Int) throws {
     invariant(root >= 0 && root < worldSize, "broadcast root \(root) outside 0..<\(worldSize)")
     let count = Int32(buffer.count)
     let type = Self.datatype(T.self)
-    let code = buffer.withUnsafeMutableBytes { bytes in
-      MPI_Bcast(bytes.baseAddress, count, type, Int32(root), comm)
+    try collective("MPI_Bcast") { request in
+      buffer.withUnsafeMutableBytes { bytes in
+        MPI_Ibcast(bytes.baseAddress, count, type, Int32(root), comm, &request)
+      }
+    } wait: { request in
+      try buffer.withUnsafeMutableBytes { _ in try self.wait(&request, "MPI_Bcast") }
     }
-    try check(code, "MPI_Bcast")
   }
 
-  /// The corresponding C function is `MPI_Barrier`.
+  /// The corresponding C function is `MPI_Iscatterv`.
+  public func scatter<T: CollectiveScalar>(_ parts: [[T]], count: Int, root: Int) throws -> [T] {
+    invariant(root >= 0 && root < worldSize, "scatter root \(root) outside 0..<\(worldSize)")
+    let type = Self.datatype(T.self)
+    var send: [T] = []
+    var counts = [Int32](repeating: 0, count: worldSize), displacements = counts
+    if rank == root {
+      invariant(parts.count == worldSize, "scatter root has \(parts.count) parts for \(worldSize) ranks")
+      var offset: Int32 = 0
+      for (r, part) in parts.enumerated() {
+        counts[r] = Int32(part.count)
+        displacements[r] = offset
+        offset += Int32(part.count)
+      }
+      send = parts.flatMap { $0 }
+      invariant(parts[root].count == count, "scatter: root's own part has \(parts[root].count), expected \(count)")
+    }
+    var received = [T](repeating: .zero, count: count)
+    try collective("MPI_Scatterv") { request in
+      send.withUnsafeBytes { s in
+        received.withUnsafeMutableBytes { r in
+          MPI_Iscatterv(s.baseAddress, counts, displacements, type, r.baseAddress, Int32(count), type,
+                        Int32(root), comm, &request)
+        }
+      }
+    } wait: { request in
+      try send.withUnsafeBytes { _ in try received.withUnsafeMutableBytes { _ in try self.wait(&request, "MPI_Scatterv") } }
+    }
+    return received
+  }
+
+  /// The corresponding C function is `MPI_Ibarrier`.
   public func barrier() throws {
-    try check(MPI_Barrier(comm), "MPI_Barrier")
+    try collective("MPI_Barrier") { request in MPI_Ibarrier(comm, &request) } wait: { try self.wait(&$0, "MPI_Barrier") }
   }
 
   /// Ends every rank of the job. The corresponding C function is `MPI_Abort`.
   public func abort(code: Int32) -> Never {
     MPI_Abort(comm, code)
     _exit(code)
+  }
+
+  // MARK: - Bounded collectives
+
+  private func collective(_ name: String, start: (inout MPI_Request?) -> Int32,
+                          wait: (inout MPI_Request?) throws -> Void) throws {
+    sequence += 1
+    try announceArrival()
+    var request: MPI_Request? = CMPI_request_null()
+    try check(start(&request), name)
+    try wait(&request)
+  }
+
+  private func announceArrival() throws {
+    if rank == 0 {
+      arrivals[0] = sequence
+      try drainArrivals()
+      return
+    }
+    // Reap finished announcements, then send this one.
+    var stillPending: [(MPI_Request?, UnsafeMutablePointer<Int64>)] = []
+    for var (request, buffer) in pendingAnnouncements {
+      var done: Int32 = 0
+      try check(MPI_Test(&request, &done, CMPI_status_ignore()), "MPI_Test")
+      if done != 0 { buffer.deallocate() } else { stillPending.append((request, buffer)) }
+    }
+    pendingAnnouncements = stillPending
+    let buffer = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+    buffer.pointee = sequence
+    var request: MPI_Request? = CMPI_request_null()
+    try check(MPI_Isend(buffer, 1, CMPI_int64(), 0, Self.arrivalTag, comm, &request), "MPI_Isend")
+    pendingAnnouncements.append((request, buffer))
+  }
+
+  /// Rank 0: records every announcement that has arrived so far.
+  private func drainArrivals() throws {
+    while true {
+      var flag: Int32 = 0
+      var status = MPI_Status()
+      try check(MPI_Iprobe(CMPI_any_source(), Self.arrivalTag, comm, &flag, &status), "MPI_Iprobe")
+      if flag == 0 { return }
+      var value: Int64 = 0
+      try check(MPI_Recv(&value, 1, CMPI_int64(), status.MPI_SOURCE, Self.arrivalTag, comm, CMPI_status_ignore()), "MPI_Recv")
+      let source = Int(status.MPI_SOURCE)
+      arrivals[source] = max(arrivals[source], value)
+    }
+  }
+
+  private func wait(_ request: inout MPI_Request?, _ name: String) throws {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let limit = collectiveTimeout + (rank == 0 ? 0 : Self.graceSeconds)
+    var polls = 0
+    while true {
+      var done: Int32 = 0
+      try check(MPI_Test(&request, &done, CMPI_status_ignore()), name)
+      if done != 0 { return }
+      polls += 1
+      // Spin briefly for low latency, then back off so a waiting rank does not
+      // steal a core from a neighbour that is still computing.
+      if polls > 1000 { usleep(polls > 20_000 ? 1000 : 50) }
+      if polls % 256 == 0 {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if elapsed > limit { stalled(name, after: elapsed) }
+      }
+    }
+  }
+
+  private func stalled(_ name: String, after seconds: Double) -> Never {
+    let what = "\(name) #\(sequence) (\(phase))"
+    var report: String
+    if rank == 0 {
+      try? drainArrivals()
+      let missing = arrivals.indices.filter { arrivals[$0] < sequence }
+      report = "tandem: stall: \(what) waited \(Int(seconds)) s (limit \(Int(collectiveTimeout)) s); "
+      report += missing.isEmpty
+        ? "every rank arrived, so the transport itself is stuck"
+        : "rank(s) \(missing.map(String.init).joined(separator: ", ")) did not arrive"
+    } else {
+      report = "tandem: stall: rank \(rank): \(what) waited \(Int(seconds)) s and rank 0 did not report; "
+        + "rank 0 (the coordinator) is the likely straggler"
+    }
+    FileHandle.standardError.write(Data((report + "\n").utf8))
+    abort(code: 3)
   }
 
   private static func datatype<T>(_ type: T.Type) -> MPI_Datatype {

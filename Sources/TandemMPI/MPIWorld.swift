@@ -6,9 +6,9 @@ public enum MPIWorld {
   /// Runs `body` between `MPI_Init` and `MPI_Finalize`. If `body` throws on any
   /// rank, that rank prints the error and calls `MPI_Abort`, which ends them
   /// all: no rank is left waiting in a collective.
-  public static func run(_ body: (MPICommunicator) throws -> Void) throws {
+  public static func run(collectiveTimeout: Double = 120, _ body: (MPICommunicator) throws -> Void) throws {
     try check(MPI_Init(nil, nil), "MPI_Init")
-    let world = try MPICommunicator()
+    let world = try MPICommunicator(collectiveTimeout: collectiveTimeout)
     do {
       try body(world)
     } catch {

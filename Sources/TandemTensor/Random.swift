@@ -45,6 +45,28 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     Double(next() >> 11) * 0x1.0p-53
   }
 
+  /// A uniform integer in `0..<bound`, without modulo bias (Lemire's method).
+  public mutating func nextInt(below bound: Int) -> Int {
+    invariant(bound > 0, "nextInt(below:) needs a positive bound, got \(bound)")
+    let b = UInt64(bound)
+    var m = next().multipliedFullWidth(by: b)
+    if m.low < b {
+      let threshold = (0 &- b) % b
+      while m.low < threshold { m = next().multipliedFullWidth(by: b) }
+    }
+    return Int(m.high)
+  }
+
+  /// Shuffles `array` in place with Fisher–Yates. Written here rather than
+  /// using the standard library's `shuffle(using:)`, whose algorithm is not
+  /// promised to stay the same, so a seed means the same order in every release.
+  public mutating func shuffle<T>(_ array: inout [T]) {
+    guard array.count > 1 else { return }
+    for i in stride(from: array.count - 1, to: 0, by: -1) {
+      array.swapAt(i, nextInt(below: i + 1))
+    }
+  }
+
   /// A standard normal variate (mean 0, variance 1).
   public mutating func nextNormal() -> Double {
     while true {
