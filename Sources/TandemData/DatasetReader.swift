@@ -26,10 +26,12 @@ public enum LabelTask: String, Sendable, CaseIterable {
 /// table rows as `[batch, features]`, standardised per feature with the train
 /// split's mean and std (one-hot features have mean 0, std 1, so stay 0/1).
 ///
-/// Holds an open HDF5 file and a scratch buffer, so it is not `Sendable`:
-/// make one reader per MPI rank (or thread). Files are opened read-only, so
-/// any number of readers can share one file.
-public final class DatasetReader {
+/// Designed for one reader per MPI rank: files are opened read-only, so any
+/// number of readers (processes) can share one file. Within a process the
+/// reader is `Sendable`: a lock serialises `batch` and `rawImages` (the only
+/// calls that touch the HDF5 handle and the scratch buffer after `init`), so
+/// a prefetch thread may read the next batch while the trainer computes.
+public final class DatasetReader: @unchecked Sendable {
   public let path: String
   public let kind: DatasetKind
   /// Samples in the file, all splits.
@@ -53,6 +55,7 @@ public final class DatasetReader {
   private let file: HDF5File
   private let data: HDF5Dataset
   private var scratch: UnsafeMutableRawBufferPointer
+  private let lock = NSLock()
 
   /// Opens `path` read-only and loads its per-sample metadata.
   public init(path: String) throws {
@@ -144,6 +147,8 @@ public final class DatasetReader {
   /// tensor `[indices.count] + sampleShape`, normalised with the stored
   /// statistics, with their labels for `task` in the same order.
   public func batch(indices: [Int], task: LabelTask = .primary) throws -> (input: Tensor, labels: [Int32]) {
+    lock.lock()
+    defer { lock.unlock() }
     let taskLabels = task == .primary ? primaryLabels : labels(task)
     for i in indices {
       precondition(i >= 0 && i < count, "\(path): sample index \(i) outside 0..<\(count)")
@@ -192,6 +197,8 @@ public final class DatasetReader {
   /// uint8 pixels `[B, S, S]` for images. For tests and tools.
   public func rawImages(indices: [Int]) throws -> [UInt8] {
     precondition(kind == .images, "\(path): rawImages on a \(kind.rawValue) dataset")
+    lock.lock()
+    defer { lock.unlock() }
     let rowElements = data.rowElements
     var out = [UInt8](repeating: 0, count: indices.count * rowElements)
     for (b, i) in indices.enumerated() {

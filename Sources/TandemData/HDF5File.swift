@@ -487,7 +487,7 @@ public final class HDF5Dataset {
   }
 
   /// Reads rows `start..<start+count` into `destination` (raw native bytes).
-  func readRows(start: Int, count: Int, into destination: UnsafeMutableRawPointer) throws(HDF5Error) {
+  public func readRows(start: Int, count: Int, into destination: UnsafeMutableRawPointer) throws(HDF5Error) {
     try readRuns([(start, count)], into: destination)
   }
 

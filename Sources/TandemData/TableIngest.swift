@@ -33,6 +33,12 @@ public struct TableConfig: Codable, Sendable, Equatable {
     public var numeric: String?
     public var categorical: String?
     public var columns: [String: String]?
+
+    public init(numeric: String? = nil, categorical: String? = nil, columns: [String: String]? = nil) {
+      self.numeric = numeric
+      self.categorical = categorical
+      self.columns = columns
+    }
   }
 
   enum CodingKeys: String, CodingKey {

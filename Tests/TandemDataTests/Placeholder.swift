@@ -1,1 +1,0 @@
-// Data ingest and readers: see the data issue.
