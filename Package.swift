@@ -13,6 +13,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
   ],
   targets: [
     .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -29,7 +30,7 @@ let package = Package(
     .target(
       name: "TandemData",
       dependencies: ["TandemTensor", "CHDF5", "CJPEG", "CPNG", .product(name: "Crypto", package: "swift-crypto")]),
-    .target(name: "TandemTraining", dependencies: ["TandemNN", "TandemDistributed", "TandemData"]),
+    .target(name: "TandemTraining", dependencies: ["TandemNN", "TandemDistributed", "TandemData", "TOMLKit"]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [

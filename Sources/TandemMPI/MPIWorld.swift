@@ -6,11 +6,19 @@ public enum MPIWorld {
   /// Runs `body` between `MPI_Init` and `MPI_Finalize`. If `body` throws on any
   /// rank, that rank prints the error and calls `MPI_Abort`, which ends them
   /// all: no rank is left waiting in a collective.
+  ///
+  /// An `AgreedFailure` is known to every rank already (see
+  /// `Communicator.agree`): rank 0 prints it once, every rank finalises, and
+  /// the process exits with status 1, which makes mpirun's status 1 too.
   public static func run(collectiveTimeout: Double = 120, _ body: (MPICommunicator) throws -> Void) throws {
     try check(MPI_Init(nil, nil), "MPI_Init")
     let world = try MPICommunicator(collectiveTimeout: collectiveTimeout)
     do {
       try body(world)
+    } catch let failure as AgreedFailure {
+      if world.rank == 0 { FileHandle.standardError.write(Data("tandem: \(failure)\n".utf8)) }
+      MPI_Finalize()
+      exit(1)
     } catch {
       let line = "tandem: rank \(world.rank): \(error)\n"
       FileHandle.standardError.write(Data(line.utf8))

@@ -59,18 +59,41 @@ public final class Trainer {
                     momentum: settings.momentum, weightDecay: settings.weightDecay)
   }
 
+  /// Where a step's time went, in seconds.
+  public struct StepTimings: Sendable {
+    public var compute = 0.0
+    public var allreduce = 0.0
+  }
+
   /// Trains on `localBatch` (this rank's share of a global batch of
   /// `globalCount` samples) and returns the global batch's mean loss.
   @discardableResult
   public func step(_ localBatch: Batch, globalCount: Int? = nil) throws -> Double {
-    let total = globalCount ?? localBatch.count
+    try timedStep(localBatch, globalCount: globalCount).loss
+  }
+
+  /// `step`, also reporting compute and allreduce time. A rank with an empty
+  /// share (the last, short global batch) still joins the allreduce.
+  public func timedStep(_ localBatch: Batch?, globalCount: Int? = nil) throws -> (loss: Double, timings: StepTimings) {
+    let total = globalCount ?? localBatch?.count ?? 0
+    invariant(total > 0, "a training step needs at least one sample in the global batch")
+    var timings = StepTimings()
+    let start = DispatchTime.now().uptimeNanoseconds
     model.zeroGradients()
-    var loss = [try model.accumulateGradients(localBatch.input, labels: localBatch.labels, normalizer: total)]
+    var loss = [0.0]
+    if let localBatch, localBatch.count > 0 {
+      loss[0] = try model.accumulateGradients(localBatch.input, labels: localBatch.labels, normalizer: total)
+    }
+    let computed = DispatchTime.now().uptimeNanoseconds
     if let communicator, communicator.worldSize > 1 {
       try fusion.sumGradients(of: model.parameters, over: communicator)
       try communicator.allreduce(&loss, .sum)
     }
+    let reduced = DispatchTime.now().uptimeNanoseconds
     optimizer.step(model.parameters)
-    return loss[0]
+    let end = DispatchTime.now().uptimeNanoseconds
+    timings.compute = Double(computed - start + end - reduced) / 1e9
+    timings.allreduce = Double(reduced - computed) / 1e9
+    return (loss[0], timings)
   }
 }

@@ -1,0 +1,28 @@
+/// A failure that every rank knows about, raised by `Communicator.agree`.
+/// Rank 0 reports it once; every rank then exits without aborting the job.
+public struct AgreedFailure: Error, CustomStringConvertible {
+  /// The lowest rank on which the step failed.
+  public let rank: Int
+  public let message: String
+  /// True when rank 0 failed too (a bad config fails everywhere alike).
+  public let coordinatorFailed: Bool
+
+  public var description: String { coordinatorFailed ? message : "rank \(rank): \(message)" }
+}
+
+extension Communicator {
+  /// Runs `body` on every rank. If it throws on any rank, every rank throws
+  /// `AgreedFailure` with the message of the lowest failing rank, so that
+  /// rank 0 can report it once and all ranks stop together.
+  public func agree<T>(_ body: () throws -> T) throws -> T {
+    let result = Result { try body() }
+    var failedRank: [Int64] = [{ if case .failure = result { return Int64(rank) } else { return Int64.max } }()]
+    try allreduce(&failedRank, .min)
+    guard failedRank[0] != Int64.max else { return try result.get() }
+    let root = Int(failedRank[0])
+    var text: [UInt8] = []
+    if case .failure(let error) = result, rank == root { text = Array("\(error)".utf8) }
+    let message = try broadcast(bytes: text, root: root)
+    throw AgreedFailure(rank: root, message: String(decoding: message, as: UTF8.self), coordinatorFailed: root == 0)
+  }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import TandemNN
+import TOMLKit
+
+/// A training run as described by its TOML file. Unknown keys are errors, so
+/// a typo (`epoch = 5`) cannot silently fall back to a default.
+///
+/// ```toml
+/// model = "xray-cnn"          # xray-cnn | churn-logreg | churn-mlp
+/// dataset = "work/xray.h5"    # a Tandem HDF5 dataset (tandem ingest); relative to the working directory
+/// task = "pneumonia"          # images: pneumonia (normal vs pneumonia) | pneumonia-type (bacterial vs viral)
+/// output = "runs"             # each run writes OUTPUT/RUN-ID/
+/// seed = 1
+/// epochs = 5
+///
+/// [training]                  # every key optional; defaults from REFERENCE_MODELS.md
+/// global_batch = 64           # split evenly across ranks
+/// learning_rate = 0.01        # default: 0.01 at 64 (xray) or 0.05 at 256 (churn), scaled with global_batch
+/// momentum = 0.9
+/// weight_decay = 1e-4
+/// class_weights = [1.0, 2.5]  # per class, in the loss
+/// threshold = 0.5             # decision threshold for validation metrics
+/// train_split = "train"
+/// validation_split = "val"
+/// max_steps = 0               # stop after this many steps in all (0: no limit)
+///
+/// [cluster]
+/// collective_timeout = 120    # seconds any collective may take before the job aborts with a stall report
+/// scatter = false             # true: rank 0 reads and sends each rank its rows (no shared filesystem)
+/// blas_threads = 1            # OpenBLAS threads per rank
+/// ```
+public struct RunConfiguration: Codable, Sendable, Equatable {
+  public var model: String
+  public var dataset: String
+  public var task: String
+  public var output: String
+  public var seed: UInt64
+  public var epochs: Int
+  public var training: Training
+  public var cluster: Cluster
+
+  public struct Training: Codable, Sendable, Equatable {
+    public var globalBatch: Int?
+    public var learningRate: Float?
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 1e-4
+    public var classWeights: [Float]?
+    public var threshold: Double = 0.5
+    public var trainSplit = "train"
+    public var validationSplit = "val"
+    public var maxSteps = 0
+
+    static let keys = ["global_batch", "learning_rate", "momentum", "weight_decay", "class_weights",
+                       "threshold", "train_split", "validation_split", "max_steps"]
+  }
+
+  public struct Cluster: Codable, Sendable, Equatable {
+    public var collectiveTimeout: Double = 120
+    public var scatter = false
+    public var blasThreads = 1
+
+    static let keys = ["collective_timeout", "scatter", "blas_threads"]
+  }
+
+  static let keys = ["model", "dataset", "task", "output", "seed", "epochs", "training", "cluster"]
+
+  /// The reference model this run trains.
+  public var modelName: ModelName { get throws { try ModelName(parsing: model) } }
+
+  /// Training settings with the reference defaults filled in.
+  public func settings() throws -> TrainingSettings {
+    var s = TrainingSettings.reference(for: try modelName, globalBatch: training.globalBatch)
+    if let rate = training.learningRate { s.learningRate = rate }
+    s.momentum = training.momentum
+    s.weightDecay = training.weightDecay
+    return s
+  }
+
+  /// Reads and validates `path`; every problem is a `ConfigurationError` naming the file.
+  public init(contentsOf path: String) throws(ConfigurationError) {
+    let name = (path as NSString).lastPathComponent
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw ConfigurationError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+    }
+    guard let text = String(data: data, encoding: .utf8) else { throw ConfigurationError(file: name, "not UTF-8 text") }
+    try self.init(toml: text, file: name)
+  }
+
+  public init(toml text: String, file: String) throws(ConfigurationError) {
+    let table: TOMLTable
+    do {
+      table = try TOMLTable(string: text)
+    } catch let error as TOMLParseError {
+      throw ConfigurationError(file: file, "line \(error.source.begin.line): \(error.description)")
+    } catch {
+      throw ConfigurationError(file: file, "\(error)")
+    }
+    try Self.checkKeys(table, allowed: Self.keys, section: nil, file: file)
+    for (section, keys) in [("training", Training.keys), ("cluster", Cluster.keys)] {
+      guard let value = table[section] else { continue }
+      guard let sub = value.table else { throw ConfigurationError(file: file, "'\(section)' must be a table ([\(section)])") }
+      try Self.checkKeys(sub, allowed: keys, section: section, file: file)
+    }
+    func string(_ key: String, default value: String? = nil) throws(ConfigurationError) -> String {
+      guard let v = table[key] else {
+        if let value { return value }
+        throw ConfigurationError(file: file, "missing required key '\(key)'")
+      }
+      guard let s = v.string else { throw ConfigurationError(file: file, "'\(key)' must be a string, got \(v.debugDescription)") }
+      return s
+    }
+    func integer(_ t: TOMLTable, _ key: String, _ label: String) throws(ConfigurationError) -> Int? {
+      guard let v = t[key] else { return nil }
+      guard let i = v.int else { throw ConfigurationError(file: file, "'\(label)' must be an integer, got \(v.debugDescription)") }
+      return i
+    }
+    func number(_ t: TOMLTable, _ key: String, _ label: String) throws(ConfigurationError) -> Double? {
+      guard let v = t[key] else { return nil }
+      if let d = v.double { return d }
+      if let i = v.int { return Double(i) }
+      throw ConfigurationError(file: file, "'\(label)' must be a number, got \(v.debugDescription)")
+    }
+    model = try string("model")
+    dataset = try string("dataset")
+    output = try string("output", default: "runs")
+    let seedValue = try integer(table, "seed", "seed") ?? 1
+    guard seedValue >= 0 else { throw ConfigurationError(file: file, "'seed' must be non-negative, got \(seedValue)") }
+    seed = UInt64(seedValue)
+    epochs = try integer(table, "epochs", "epochs") ?? 1
+    let modelName: ModelName
+    do { modelName = try ModelName(parsing: model) } catch { throw ConfigurationError(file: file, error.description) }
+    task = try string("task", default: modelName.isImageModel ? "pneumonia" : "churn")
+
+    training = Training()
+    if let t = table["training"]?.table {
+      training.globalBatch = try integer(t, "global_batch", "training.global_batch")
+      training.learningRate = try number(t, "learning_rate", "training.learning_rate").map(Float.init)
+      training.momentum = Float(try number(t, "momentum", "training.momentum") ?? 0.9)
+      training.weightDecay = Float(try number(t, "weight_decay", "training.weight_decay") ?? 1e-4)
+      training.threshold = try number(t, "threshold", "training.threshold") ?? 0.5
+      training.maxSteps = try integer(t, "max_steps", "training.max_steps") ?? 0
+      if let v = t["train_split"] {
+        guard let s = v.string else { throw ConfigurationError(file: file, "'training.train_split' must be a string") }
+        training.trainSplit = s
+      }
+      if let v = t["validation_split"] {
+        guard let s = v.string else { throw ConfigurationError(file: file, "'training.validation_split' must be a string") }
+        training.validationSplit = s
+      }
+      if let v = t["class_weights"] {
+        guard let array = v.array, let weights = Optional(array.compactMap { $0.double ?? $0.int.map(Double.init) }),
+              weights.count == array.count
+        else { throw ConfigurationError(file: file, "'training.class_weights' must be an array of numbers") }
+        training.classWeights = weights.map(Float.init)
+      }
+    }
+    cluster = Cluster()
+    if let c = table["cluster"]?.table {
+      cluster.collectiveTimeout = try number(c, "collective_timeout", "cluster.collective_timeout") ?? 120
+      cluster.blasThreads = try integer(c, "blas_threads", "cluster.blas_threads") ?? 1
+      if let v = c["scatter"] {
+        guard let b = v.bool else { throw ConfigurationError(file: file, "'cluster.scatter' must be true or false") }
+        cluster.scatter = b
+      }
+    }
+    try validate(file: file, model: modelName)
+  }
+
+  private func validate(file: String, model: ModelName) throws(ConfigurationError) {
+    func fail(_ message: String) -> ConfigurationError { ConfigurationError(file: file, message) }
+    guard epochs > 0 else { throw fail("'epochs' must be positive, got \(epochs)") }
+    if let b = training.globalBatch, b <= 0 { throw fail("'training.global_batch' must be positive, got \(b)") }
+    if let r = training.learningRate, !(r > 0 && r.isFinite) { throw fail("'training.learning_rate' must be positive, got \(r)") }
+    guard training.momentum >= 0 && training.momentum < 1 else { throw fail("'training.momentum' must be in [0, 1), got \(training.momentum)") }
+    guard training.weightDecay >= 0 else { throw fail("'training.weight_decay' must be non-negative, got \(training.weightDecay)") }
+    guard training.threshold > 0 && training.threshold < 1 else { throw fail("'training.threshold' must be in (0, 1), got \(training.threshold)") }
+    guard training.maxSteps >= 0 else { throw fail("'training.max_steps' must be non-negative, got \(training.maxSteps)") }
+    if let w = training.classWeights {
+      guard w.count == 2, w.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+        throw fail("'training.class_weights' needs 2 positive weights, got \(w)")
+      }
+    }
+    for (key, split) in [("train_split", training.trainSplit), ("validation_split", training.validationSplit)] {
+      guard ["train", "val", "test"].contains(split) else { throw fail("'training.\(key)' must be train, val or test, got '\(split)'") }
+    }
+    guard cluster.collectiveTimeout > 0 else { throw fail("'cluster.collective_timeout' must be positive, got \(cluster.collectiveTimeout)") }
+    guard cluster.blasThreads > 0 else { throw fail("'cluster.blas_threads' must be positive, got \(cluster.blasThreads)") }
+    let tasks = model.isImageModel ? ["pneumonia", "pneumonia-type"] : ["churn"]
+    guard tasks.contains(task) else {
+      throw fail("'task' for \(model.rawValue) must be \(tasks.joined(separator: " or ")), got '\(task)'")
+    }
+  }
+
+  private static func checkKeys(_ table: TOMLTable, allowed: [String], section: String?, file: String) throws(ConfigurationError) {
+    for key in table.keys where !allowed.contains(key) {
+      let place = section.map { "[\($0)] " } ?? ""
+      let guess = allowed.min { editDistance($0, key) < editDistance($1, key) }
+      let hint = guess.flatMap { editDistance($0, key) <= 2 ? " (did you mean '\($0)'?)" : nil } ?? ""
+      throw ConfigurationError(file: file, "unknown key \(place)'\(key)'\(hint)")
+    }
+  }
+
+  private static func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var row = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+      var previous = row[0]
+      row[0] = i
+      for j in stride(from: 1, through: b.count, by: 1) {
+        let old = row[j]
+        row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+        previous = old
+      }
+    }
+    return row[b.count]
+  }
+}
+
+/// A problem with a run configuration file, naming the file.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+  public let file: String
+  public let message: String
+  public init(file: String, _ message: String) { self.file = file; self.message = message }
+  public var description: String { "\(file): \(message)" }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import TandemData
+import TandemNN
+import TandemTensor
+
+/// Small files written whole: temporary name, fsync, rename, fsync of the
+/// directory (through `AtomicOutput`), so a reader sees the old file or the new.
+enum AtomicFile {
+  static func write(_ data: Data, to path: String) throws {
+    let output = try AtomicOutput(path: path, replacing: true)
+    guard FileManager.default.createFile(atPath: output.temporaryPath, contents: data) else {
+      throw DataError(path: path, message: "cannot write (disk full or read-only?)")
+    }
+    try output.commit()
+  }
+}
+
+/// A model's parameters in HDF5: one float32 dataset per parameter under
+/// `/parameters`, named as in the model (`conv1.weight`), with its shape;
+/// string attributes on `/` describe the run. Readable with h5py.
+public enum ParameterFile {
+  public static func write(_ parameters: [Parameter], to path: String, attributes: [String: String]) throws {
+    let output = try AtomicOutput(path: path, replacing: true)
+    let file = try HDF5File(creatingAt: output.temporaryPath, displayPath: path)
+    try file.createGroup("parameters")
+    for p in parameters {
+      try file.write("parameters/\(p.name)", p.value.scalars, shape: p.value.shape)
+    }
+    try file.setAttribute("parameter_names", .strings(parameters.map(\.name)))
+    for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
+      try file.setAttribute(key, .string(value))
+    }
+    try file.close()
+    try output.commit()
+  }
+
+  /// Parameters in file order, as `(name, tensor)`.
+  public static func read(_ path: String) throws -> [(name: String, value: Tensor)] {
+    let file = try HDF5File(readingAt: path)
+    guard let names = try file.attribute("parameter_names")?.stringsValue else {
+      throw DataError(path: path, message: "not a Tandem parameter file (no parameter_names attribute)")
+    }
+    return try names.map { name in
+      let dataset = try file.dataset("parameters/\(name)")
+      return (name, Tensor(uncheckedShape: dataset.shape, scalars: try dataset.readAll(as: Float.self)))
+    }
+  }
+}
+
+/// `metrics.jsonl`: one JSON object per line, per step (loss and every rank's
+/// compute / data-wait / allreduce milliseconds) and per epoch (validation).
+final class MetricsLog {
+  private let handle: FileHandle
+  let path: String
+
+  init(path: String) throws {
+    self.path = path
+    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+      throw DataError(path: path, message: "cannot create the metrics file")
+    }
+    self.handle = handle
+  }
+
+  deinit { try? handle.close() }
+
+  func write(epoch: Int, losses: [Double], timings: [Double], worldSize: Int, validation: ClassificationMetrics) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    var text = ""
+    for (s, loss) in losses.enumerated() {
+      var ranks: [StepLine.RankTiming] = []
+      for r in 0..<worldSize {
+        let slot = (s * worldSize + r) * 3
+        ranks.append(.init(rank: r, computeMs: timings[slot] * 1e3, dataWaitMs: timings[slot + 1] * 1e3,
+                           allreduceMs: timings[slot + 2] * 1e3))
+      }
+      let line = StepLine(epoch: epoch, step: s + 1, loss: loss, ranks: ranks)
+      text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n"
+    }
+    text += String(decoding: try encoder.encode(EpochLine(epoch: epoch, validation: validation)), as: UTF8.self) + "\n"
+    try handle.write(contentsOf: Data(text.utf8))
+    try handle.synchronize()
+  }
+
+  struct StepLine: Encodable {
+    struct RankTiming: Encodable { var rank: Int; var computeMs, dataWaitMs, allreduceMs: Double }
+    var type = "step"
+    var epoch, step: Int
+    var loss: Double
+    var ranks: [RankTiming]
+  }
+
+  struct EpochLine: Encodable {
+    var type = "epoch"
+    var epoch: Int
+    var validation: ClassificationMetrics
+  }
+}
+
+/// Progress on rank 0: a bar redrawn in place on a terminal, plain lines
+/// (at most one every few seconds, plus each epoch's last step) otherwise.
+///
+/// Under mpirun, rank 0's standard output is a pseudo-terminal whatever the
+/// user's own output is, so a bar is drawn there only when asked for with
+/// `TANDEM_PROGRESS=bar` (and never when `TANDEM_PROGRESS=plain`).
+final class ProgressReporter {
+  private let enabled: Bool
+  private let totalSteps: Int
+  private let unit: String
+  private let log: (String) -> Void
+  private let terminal: Bool = {
+    let environment = ProcessInfo.processInfo.environment
+    switch environment["TANDEM_PROGRESS"] {
+    case "bar": return true
+    case "plain": return false
+    default: return isatty(1) != 0 && environment["OMPI_COMM_WORLD_SIZE"] == nil && environment["PMI_SIZE"] == nil
+    }
+  }()
+  private let start = Date()
+  private var lastLine = Date.distantPast
+
+  init(enabled: Bool, totalSteps: Int, unit: String, log: @escaping (String) -> Void) {
+    self.enabled = enabled
+    self.totalSteps = totalSteps
+    self.unit = unit
+    self.log = log
+  }
+
+  func update(epoch: Int, epochs: Int, step: Int, stepsInEpoch: Int, globalStep: Int, loss: Double, samples: Int) {
+    guard enabled else { return }
+    let elapsed = Date().timeIntervalSince(start)
+    let rate = Double(samples) / max(elapsed, 1e-9)
+    let eta = elapsed / Double(globalStep) * Double(max(totalSteps - globalStep, 0))
+    let text = String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.0f %@/s  ETA %@",
+                      epoch, epochs, step, stepsInEpoch, loss, rate, unit, Self.duration(eta))
+    if terminal {
+      let width = 24, filled = width * step / max(stepsInEpoch, 1)
+      let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+      FileHandle.standardOutput.write(Data("\r\u{1B}[K[\(bar)] \(text)".utf8))
+    } else if step == stepsInEpoch || Date().timeIntervalSince(lastLine) >= 2 {
+      lastLine = Date()
+      log(text)
+    }
+  }
+
+  func finishEpoch() {
+    if enabled && terminal { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
+  }
+
+  static func duration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+  }
+}
+
+/// Deliberate failures for testing that a job never hangs, driven by the
+/// environment variable `TANDEM_FAULT` = `KIND:rank=R:step=S`, where KIND is
+/// `kill` (SIGKILL itself), `raise` (throw an error) or `stall` (stop
+/// responding), on rank R before global step S (counted from 0).
+public struct FaultInjection: Sendable, Equatable {
+  public enum Kind: String, Sendable { case kill, raise, stall }
+  public var kind: Kind?
+  public var rank = 0
+  public var step = 0
+
+  public static let none = FaultInjection(kind: nil)
+
+  public init(kind: Kind?, rank: Int = 0, step: Int = 0) {
+    self.kind = kind; self.rank = rank; self.step = step
+  }
+
+  /// Parses `TANDEM_FAULT`; a malformed value is an error, not a silent no-op.
+  public init(environment: [String: String]) throws {
+    guard let spec = environment["TANDEM_FAULT"], !spec.isEmpty else { self = .none; return }
+    let parts = spec.split(separator: ":").map(String.init)
+    guard let kind = parts.first.flatMap(Kind.init(rawValue:)) else {
+      throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': expected kill|raise|stall:rank=R:step=S")
+    }
+    self.kind = kind
+    for part in parts.dropFirst() {
+      let kv = part.split(separator: "=").map(String.init)
+      guard kv.count == 2, let value = Int(kv[1]) else {
+        throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': bad field '\(part)'")
+      }
+      switch kv[0] {
+      case "rank": rank = value
+      case "step": step = value
+      default: throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': unknown field '\(kv[0])'")
+      }
+    }
+  }
+
+  func trigger(rank: Int, step: Int) throws {
+    guard let kind, rank == self.rank, step == self.step else { return }
+    switch kind {
+    case .kill: kill(getpid(), SIGKILL)
+    case .raise: throw DataError(path: "TANDEM_FAULT", message: "injected failure on rank \(rank) at step \(step)")
+    case .stall: while true { sleep(60) }
+    }
+  }
+}

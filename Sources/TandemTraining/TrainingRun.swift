@@ -1,0 +1,259 @@
+import Foundation
+import TandemData
+import TandemDistributed
+import TandemNN
+import TandemTensor
+
+/// One data-parallel training run on every rank of `communicator`.
+///
+/// Rank 0 is the coordinator: it checks the dataset, decides the facts every
+/// rank plans from (splits, labels, shapes) and broadcasts them with the
+/// initial parameters; it alone prints progress and writes the run's files.
+/// Each epoch's shard plan follows from (seed, epoch), so ranks agree on it
+/// without talking. Workers read their rows (or receive them, in scatter
+/// mode), compute gradients, sum them in one fused allreduce and apply the
+/// same SGD update. After each epoch the validation split is evaluated with
+/// every sample counted exactly once, and the metrics are reduced across ranks.
+public final class TrainingRun {
+  public struct Summary: Codable, Sendable {
+    public var runDirectory: String
+    public var model: String
+    public var task: String
+    public var worldSize: Int
+    public var epochs: Int
+    public var steps: Int
+    public var trainSamples: Int
+    public var validation: [ClassificationMetrics]
+    public var seconds: Double
+    public var samplesPerSecond: Double
+  }
+
+  let configuration: RunConfiguration
+  let configurationText: String
+  let communicator: any Communicator
+  let faults: FaultInjection
+  let log: (String) -> Void
+  /// Called with a one-line phase ("epoch 2 step 17") before each step, for stall reports.
+  public var onPhase: (String) -> Void = { _ in }
+
+  public init(configuration: RunConfiguration, configurationText: String, communicator: any Communicator,
+              faults: FaultInjection = .none, log: @escaping (String) -> Void) {
+    self.configuration = configuration
+    self.configurationText = configurationText
+    self.communicator = communicator
+    self.faults = faults
+    self.log = log
+  }
+
+  public func run() throws -> Summary {
+    let comm = communicator
+    let rank = comm.rank, world = comm.worldSize
+    let config = configuration
+    let name = try config.modelName
+    let settings = try config.settings()
+    let task: LabelTask = config.task == "pneumonia-type" ? .subtype : .primary
+    let trainSplit = Split(name: config.training.trainSplit)!, validationSplit = Split(name: config.training.validationSplit)!
+    BLAS.threadCount = config.cluster.blasThreads
+
+    // Every rank that reads data opens the file and checks it; any failure on
+    // any rank (a path that exists on one node only) stops all of them.
+    let readsData = !config.cluster.scatter || rank == 0
+    let (reader, localFacts) = try comm.agree { () throws -> (DatasetReader?, DatasetFacts?) in
+      guard readsData else { return (nil, nil) }
+      let reader = try DatasetReader(path: config.dataset)
+      try Self.check(reader, for: name, task: task, file: config.dataset)
+      let facts = DatasetFacts(reader: reader, task: task, trainSplit: trainSplit, validationSplit: validationSplit)
+      guard !facts.trainIndices.isEmpty else {
+        throw DataError(path: config.dataset, message: "the \(trainSplit) split has no samples for task \(config.task)")
+      }
+      guard !facts.validationIndices.isEmpty else {
+        throw DataError(path: config.dataset, message: "the \(validationSplit) split has no samples for task \(config.task)")
+      }
+      return (reader, facts)
+    }
+    let facts = try (localFacts ?? DatasetFacts(sampleShape: [], trainIndices: [], validationIndices: [], labels: [],
+                                                classCounts: [], contentSHA256: "")).broadcast(over: comm)
+    // With a shared filesystem every rank must be reading the very same data.
+    try comm.agree {
+      if let localFacts, localFacts.contentSHA256 != facts.contentSHA256 {
+        throw DataError(path: config.dataset, message: "content hash \(localFacts.contentSHA256.prefix(12)) differs from rank 0's \(facts.contentSHA256.prefix(12))")
+      }
+    }
+
+    let model = try Model.reference(
+      name, features: facts.sampleShape.last ?? 1, imageSize: name.isImageModel ? facts.sampleShape[1] : 128,
+      classes: 2, classWeights: config.training.classWeights, seed: config.seed)
+    try broadcastParameters(model, over: comm)
+    let trainer = Trainer(model: model, settings: settings, communicator: comm)
+    let source = BatchSource(reader: reader, task: task, scatter: config.cluster.scatter, sampleShape: facts.sampleShape)
+
+    let runDirectory = try comm.agree { try rank == 0 ? createRunDirectory(name: name) : "" }
+    let metricsLog = rank == 0 ? try MetricsLog(path: runDirectory + "/metrics.jsonl") : nil
+    if rank == 0 {
+      log("run \((runDirectory as NSString).lastPathComponent): \(name.rawValue) (\(model.parameterCount) parameters), task \(config.task), "
+          + "\(facts.trainIndices.count) train / \(facts.validationIndices.count) \(validationSplit) samples, "
+          + "\(world) rank(s), global batch \(settings.globalBatch), lr \(settings.learningRate), seed \(config.seed)")
+    }
+
+    let stepsPerEpoch = (facts.trainIndices.count + settings.globalBatch - 1) / settings.globalBatch
+    let maxSteps = config.training.maxSteps > 0 ? config.training.maxSteps : Int.max
+    let totalSteps = min(stepsPerEpoch * config.epochs, maxSteps)
+    let progress = ProgressReporter(enabled: rank == 0, totalSteps: totalSteps, unit: name.isImageModel ? "img" : "rows", log: log)
+    var validation: [ClassificationMetrics] = []
+    var step = 0
+    let start = Date()
+    var trainedSamples = 0
+
+    epochs: for epoch in 0..<config.epochs {
+      let plan = ShardPlan(samples: facts.trainIndices, globalBatch: settings.globalBatch, worldSize: world,
+                           seed: config.seed, epoch: epoch)
+      let shares = { (s: Int) in (0..<world).map { plan.samples(rank: $0, step: s) } }
+      var timings: [Double] = Array(repeating: 0, count: plan.stepCount * world * 3)
+      var losses: [Double] = []
+      let epochSteps = min(plan.stepCount, maxSteps - step)
+      if epochSteps <= 0 { break epochs }
+      source.prefetch(global: plan.globalSamples(step: 0), share: plan.samples(rank: rank, step: 0), rank: rank)
+      for s in 0..<epochSteps {
+        onPhase("epoch \(epoch + 1) step \(s + 1)")
+        try faults.trigger(rank: rank, step: step)
+        let global = plan.globalSamples(step: s)
+        let (batch, wait) = try source.batch(global: global, shares: shares(s), rank: rank, communicator: comm)
+        if s + 1 < epochSteps {
+          source.prefetch(global: plan.globalSamples(step: s + 1), share: plan.samples(rank: rank, step: s + 1), rank: rank)
+        }
+        let (loss, t) = try trainer.timedStep(batch, globalCount: global.count)
+        guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch + 1, step: s + 1, loss: loss) }
+        losses.append(loss)
+        let slot = (s * world + rank) * 3
+        timings[slot] = t.compute; timings[slot + 1] = wait; timings[slot + 2] = t.allreduce
+        step += 1
+        trainedSamples += global.count
+        progress.update(epoch: epoch + 1, epochs: config.epochs, step: s + 1, stepsInEpoch: epochSteps,
+                        globalStep: step, loss: loss, samples: trainedSamples)
+      }
+      onPhase("epoch \(epoch + 1) evaluation")
+      try comm.allreduce(&timings, .sum)
+      let metrics = try evaluate(model, source: source, facts: facts, threshold: config.training.threshold)
+      validation.append(metrics)
+      if rank == 0 {
+        progress.finishEpoch()
+        log(String(format: "epoch %d/%d  train loss %.4f  %@ loss %.4f  accuracy %.4f  AUC %.4f  precision %.3f  recall %.3f",
+                   epoch + 1, config.epochs, losses.reduce(0, +) / Double(max(losses.count, 1)),
+                   validationSplit.description, metrics.loss, metrics.accuracy, metrics.rocAUC, metrics.precision, metrics.recall))
+        try metricsLog?.write(epoch: epoch + 1, losses: losses, timings: timings, worldSize: world, validation: metrics)
+      }
+    }
+
+    let seconds = Date().timeIntervalSince(start)
+    let summary = Summary(runDirectory: runDirectory, model: name.rawValue, task: config.task, worldSize: world,
+                          epochs: config.epochs, steps: step, trainSamples: facts.trainIndices.count,
+                          validation: validation, seconds: seconds,
+                          samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9))
+    try comm.agree {
+      guard rank == 0 else { return }
+      try ParameterFile.write(model.parameters, to: runDirectory + "/model.h5",
+                              attributes: ["model": name.rawValue, "task": config.task, "seed": String(config.seed),
+                                           "dataset_sha256": facts.contentSHA256])
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      try AtomicFile.write(encoder.encode(summary), to: runDirectory + "/summary.json")
+    }
+    return summary
+  }
+
+  /// Every rank starts from rank 0's parameters, bit for bit.
+  private func broadcastParameters(_ model: Model, over comm: some Communicator) throws {
+    var flat = model.parameters.flatMap(\.value.scalars)
+    try comm.broadcast(&flat, root: 0)
+    var offset = 0
+    for p in model.parameters {
+      p.value = Tensor(uncheckedShape: p.value.shape, scalars: Array(flat[offset..<offset + p.count]))
+      offset += p.count
+    }
+  }
+
+  /// Validation with each sample counted once: the split is cut into global
+  /// chunks, each rank scores its contiguous share, and the scores are summed
+  /// into one array over all ranks (every slot is written by exactly one rank).
+  func evaluate(_ model: Model, source: BatchSource, facts: DatasetFacts, threshold: Double) throws -> ClassificationMetrics {
+    let comm = communicator
+    let indices = facts.validationIndices
+    let chunk = 64 * comm.worldSize
+    var scores = [Float](repeating: 0, count: indices.count)
+    var lossSum = [0.0]
+    var position = 0
+    while position < indices.count {
+      let global = indices[position..<min(indices.count, position + chunk)]
+      let n = global.count
+      let shares = (0..<comm.worldSize).map { r in global.dropFirst(r * n / comm.worldSize).prefix((r + 1) * n / comm.worldSize - r * n / comm.worldSize) }
+      let (batch, _) = try source.batch(global: global, shares: shares, rank: comm.rank, communicator: comm)
+      if let batch {
+        let logits = try model.forward(batch.input)
+        lossSum[0] += model.loss.evaluate(logits: logits, labels: batch.labels, normalizer: 1).loss
+        let probabilities = model.loss.probabilities(logits: logits, classes: model.classes)
+        let offset = position + comm.rank * n / comm.worldSize
+        for i in 0..<batch.count { scores[offset + i] = probabilities.scalars[i * model.classes + 1] }
+      }
+      position += n
+    }
+    try comm.allreduce(&scores, .sum)
+    try comm.allreduce(&lossSum, .sum)
+    let labels = indices.map { facts.labels[$0] }
+    return ClassificationMetrics(scores: scores, labels: labels, loss: lossSum[0] / Double(max(indices.count, 1)),
+                                 threshold: threshold)
+  }
+
+  static func check(_ reader: DatasetReader, for model: ModelName, task: LabelTask, file: String) throws {
+    switch (model.isImageModel, reader.kind) {
+    case (true, .table):
+      throw DataError(path: file, message: "holds a table, but \(model.rawValue) trains on images")
+    case (false, .images):
+      throw DataError(path: file, message: "holds images, but \(model.rawValue) trains on a table")
+    default: break
+    }
+    if model.isImageModel {
+      let s = reader.sampleShape
+      guard s.count == 3, s[0] == 1, s[1] == s[2], s[1] % 8 == 0 else {
+        throw DataError(path: file, message: "images of shape \(s) do not fit xray-cnn (square, side a multiple of 8)")
+      }
+    }
+  }
+
+  private func createRunDirectory(name: ModelName) throws -> String {
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    formatter.dateFormat = "yyyyMMdd-HHmmss"
+    let base = "\(configuration.output)/\(name.rawValue)-\(formatter.string(from: Date()))"
+    var path = base
+    var n = 1
+    let fm = FileManager.default
+    // createDirectory without intermediates fails if the path exists, so two
+    // runs starting in the same second get distinct directories.
+    try fm.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
+    while true {
+      do {
+        try fm.createDirectory(atPath: path, withIntermediateDirectories: false)
+        break
+      } catch where fm.fileExists(atPath: path) {
+        n += 1
+        path = "\(base)-\(n)"
+      } catch {
+        throw DataError(path: path, message: "cannot create the run directory: \(error.localizedDescription)")
+      }
+    }
+    try AtomicFile.write(Data(configurationText.utf8), to: path + "/config.toml")
+    return path
+  }
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+  case diverged(epoch: Int, step: Int, loss: Double)
+
+  public var description: String {
+    switch self {
+    case .diverged(let epoch, let step, let loss):
+      return "training diverged at epoch \(epoch) step \(step): loss is \(loss); lower training.learning_rate"
+    }
+  }
+}
