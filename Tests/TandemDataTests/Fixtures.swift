@@ -87,7 +87,7 @@ enum Fixtures {
       if name.hasSuffix(".png") {
         try ImageEncoder.writePNG(image, to: path, rgb: k % 3 == 0)
       } else {
-        FileManager.default.createFile(atPath: path, contents: Data(try ImageEncoder.jpeg(image, rgb: k % 3 == 0)))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(try ImageEncoder.jpeg(image, rgb: k % 3 == 0)))
       }
       written.append(path)
     }

@@ -149,7 +149,7 @@ import TandemData
     _ = try Fixtures.makeImageFolder(folder)
     let bad = folder + "/PNEUMONIA/person9_bacteria_99.jpeg"
     let bytes = try ImageEncoder.jpeg(Fixtures.gradient(width: 50, height: 50, seed: 0))
-    FileManager.default.createFile(atPath: bad, contents: Data(bytes.prefix(bytes.count / 2)))
+    _ = FileManager.default.createFile(atPath: bad, contents: Data(bytes.prefix(bytes.count / 2)))
     let out = Fixtures.folder()
     let error = #expect(throws: ImageError.self) {
       var options = ImageIngestOptions()
@@ -158,5 +158,28 @@ import TandemData
     }
     #expect(error?.path == bad)
     #expect(Fixtures.contents(out).isEmpty)
+  }
+}
+
+/// The sample bundled in Data/sample ingests without ../shared.
+@Suite struct BundledSampleTests {
+  @Test func bundledXraysAreBalancedAcrossTheThreeClasses() throws {
+    let path = Fixtures.folder() + "/sample.h5"
+    var options = ImageIngestOptions()
+    options.tandemVersion = "test"
+    let summary = try ImageIngest.run(directory: Fixtures.sampleDirectory + "/chest-xray",
+                                      output: try AtomicOutput(path: path, replacing: false), options: options)
+    #expect(summary.count == 240)
+    let reader = try DatasetReader(path: path)
+    #expect(reader.classCounts() == [80, 160])
+    #expect(reader.classCounts(task: .subtype) == [80, 80])
+    #expect(try DatasetInspection.verify(path: path).matches)
+  }
+
+  @Test func bundledTelcoCSVHasEveryRow() throws {
+    let path = Fixtures.folder() + "/churn.h5"
+    let summary = try TableIngest.run(csv: Fixtures.sampleDirectory + "/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv",
+                                      output: try AtomicOutput(path: path, replacing: false), options: Fixtures.telcoOptions())
+    #expect(summary.count == 7043)
   }
 }
