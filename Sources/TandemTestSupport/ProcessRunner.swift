@@ -26,9 +26,13 @@ public enum TandemProcess {
   /// Runs `tandem arguments…`, or `mpirun -np ranks tandem arguments…` when
   /// `ranks` is given. Kills the process group after `timeout` seconds.
   public static func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 300,
-                         environment: [String: String] = [:], directory: URL? = nil) throws -> Output {
+                         environment: [String: String] = [:], directory: URL? = nil,
+                         executable: String? = nil, arguments explicit: [String]? = nil) throws -> Output {
     let process = Process()
-    if let ranks {
+    if let executable {
+      process.executableURL = URL(fileURLWithPath: executable)
+      process.arguments = explicit ?? []
+    } else if let ranks {
       process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
       process.arguments = ["mpirun", "--oversubscribe", "-np", String(ranks), binary.path] + arguments
     } else {

@@ -2,12 +2,14 @@ import Foundation
 import Testing
 import TandemTestSupport
 
-@Test func mpiAllreduceIsExactOnTwoRanks() throws {
-  let run = try TandemProcess.run(["diagnose", "mpi"], ranks: 2, timeout: 120)
-  #expect(run.status == 0, "\(run)")
-  #expect(run.stdout.contains("rank 0/2"), "\(run)")
-  #expect(run.stdout.contains("rank 1/2"), "\(run)")
-  #expect(run.stdout.contains("mpi ok: 2 ranks"), "\(run)")
+extension MPIJobTests {
+  @Test func mpiAllreduceIsExactOnTwoRanks() throws {
+    let run = try TandemProcess.run(["diagnose", "mpi"], ranks: 2, timeout: 120)
+    #expect(run.status == 0, "\(run)")
+    #expect(run.stdout.contains("rank 0/2"), "\(run)")
+    #expect(run.stdout.contains("rank 1/2"), "\(run)")
+    #expect(run.stdout.contains("mpi ok: 2 ranks"), "\(run)")
+  }
 }
 
 @Test func unknownModelIsOneLineOnStandardErrorAndExitsNonZero() throws {
