@@ -7,7 +7,17 @@ extension Tandem {
   struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Benchmarks that print one JSON line each.",
-      subcommands: [Kernels.self])
+      subcommands: [Kernels.self, Sgemm.self])
+
+    struct Sgemm: ParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "sgemm GFLOP/s on 1024³ matrices (the ceiling other figures are quoted against).")
+      @Option(name: .customLong("blas-threads")) var blasThreads = 1
+      func run() throws {
+        BLAS.threadCount = blasThreads
+        let rate = KernelBenchmark().measureSgemm()
+        printNow("{\"benchmark\":\"sgemm\",\"blasThreads\":\(blasThreads),\"blasCore\":\"\(BLAS.coreName)\",\"sgemmGFLOPs\":\(rate)}")
+      }
+    }
 
     struct Kernels: ParsableCommand {
       static let configuration = CommandConfiguration(

@@ -149,7 +149,8 @@ public final class MPICommunicator: Communicator {
     }
     // Reap finished announcements, then send this one.
     var stillPending: [(MPI_Request?, UnsafeMutablePointer<Int64>)] = []
-    for var (request, buffer) in pendingAnnouncements {
+    for (pending, buffer) in pendingAnnouncements {
+      var request = pending
       var done: Int32 = 0
       try check(MPI_Test(&request, &done, CMPI_status_ignore()), "MPI_Test")
       if done != 0 { buffer.deallocate() } else { stillPending.append((request, buffer)) }

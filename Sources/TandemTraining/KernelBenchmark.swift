@@ -63,7 +63,8 @@ public struct KernelBenchmark {
                   stepFractionOfSgemm: stepGFLOPs / sgemm)
   }
 
-  private func measureSgemm() -> Double {
+  /// sgemm GFLOP/s on `sgemmSize`³ matrices, best of `repeats`.
+  public func measureSgemm() -> Double {
     let n = sgemmSize
     let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
     var c = [Float](repeating: 0, count: n * n)
