@@ -23,11 +23,15 @@ import TOMLKit
 /// train_split = "train"
 /// validation_split = "val"
 /// max_steps = 0               # stop after this many steps in all (0: no limit)
+/// micro_batch = 16            # exact reduction's unit of work (default: a quarter of global_batch)
+/// checkpoint_every = 50       # steps between checkpoints (also at each epoch end); 0: epoch ends only
+/// keep_checkpoints = 3
 ///
 /// [cluster]
 /// collective_timeout = 120    # seconds any collective may take before the job aborts with a stall report
 /// scatter = false             # true: rank 0 reads and sends each rank its rows (no shared filesystem)
 /// blas_threads = 1            # OpenBLAS threads per rank
+/// reduction = "exact"         # exact: same bits on any number of ranks | float: one Float32 allreduce
 /// ```
 public struct RunConfiguration: Codable, Sendable, Equatable {
   public var model: String
@@ -49,23 +53,35 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var trainSplit = "train"
     public var validationSplit = "val"
     public var maxSteps = 0
+    public var microBatch: Int?
+    public var checkpointEvery = 50
+    public var keepCheckpoints = 3
 
     static let keys = ["global_batch", "learning_rate", "momentum", "weight_decay", "class_weights",
-                       "threshold", "train_split", "validation_split", "max_steps"]
+                       "threshold", "train_split", "validation_split", "max_steps", "micro_batch",
+                       "checkpoint_every", "keep_checkpoints"]
   }
 
   public struct Cluster: Codable, Sendable, Equatable {
     public var collectiveTimeout: Double = 120
     public var scatter = false
     public var blasThreads = 1
+    public var reduction = GradientReduction.exact
 
-    static let keys = ["collective_timeout", "scatter", "blas_threads"]
+    static let keys = ["collective_timeout", "scatter", "blas_threads", "reduction"]
   }
 
   static let keys = ["model", "dataset", "task", "output", "seed", "epochs", "training", "cluster"]
 
   /// The reference model this run trains.
   public var modelName: ModelName { get throws { try ModelName(parsing: model) } }
+
+  /// The micro-batch size of exact reduction: fixed by the run, not by the
+  /// world size, so any number of ranks computes the same micro-batches.
+  public func microBatchSize() throws -> Int {
+    if let m = training.microBatch { return m }
+    return max(1, (try settings().globalBatch + 3) / 4)
+  }
 
   /// Training settings with the reference defaults filled in.
   public func settings() throws -> TrainingSettings {
@@ -139,6 +155,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       training.weightDecay = Float(try number(t, "weight_decay", "training.weight_decay") ?? 1e-4)
       training.threshold = try number(t, "threshold", "training.threshold") ?? 0.5
       training.maxSteps = try integer(t, "max_steps", "training.max_steps") ?? 0
+      training.microBatch = try integer(t, "micro_batch", "training.micro_batch")
+      training.checkpointEvery = try integer(t, "checkpoint_every", "training.checkpoint_every") ?? 50
+      training.keepCheckpoints = try integer(t, "keep_checkpoints", "training.keep_checkpoints") ?? 3
       if let v = t["train_split"] {
         guard let s = v.string else { throw ConfigurationError(file: file, "'training.train_split' must be a string") }
         training.trainSplit = s
@@ -158,6 +177,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     if let c = table["cluster"]?.table {
       cluster.collectiveTimeout = try number(c, "collective_timeout", "cluster.collective_timeout") ?? 120
       cluster.blasThreads = try integer(c, "blas_threads", "cluster.blas_threads") ?? 1
+      if let v = c["reduction"] {
+        guard let text = v.string, let mode = GradientReduction(rawValue: text) else {
+          throw ConfigurationError(file: file, "'cluster.reduction' must be \"exact\" or \"float\", got \(v.debugDescription)")
+        }
+        cluster.reduction = mode
+      }
       if let v = c["scatter"] {
         guard let b = v.bool else { throw ConfigurationError(file: file, "'cluster.scatter' must be true or false") }
         cluster.scatter = b
@@ -174,6 +199,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     guard training.momentum >= 0 && training.momentum < 1 else { throw fail("'training.momentum' must be in [0, 1), got \(training.momentum)") }
     guard training.weightDecay >= 0 else { throw fail("'training.weight_decay' must be non-negative, got \(training.weightDecay)") }
     guard training.threshold > 0 && training.threshold < 1 else { throw fail("'training.threshold' must be in (0, 1), got \(training.threshold)") }
+    if let m = training.microBatch, m <= 0 { throw fail("'training.micro_batch' must be positive, got \(m)") }
+    guard training.checkpointEvery >= 0 else { throw fail("'training.checkpoint_every' must be non-negative, got \(training.checkpointEvery)") }
+    guard training.keepCheckpoints >= 1 else { throw fail("'training.keep_checkpoints' must be at least 1, got \(training.keepCheckpoints)") }
     guard training.maxSteps >= 0 else { throw fail("'training.max_steps' must be non-negative, got \(training.maxSteps)") }
     if let w = training.classWeights {
       guard w.count == 2, w.allSatisfy({ $0 > 0 && $0.isFinite }) else {

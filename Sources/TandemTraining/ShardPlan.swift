@@ -47,10 +47,22 @@ public struct ShardPlan: Equatable, Sendable {
   }
 
   /// Rank `rank`'s share of global batch `step`.
-  public func samples(rank: Int, step: Int) -> ArraySlice<Int> {
+  ///
+  /// With a `microBatch` size the global batch is first cut into micro-batches
+  /// of that size (the last may be shorter), which do not depend on the world
+  /// size, and each rank gets a contiguous, balanced run of whole
+  /// micro-batches. That is what lets exact reduction give the same bits on
+  /// any number of ranks.
+  public func samples(rank: Int, step: Int, microBatch: Int? = nil) -> ArraySlice<Int> {
     invariant(rank >= 0 && rank < worldSize, "rank \(rank) outside 0..<\(worldSize)")
     let batch = globalSamples(step: step)
     let n = batch.count
-    return batch.dropFirst(rank * n / worldSize).prefix((rank + 1) * n / worldSize - rank * n / worldSize)
+    guard let microBatch else {
+      return batch.dropFirst(rank * n / worldSize).prefix((rank + 1) * n / worldSize - rank * n / worldSize)
+    }
+    invariant(microBatch > 0, "micro-batch size must be positive, got \(microBatch)")
+    let count = (n + microBatch - 1) / microBatch
+    let first = rank * count / worldSize, last = (rank + 1) * count / worldSize
+    return batch.dropFirst(min(n, first * microBatch)).prefix(max(0, min(n, last * microBatch) - first * microBatch))
   }
 }

@@ -49,10 +49,5 @@ public enum SyntheticData {
   }
 
   /// Rows `range` of a batch.
-  public static func slice(_ batch: Batch, _ range: Range<Int>) -> Batch {
-    let per = batch.input.count / max(batch.count, 1)
-    let shape = [range.count] + batch.input.shape.dropFirst()
-    return Batch(input: Tensor(uncheckedShape: shape, scalars: Array(batch.input.scalars[range.lowerBound * per..<range.upperBound * per])),
-                 labels: Array(batch.labels[range]))
-  }
+  public static func slice(_ batch: Batch, _ range: Range<Int>) -> Batch { batch.rows(range) }
 }

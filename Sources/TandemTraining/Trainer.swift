@@ -14,6 +14,19 @@ public struct Batch: Sendable {
   }
 
   public var count: Int { labels.count }
+
+  /// Samples `range` of this batch.
+  public func rows(_ range: Range<Int>) -> Batch {
+    let per = input.count / max(count, 1)
+    return Batch(input: Tensor(uncheckedShape: [range.count] + input.shape.dropFirst(),
+                               scalars: Array(input.scalars[range.lowerBound * per..<range.upperBound * per])),
+                 labels: Array(labels[range]))
+  }
+
+  /// The batch cut into consecutive pieces of `size` samples (the last may be shorter).
+  public func split(every size: Int) -> [Batch] {
+    stride(from: 0, to: count, by: size).map { rows($0..<min(count, $0 + size)) }
+  }
 }
 
 /// Hyperparameters of SGD training; defaults are REFERENCE_MODELS.md's.
@@ -39,6 +52,15 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
   }
 }
 
+/// How gradients are summed across ranks.
+public enum GradientReduction: String, Sendable, Codable, CaseIterable {
+  /// One Float32 allreduce: fastest; the sum's rounding depends on the world size.
+  case float
+  /// Per micro-batch gradients in 64-bit fixed point, summed with an integer
+  /// allreduce: the same bits on any number of ranks.
+  case exact
+}
+
 /// Data-parallel SGD steps: each rank computes gradients on its part of the
 /// global batch, gradients are summed across ranks in one fused collective,
 /// and every rank applies the same update. With one rank and no communicator
@@ -49,6 +71,7 @@ public final class Trainer {
   public let settings: TrainingSettings
   private let communicator: (any Communicator)?
   private var fusion = GradientFusion()
+  private var exactReducer = ExactReducer()
 
   public init(model: Model, settings: TrainingSettings, communicator: (any Communicator)? = nil) {
     self.model = model
@@ -70,6 +93,32 @@ public final class Trainer {
   @discardableResult
   public func step(_ localBatch: Batch, globalCount: Int? = nil) throws -> Double {
     try timedStep(localBatch, globalCount: globalCount).loss
+  }
+
+  /// One step with exact reduction. `microBatches` are this rank's whole
+  /// micro-batches of the global batch (see `ShardPlan.samples(rank:step:microBatch:)`):
+  /// each one's gradient is computed on its own, so it has the same bits on
+  /// whichever rank computes it, and the sum over all micro-batches is taken in
+  /// 64-bit fixed point, where addition is exact and so order-free.
+  public func exactStep(_ microBatches: [Batch], globalCount: Int) throws -> (loss: Double, timings: StepTimings) {
+    invariant(globalCount > 0, "a training step needs at least one sample in the global batch")
+    var timings = StepTimings()
+    let start = DispatchTime.now().uptimeNanoseconds
+    exactReducer.begin(parameterCount: model.parameterCount)
+    var loss = 0.0
+    for batch in microBatches where batch.count > 0 {
+      model.zeroGradients()
+      loss += try model.accumulateGradients(batch.input, labels: batch.labels, normalizer: globalCount)
+      exactReducer.add(model.parameters)
+    }
+    let computed = DispatchTime.now().uptimeNanoseconds
+    let total = try exactReducer.reduce(into: model.parameters, loss: loss, over: communicator)
+    let reduced = DispatchTime.now().uptimeNanoseconds
+    optimizer.step(model.parameters)
+    let end = DispatchTime.now().uptimeNanoseconds
+    timings.compute = Double(computed - start + end - reduced) / 1e9
+    timings.allreduce = Double(reduced - computed) / 1e9
+    return (total, timings)
   }
 
   /// `step`, also reporting compute and allreduce time. A rank with an empty

@@ -107,21 +107,23 @@ public final class TrainingRun {
     epochs: for epoch in 0..<config.epochs {
       let plan = ShardPlan(samples: facts.trainIndices, globalBatch: settings.globalBatch, worldSize: world,
                            seed: config.seed, epoch: epoch)
-      let shares = { (s: Int) in (0..<world).map { plan.samples(rank: $0, step: s) } }
+      let micro = config.cluster.reduction == .exact ? try config.microBatchSize() : nil
+      let shares = { (s: Int) in (0..<world).map { plan.samples(rank: $0, step: s, microBatch: micro) } }
       var timings: [Double] = Array(repeating: 0, count: plan.stepCount * world * 3)
       var losses: [Double] = []
       let epochSteps = min(plan.stepCount, maxSteps - step)
       if epochSteps <= 0 { break epochs }
-      source.prefetch(global: plan.globalSamples(step: 0), share: plan.samples(rank: rank, step: 0), rank: rank)
+      source.prefetch(global: plan.globalSamples(step: 0), share: shares(0)[rank], rank: rank)
       for s in 0..<epochSteps {
         onPhase("epoch \(epoch + 1) step \(s + 1)")
         try faults.trigger(rank: rank, step: step)
         let global = plan.globalSamples(step: s)
         let (batch, wait) = try source.batch(global: global, shares: shares(s), rank: rank, communicator: comm)
         if s + 1 < epochSteps {
-          source.prefetch(global: plan.globalSamples(step: s + 1), share: plan.samples(rank: rank, step: s + 1), rank: rank)
+          source.prefetch(global: plan.globalSamples(step: s + 1), share: shares(s + 1)[rank], rank: rank)
         }
-        let (loss, t) = try trainer.timedStep(batch, globalCount: global.count)
+        let (loss, t) = try micro.map { try trainer.exactStep(batch?.split(every: $0) ?? [], globalCount: global.count) }
+          ?? trainer.timedStep(batch, globalCount: global.count)
         guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch + 1, step: s + 1, loss: loss) }
         losses.append(loss)
         let slot = (s * world + rank) * 3
