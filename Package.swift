@@ -30,7 +30,9 @@ let package = Package(
     .target(
       name: "TandemData",
       dependencies: ["TandemTensor", "CHDF5", "CJPEG", "CPNG", .product(name: "Crypto", package: "swift-crypto")]),
-    .target(name: "TandemTraining", dependencies: ["TandemNN", "TandemDistributed", "TandemData", "TOMLKit"]),
+    .target(
+      name: "TandemTraining",
+      dependencies: ["TandemNN", "TandemDistributed", "TandemData", "TOMLKit", .product(name: "Crypto", package: "swift-crypto")]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
