@@ -14,6 +14,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
   ],
   targets: [
     .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -33,10 +34,13 @@ let package = Package(
     .target(
       name: "TandemTraining",
       dependencies: ["TandemNN", "TandemDistributed", "TandemData", "TOMLKit", .product(name: "Crypto", package: "swift-crypto")]),
+    .target(
+      name: "TandemStore",
+      dependencies: ["TandemData", "TandemTensor", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
-        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor",
+        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
@@ -46,6 +50,7 @@ let package = Package(
     .testTarget(name: "TandemNNTests", dependencies: ["TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
+    .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport"]),
     .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemTensor"]),
   ]
 )
