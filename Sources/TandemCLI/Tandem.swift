@@ -14,6 +14,9 @@ struct Tandem: ParsableCommand {
   /// Parse errors and `--help` go through ArgumentParser (usage, exit 64 or 0);
   /// errors from running a command print one line, `tandem: <what>`, and exit 1.
   static func main() {
+    // A file-size limit must surface as a write error naming the file, not as
+    // a silent kill by SIGXFSZ.
+    signal(SIGXFSZ, SIG_IGN)
     var command: any ParsableCommand
     do {
       command = try parseAsRoot()

@@ -22,6 +22,8 @@ extension Tandem {
 
     @Option(help: "A run file (TOML) describing model, dataset, hyperparameters and output.")
     var config: String?
+    @Option(help: "A run directory to continue from its newest valid checkpoint (on any number of ranks).")
+    var resume: String?
     @Option(help: "Model for generated data: \(ModelName.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: String?
     @Option(help: "Number of generated training samples.") var synthetic = 2048
@@ -36,8 +38,8 @@ extension Tandem {
     @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads.") var blasThreads = 1
 
     func validate() throws {
-      guard (config == nil) != (model == nil) else {
-        throw ValidationError("give either --config FILE or --model NAME (with --synthetic N), not both or neither")
+      guard [config, model, resume].compactMap({ $0 }).count == 1 else {
+        throw ValidationError("give one of --config FILE, --resume RUN or --model NAME (with --synthetic N)")
       }
       guard synthetic > 0 else { throw ValidationError("--synthetic must be positive, got \(synthetic)") }
       guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
@@ -47,10 +49,17 @@ extension Tandem {
     }
 
     func run() throws {
-      if let config { try trainDistributed(configPath: config) } else { try trainSynthetic() }
+      if let config {
+        try trainDistributed(configPath: config, resuming: nil)
+      } else if let resume {
+        let directory = resume.hasSuffix("/") ? String(resume.dropLast()) : resume
+        try trainDistributed(configPath: directory + "/config.toml", resuming: directory)
+      } else {
+        try trainSynthetic()
+      }
     }
 
-    private func trainDistributed(configPath: String) throws {
+    private func trainDistributed(configPath: String, resuming runDirectory: String?) throws {
       let faults = try FaultInjection(environment: ProcessInfo.processInfo.environment)
       try MPIWorld.run { world in
         // Every rank reads and checks the file; a problem is reported once.
@@ -60,7 +69,7 @@ extension Tandem {
         }
         world.collectiveTimeout = configuration.cluster.collectiveTimeout
         let run = TrainingRun(configuration: configuration, configurationText: text, communicator: world,
-                              faults: faults, log: printNow)
+                              faults: faults, resuming: runDirectory, log: printNow)
         run.onPhase = { world.phase = $0 }
         let summary = try run.run()
         if world.rank == 0 {

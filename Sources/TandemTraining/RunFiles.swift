@@ -53,21 +53,26 @@ final class MetricsLog {
   private let handle: FileHandle
   let path: String
 
+  /// Opens for appending: a resumed run continues its log.
   init(path: String) throws {
     self.path = path
-    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-      throw DataError(path: path, message: "cannot create the metrics file")
+    if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+    guard let handle = FileHandle(forWritingAtPath: path) else {
+      throw DataError(path: path, message: "cannot open the metrics file for writing")
     }
+    try handle.seekToEnd()
     self.handle = handle
   }
 
   deinit { try? handle.close() }
 
-  func write(epoch: Int, losses: [Double], timings: [Double], worldSize: Int, validation: ClassificationMetrics) throws {
+  func write(epoch: Int, firstStep: Int, losses: [Double], timings: [Double], worldSize: Int,
+             validation: ClassificationMetrics) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     var text = ""
-    for (s, loss) in losses.enumerated() {
+    for (k, loss) in losses.enumerated() {
+      let s = firstStep + k
       var ranks: [StepLine.RankTiming] = []
       for r in 0..<worldSize {
         let slot = (s * worldSize + r) * 3

@@ -33,15 +33,20 @@ public final class TrainingRun {
   let communicator: any Communicator
   let faults: FaultInjection
   let log: (String) -> Void
+  /// An existing run directory to continue from its newest valid checkpoint.
+  let resumeDirectory: String?
   /// Called with a one-line phase ("epoch 2 step 17") before each step, for stall reports.
   public var onPhase: (String) -> Void = { _ in }
+  /// Seconds spent writing checkpoints, for the benchmark.
+  public private(set) var checkpointSeconds: [Double] = []
 
   public init(configuration: RunConfiguration, configurationText: String, communicator: any Communicator,
-              faults: FaultInjection = .none, log: @escaping (String) -> Void) {
+              faults: FaultInjection = .none, resuming runDirectory: String? = nil, log: @escaping (String) -> Void) {
     self.configuration = configuration
     self.configurationText = configurationText
     self.communicator = communicator
     self.faults = faults
+    self.resumeDirectory = runDirectory
     self.log = log
   }
 
@@ -87,8 +92,60 @@ public final class TrainingRun {
     let trainer = Trainer(model: model, settings: settings, communicator: comm)
     let source = BatchSource(reader: reader, task: task, scatter: config.cluster.scatter, sampleShape: facts.sampleShape)
 
-    let runDirectory = try comm.agree { try rank == 0 ? createRunDirectory(name: name) : "" }
+    let runDirectory = try comm.agree { () throws -> String in
+      guard rank == 0 else { return "" }
+      return try resumeDirectory ?? createRunDirectory(name: name)
+    }
+    let checkpoints = CheckpointDirectory(run: runDirectory)
+    var validation: [ClassificationMetrics] = []
+    // Position to start from: (epoch, steps done in it, global step).
+    var position: [Int64] = [0, 0, 0]
+    if resumeDirectory != nil {
+      let restored = try comm.agree { () throws -> Checkpoint? in
+        guard rank == 0 else { return nil }
+        guard let checkpoint = try checkpoints.newestValid(warn: log) else {
+          throw DataError(path: checkpoints.path, message: "no valid checkpoint to resume from")
+        }
+        guard checkpoint.parameters.map(\.name) == model.parameters.map(\.name),
+              checkpoint.parameters.map(\.value.shape) == model.parameters.map(\.value.shape) else {
+          throw DataError(path: checkpoints.path, message: "checkpoint parameters do not match \(name.rawValue)")
+        }
+        return checkpoint
+      }
+      var state = restored.map { c in c.parameters.flatMap(\.value.scalars) + c.velocities.flatMap { $0 } }
+        ?? [Float](repeating: 0, count: 2 * model.parameterCount)
+      try comm.broadcast(&state, root: 0)
+      if let restored {
+        position = [Int64(restored.epoch), Int64(restored.stepInEpoch), Int64(restored.globalStep)]
+        validation = (try? JSONDecoder().decode([ClassificationMetrics].self, from: Data(restored.validationJSON.utf8))) ?? []
+        log("resuming \((runDirectory as NSString).lastPathComponent) at epoch \(restored.epoch + 1), step \(restored.stepInEpoch) "
+            + "(global step \(restored.globalStep)) on \(world) rank(s)")
+      }
+      try comm.broadcast(&position, root: 0)
+      var offset = 0
+      var velocities: [[Float]] = []
+      for p in model.parameters {
+        p.value = Tensor(uncheckedShape: p.value.shape, scalars: Array(state[offset..<offset + p.count]))
+        offset += p.count
+      }
+      for p in model.parameters {
+        velocities.append(Array(state[offset..<offset + p.count]))
+        offset += p.count
+      }
+      trainer.optimizer.restoreVelocities(velocities)
+    }
     let metricsLog = rank == 0 ? try MetricsLog(path: runDirectory + "/metrics.jsonl") : nil
+    let saveCheckpoint = { (epoch: Int, stepInEpoch: Int, globalStep: Int) throws in
+      guard rank == 0 else { return }
+      let start = DispatchTime.now().uptimeNanoseconds
+      let json = String(decoding: try JSONEncoder().encode(validation), as: UTF8.self)
+      let checkpoint = Checkpoint(parameters: model.parameters.map { ($0.name, $0.value) },
+                                  velocities: trainer.optimizer.velocities, epoch: epoch, stepInEpoch: stepInEpoch,
+                                  globalStep: globalStep, seed: config.seed, configTOML: self.configurationText,
+                                  validationJSON: json)
+      try checkpoints.save(checkpoint, keep: config.training.keepCheckpoints)
+      self.checkpointSeconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
     if rank == 0 {
       log("run \((runDirectory as NSString).lastPathComponent): \(name.rawValue) (\(model.parameterCount) parameters), task \(config.task), "
           + "\(facts.trainIndices.count) train / \(facts.validationIndices.count) \(validationSplit) samples, "
@@ -98,23 +155,26 @@ public final class TrainingRun {
     let stepsPerEpoch = (facts.trainIndices.count + settings.globalBatch - 1) / settings.globalBatch
     let maxSteps = config.training.maxSteps > 0 ? config.training.maxSteps : Int.max
     let totalSteps = min(stepsPerEpoch * config.epochs, maxSteps)
-    let progress = ProgressReporter(enabled: rank == 0, totalSteps: totalSteps, unit: name.isImageModel ? "img" : "rows", log: log)
-    var validation: [ClassificationMetrics] = []
-    var step = 0
+    let progress = ProgressReporter(enabled: rank == 0, totalSteps: totalSteps - Int(position[2]), unit: name.isImageModel ? "img" : "rows", log: log)
+    var step = Int(position[2])
     let start = Date()
     var trainedSamples = 0
 
-    epochs: for epoch in 0..<config.epochs {
+    epochs: for epoch in Int(position[0])..<config.epochs {
+      let firstStep = epoch == Int(position[0]) ? Int(position[1]) : 0
       let plan = ShardPlan(samples: facts.trainIndices, globalBatch: settings.globalBatch, worldSize: world,
                            seed: config.seed, epoch: epoch)
       let micro = config.cluster.reduction == .exact ? try config.microBatchSize() : nil
       let shares = { (s: Int) in (0..<world).map { plan.samples(rank: $0, step: s, microBatch: micro) } }
       var timings: [Double] = Array(repeating: 0, count: plan.stepCount * world * 3)
       var losses: [Double] = []
-      let epochSteps = min(plan.stepCount, maxSteps - step)
+      let remaining = maxSteps == Int.max ? plan.stepCount : maxSteps - step
+      let epochSteps = min(plan.stepCount, firstStep + remaining)
       if epochSteps <= 0 { break epochs }
-      source.prefetch(global: plan.globalSamples(step: 0), share: shares(0)[rank], rank: rank)
-      for s in 0..<epochSteps {
+      // A checkpoint taken after the epoch's evaluation resumes at the next epoch.
+      if firstStep >= epochSteps { continue epochs }
+      source.prefetch(global: plan.globalSamples(step: firstStep), share: shares(firstStep)[rank], rank: rank)
+      for s in firstStep..<epochSteps {
         onPhase("epoch \(epoch + 1) step \(s + 1)")
         try faults.trigger(rank: rank, step: step)
         let global = plan.globalSamples(step: s)
@@ -131,7 +191,10 @@ public final class TrainingRun {
         step += 1
         trainedSamples += global.count
         progress.update(epoch: epoch + 1, epochs: config.epochs, step: s + 1, stepsInEpoch: epochSteps,
-                        globalStep: step, loss: loss, samples: trainedSamples)
+                        globalStep: step - Int(position[2]), loss: loss, samples: trainedSamples)
+        if config.training.checkpointEvery > 0 && step % config.training.checkpointEvery == 0 && s + 1 < epochSteps {
+          try saveCheckpoint(epoch, s + 1, step)
+        }
       }
       onPhase("epoch \(epoch + 1) evaluation")
       try comm.allreduce(&timings, .sum)
@@ -142,8 +205,10 @@ public final class TrainingRun {
         log(String(format: "epoch %d/%d  train loss %.4f  %@ loss %.4f  accuracy %.4f  AUC %.4f  precision %.3f  recall %.3f",
                    epoch + 1, config.epochs, losses.reduce(0, +) / Double(max(losses.count, 1)),
                    validationSplit.description, metrics.loss, metrics.accuracy, metrics.rocAUC, metrics.precision, metrics.recall))
-        try metricsLog?.write(epoch: epoch + 1, losses: losses, timings: timings, worldSize: world, validation: metrics)
+        try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, timings: timings, worldSize: world,
+                              validation: metrics)
       }
+      try saveCheckpoint(epoch, epochSteps, step)
     }
 
     let seconds = Date().timeIntervalSince(start)
