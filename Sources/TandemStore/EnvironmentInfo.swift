@@ -1,0 +1,112 @@
+import Foundation
+import TandemData
+
+/// The machine a run started on, as far as it can change results or speed:
+/// the OS and kernel, the CPU and its instruction-set flags (OpenBLAS picks
+/// its kernels from them), the BLAS build and thread count, and the MPI and
+/// HDF5 libraries.
+public struct EnvironmentInfo: Codable, Equatable, Sendable {
+  /// `PRETTY_NAME` from /etc/os-release (`Debian GNU/Linux 12 (bookworm)`).
+  public var os: String
+  /// `uname` release and machine (`6.1.0-18-amd64 x86_64`).
+  public var kernel: String
+  /// `model name` from /proc/cpuinfo (`Processor` or `CPU part` where absent, as on ARM).
+  public var cpuModel: String
+  /// The first CPU's `flags` (x86) or `Features` (ARM), sorted.
+  public var cpuFlags: [String]
+  /// Logical CPUs online.
+  public var logicalCPUs: Int
+  /// `openblas_get_config()`: version and build options.
+  public var openBLASConfig: String
+  /// `openblas_get_corename()`: the kernel set chosen for this CPU.
+  public var openBLASCore: String
+  /// OpenBLAS threads per rank.
+  public var blasThreads: Int
+  /// `MPI_Get_library_version`, or "none" for a run without MPI.
+  public var mpiVersion: String
+  /// The linked HDF5 library.
+  public var hdf5Version: String
+  public var hostname: String
+
+  public init(os: String, kernel: String, cpuModel: String, cpuFlags: [String], logicalCPUs: Int,
+              openBLASConfig: String, openBLASCore: String, blasThreads: Int, mpiVersion: String,
+              hdf5Version: String, hostname: String) {
+    self.os = os
+    self.kernel = kernel
+    self.cpuModel = cpuModel
+    self.cpuFlags = cpuFlags.sorted()
+    self.logicalCPUs = logicalCPUs
+    self.openBLASConfig = openBLASConfig
+    self.openBLASCore = openBLASCore
+    self.blasThreads = blasThreads
+    self.mpiVersion = mpiVersion
+    self.hdf5Version = hdf5Version
+    self.hostname = hostname
+  }
+
+  /// This machine, with the BLAS and MPI facts supplied by the caller (only
+  /// TandemTensor and TandemMPI may ask those libraries). Unreadable system
+  /// files give "unknown" rather than an error: a snapshot should never stop a run.
+  public static func current(blasConfig: String, blasCore: String, blasThreads: Int,
+                             mpiVersion: String) -> EnvironmentInfo {
+    let cpu = cpuInfo(text: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+    var names = utsname()
+    uname(&names)
+    func field<T>(_ value: T) -> String {
+      withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+    let kernel = "\(field(names.release)) \(field(names.machine))"
+    return EnvironmentInfo(
+      os: osName(text: (try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? ""),
+      kernel: kernel, cpuModel: cpu.model, cpuFlags: cpu.flags,
+      logicalCPUs: ProcessInfo.processInfo.activeProcessorCount,
+      openBLASConfig: blasConfig, openBLASCore: blasCore, blasThreads: blasThreads,
+      mpiVersion: mpiVersion.trimmingCharacters(in: .whitespacesAndNewlines),
+      hdf5Version: HDF5Library.version, hostname: field(names.nodename))
+  }
+
+  /// `PRETTY_NAME` (else `NAME VERSION_ID`) from an os-release file's text.
+  static func osName(text: String) -> String {
+    var values: [String: String] = [:]
+    for line in text.split(separator: "\n") {
+      guard let eq = line.firstIndex(of: "=") else { continue }
+      var value = String(line[line.index(after: eq)...])
+      if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+        value = String(value.dropFirst().dropLast())
+      }
+      values[String(line[..<eq])] = value
+    }
+    if let pretty = values["PRETTY_NAME"], !pretty.isEmpty { return pretty }
+    let parts = [values["NAME"], values["VERSION_ID"]].compactMap { $0 }
+    return parts.isEmpty ? "unknown" : parts.joined(separator: " ")
+  }
+
+  /// Model and sorted flags of the first processor in /proc/cpuinfo's text.
+  static func cpuInfo(text: String) -> (model: String, flags: [String]) {
+    var model: String?
+    var fallbackModel: String?
+    var flags: [String]?
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+      guard let colon = line.firstIndex(of: ":") else { continue }
+      let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+      let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+      switch key {
+      case "model name": if model == nil { model = value }
+      case "Processor", "CPU part": if fallbackModel == nil { fallbackModel = value }
+      case "flags", "Features": if flags == nil { flags = value.split(separator: " ").map(String.init) }
+      default: break
+      }
+    }
+    return (model ?? fallbackModel ?? "unknown", (flags ?? []).sorted())
+  }
+
+  var canonicalValue: CanonicalJSON {
+    .object([
+      "os": .string(os), "kernel": .string(kernel), "cpuModel": .string(cpuModel),
+      "cpuFlags": .array(cpuFlags.sorted().map { .string($0) }), "logicalCPUs": .integer(Int64(logicalCPUs)),
+      "openBLASConfig": .string(openBLASConfig), "openBLASCore": .string(openBLASCore),
+      "blasThreads": .integer(Int64(blasThreads)), "mpiVersion": .string(mpiVersion),
+      "hdf5Version": .string(hdf5Version), "hostname": .string(hostname),
+    ])
+  }
+}

@@ -1,0 +1,46 @@
+import Crypto
+import Foundation
+import TandemData
+
+/// SHA-256 over a model's parameters as named tensors, independent of how a
+/// file lays them out (HDF5 may place the same data differently), so two runs
+/// that produced the same weights bit for bit have the same hash. Fed in order:
+///
+///     "tandem-parameters-v1\n"
+///     for each tensor, in the given order:
+///       "<name> <d0>x<d1>...\n" then its values as little-endian float32
+///
+/// The order is part of the hash (it is the model's parameter order).
+public func parametersSHA256(_ tensors: [(name: String, values: [Float], shape: [Int])]) -> String {
+  var hasher = SHA256()
+  hasher.update(data: Data("tandem-parameters-v1\n".utf8))
+  for tensor in tensors {
+    hasher.update(data: Data("\(tensor.name) \(tensor.shape.map(String.init).joined(separator: "x"))\n".utf8))
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(tensor.values.count * 4)
+    for value in tensor.values {
+      withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+    hasher.update(data: bytes)
+  }
+  return hex(hasher.finalize())
+}
+
+/// `parametersSHA256` of a parameter file as TandemTraining writes it (one
+/// float32 dataset per tensor under `/parameters`, listed in `@parameter_names`).
+public func parametersSHA256(file path: String) throws -> String {
+  do {
+    let file = try HDF5File(readingAt: path)
+    guard let names = try file.attribute("parameter_names")?.stringsValue else {
+      throw StoreError(path: path, message: "not a Tandem parameter file (no parameter_names attribute)")
+    }
+    var tensors: [(name: String, values: [Float], shape: [Int])] = []
+    for name in names {
+      let dataset = try file.dataset("parameters/\(name)")
+      tensors.append((name, try dataset.readAll(as: Float.self), dataset.shape))
+    }
+    return parametersSHA256(tensors)
+  } catch let error as HDF5Error {
+    throw StoreError(path: path, message: error.message)
+  }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import GRDB
+
+/// Every run recorded in one SQLite file, for `tandem runs` and for audits:
+/// which runs used a snapshot, who ran what, what each produced.
+///
+/// SQLite in WAL mode through a GRDB `DatabasePool`: readers never block the
+/// writer, and several processes (two jobs finishing at once) may write. Each
+/// write is one `BEGIN IMMEDIATE` transaction, which takes the write lock at
+/// its start and so waits (up to `busyTimeout`) instead of failing on a lock
+/// upgrade; SQLite's journal keeps the file whole if a writer dies midway.
+/// Opening (creating the schema, migrating it) happens under an exclusive
+/// `flock` on a lock file beside the database, so two jobs opening a new store
+/// at once cannot both create tables.
+///
+/// Schema (migration "v1"):
+///
+///     runs(id PRIMARY KEY, snapshot_id, user, code_version, started_at, ended_at,
+///          status, configuration, environment, train_path, train_sha256, train_split,
+///          validation_path, validation_sha256, validation_split, feature_statistics,
+///          world_size, run_directory, parameters_sha256, parameters_file)
+///     epochs(run_id REFERENCES runs, epoch, metrics, recorded_at, PRIMARY KEY (run_id, epoch))
+///
+/// Times are UTC text (`YYYY-MM-DD HH:MM:SS.SSS`, GRDB's format), which sorts.
+public final class RunRegistry: Sendable {
+  public let path: String
+  private let pool: DatabasePool
+
+  /// How long a write waits for another process's transaction before failing.
+  public static let busyTimeout: TimeInterval = 30
+
+  /// Opens (creating when absent) the registry at `path`; `lockPath` names the
+  /// file locked while opening and migrating.
+  public init(path: String, lockPath: String) throws {
+    self.path = path
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(Self.busyTimeout)
+    configuration.label = "tandem-registry"
+    let lock = open(lockPath, O_RDWR | O_CREAT, 0o644)
+    guard lock >= 0 else {
+      throw StoreError(path: lockPath, message: "cannot open the registry lock: \(String(cString: strerror(errno)))")
+    }
+    defer { close(lock) }
+    while flock(lock, LOCK_EX) != 0 {
+      guard errno == EINTR else {
+        throw StoreError(path: lockPath, message: "cannot lock: \(String(cString: strerror(errno)))")
+      }
+    }
+    do {
+      pool = try DatabasePool(path: path, configuration: configuration)
+      try Self.migrator.migrate(pool)
+      if try pool.read(Self.migrator.hasBeenSuperseded) {
+        throw StoreError(path: path, message: "written by a newer Tandem (unknown schema migrations)")
+      }
+    } catch let error as StoreError {
+      throw error
+    } catch {
+      throw StoreError(path: path, message: "cannot open the run registry: \(Self.describe(error))")
+    }
+  }
+
+  private static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1") { db in
+      try db.execute(sql: """
+        CREATE TABLE runs (
+          id TEXT PRIMARY KEY NOT NULL,
+          snapshot_id TEXT NOT NULL,
+          user TEXT NOT NULL,
+          code_version TEXT NOT NULL,
+          started_at DATETIME NOT NULL,
+          ended_at DATETIME,
+          status TEXT NOT NULL,
+          configuration TEXT NOT NULL,
+          environment TEXT NOT NULL,
+          train_path TEXT NOT NULL,
+          train_sha256 TEXT NOT NULL,
+          train_split TEXT NOT NULL,
+          validation_path TEXT,
+          validation_sha256 TEXT,
+          validation_split TEXT,
+          feature_statistics TEXT NOT NULL,
+          world_size INTEGER NOT NULL,
+          run_directory TEXT NOT NULL,
+          parameters_sha256 TEXT,
+          parameters_file TEXT
+        );
+        CREATE INDEX runs_by_snapshot ON runs(snapshot_id);
+        CREATE INDEX runs_by_start ON runs(started_at);
+        CREATE TABLE epochs (
+          run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+          epoch INTEGER NOT NULL,
+          metrics TEXT NOT NULL,
+          recorded_at DATETIME NOT NULL,
+          PRIMARY KEY (run_id, epoch)
+        );
+        """)
+    }
+    return migrator
+  }
+
+  /// One line from a GRDB or SQLite error (their descriptions can span lines).
+  static func describe(_ error: any Error) -> String {
+    if let error = error as? DatabaseError {
+      return "\(error.message ?? "SQLite error") (SQLite code \(error.extendedResultCode.rawValue))"
+    }
+    return "\(error)".replacingOccurrences(of: "\n", with: " ")
+  }
+
+  /// Runs `body` in one `BEGIN IMMEDIATE` transaction.
+  private func write<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+    do {
+      return try pool.writeWithoutTransaction { db in
+        var result: T?
+        try db.inTransaction(.immediate) {
+          result = try body(db)
+          return .commit
+        }
+        return result!
+      }
+    } catch let error as StoreError {
+      throw error
+    } catch {
+      throw StoreError(path: path, message: "\(what): \(Self.describe(error))")
+    }
+  }
+
+  private func read<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+    do {
+      return try pool.read(body)
+    } catch {
+      throw StoreError(path: path, message: "\(what): \(Self.describe(error))")
+    }
+  }
+
+  // MARK: Recording
+
+  /// Adds a run at its start. Its id must be new: a resumed run keeps its row
+  /// and only records further epochs and its finish.
+  public func recordStart(_ run: RunRecord) throws {
+    try write("cannot record the start of run \(run.id)") { db in
+      if try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE id = ?", arguments: [run.id]) == true {
+        throw StoreError(path: path, message: "run \(run.id) is already recorded")
+      }
+      try db.execute(sql: """
+        INSERT INTO runs (id, snapshot_id, user, code_version, started_at, ended_at, status, configuration,
+          environment, train_path, train_sha256, train_split, validation_path, validation_sha256, validation_split,
+          feature_statistics, world_size, run_directory, parameters_sha256, parameters_file)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """, arguments: [
+          run.id, run.snapshotID, run.user, run.codeVersion, run.startedAt, run.endedAt, run.status,
+          run.configuration, run.environment, run.trainData.path, run.trainData.sha256, run.trainData.split,
+          run.validationData?.path, run.validationData?.sha256, run.validationData?.split,
+          run.featureStatistics, run.worldSize, run.runDirectory, run.parametersSHA256, run.parametersFile,
+        ])
+      for epoch in run.epochs {
+        try insert(epoch: epoch.epoch, metrics: epoch.metrics, at: epoch.recordedAt, runID: run.id, db)
+      }
+    }
+  }
+
+  /// Records (or, for an epoch repeated after a resume, replaces) one epoch's metrics JSON.
+  public func recordEpoch(runID: String, epoch: Int, metrics: String, at date: Date = Date()) throws {
+    try write("cannot record epoch \(epoch) of run \(runID)") { db in
+      try requireRun(runID, db)
+      try insert(epoch: epoch, metrics: metrics, at: date, runID: runID, db)
+    }
+  }
+
+  private func insert(epoch: Int, metrics: String, at date: Date, runID: String, _ db: Database) throws {
+    try db.execute(sql: "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, recorded_at) VALUES (?, ?, ?, ?)",
+                   arguments: [runID, epoch, metrics, date])
+  }
+
+  /// Records how the run ended: `status` is `finished` or `failed: <reason>`.
+  public func recordFinish(runID: String, endedAt: Date = Date(), status: String,
+                           parametersSHA256: String?, parametersFile: String?) throws {
+    try write("cannot record the end of run \(runID)") { db in
+      try requireRun(runID, db)
+      try db.execute(sql: """
+        UPDATE runs SET ended_at = ?, status = ?, parameters_sha256 = ?, parameters_file = ? WHERE id = ?
+        """, arguments: [endedAt, status, parametersSHA256, parametersFile, runID])
+    }
+  }
+
+  private func requireRun(_ runID: String, _ db: Database) throws {
+    guard try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE id = ?", arguments: [runID]) == true else {
+      throw StoreError(path: path, message: "no run \(runID) (tandem runs list shows the recorded runs)")
+    }
+  }
+
+  // MARK: Reading
+
+  /// Every run, newest start first, without epochs.
+  public func runs() throws -> [RunRecord] {
+    try read("cannot list runs") { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY started_at DESC, id DESC").map(Self.record)
+    }
+  }
+
+  /// The runs started from one snapshot, newest first, without epochs.
+  public func runs(snapshotID: String) throws -> [RunRecord] {
+    try read("cannot list runs") { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE snapshot_id = ? ORDER BY started_at DESC, id DESC",
+                       arguments: [snapshotID]).map(Self.record)
+    }
+  }
+
+  /// One run with its epochs in order, or nil when there is no such run.
+  public func run(id: String) throws -> RunRecord? {
+    try read("cannot read run \(id)") { db in
+      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]) else { return nil }
+      var run = Self.record(row)
+      run.epochs = try Row.fetchAll(
+        db, sql: "SELECT epoch, metrics, recorded_at FROM epochs WHERE run_id = ? ORDER BY epoch", arguments: [id]
+      ).map { RunRecord.Epoch(epoch: $0["epoch"], metrics: $0["metrics"], recordedAt: $0["recorded_at"]) }
+      return run
+    }
+  }
+
+  /// `PRAGMA integrity_check`: "ok", or SQLite's list of problems.
+  public func integrityCheck() throws -> String {
+    try read("cannot check integrity") { db in
+      try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ")
+    }
+  }
+
+  /// The journal mode in force ("wal").
+  public func journalMode() throws -> String {
+    try read("cannot read the journal mode") { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+  }
+
+  private static func record(_ row: Row) -> RunRecord {
+    var validation: RunRecord.DataReference?
+    if let path: String = row["validation_path"] {
+      validation = .init(path: path, sha256: row["validation_sha256"] ?? "", split: row["validation_split"] ?? "")
+    }
+    return RunRecord(
+      id: row["id"], snapshotID: row["snapshot_id"], user: row["user"], codeVersion: row["code_version"],
+      startedAt: row["started_at"], endedAt: row["ended_at"], status: row["status"],
+      configuration: row["configuration"], environment: row["environment"],
+      trainData: .init(path: row["train_path"], sha256: row["train_sha256"], split: row["train_split"]),
+      validationData: validation, featureStatistics: row["feature_statistics"], worldSize: row["world_size"],
+      runDirectory: row["run_directory"], parametersSHA256: row["parameters_sha256"],
+      parametersFile: row["parameters_file"])
+  }
+}

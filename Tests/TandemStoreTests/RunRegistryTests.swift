@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+@testable import TandemStore
+
+struct RunRegistryTests {
+  @Test func recordsAStartItsEpochsAndItsFinish() throws {
+    let store = try Store(root: Fixtures.folder() + "/store")
+    let registry = try store.registry
+    #expect(try registry.journalMode() == "wal")
+    let snapshot = String(repeating: "5", count: 64)
+    let start = Date(timeIntervalSince1970: 1_750_000_000.25)
+    var run = Fixtures.run(id: "churn-mlp-20250615-120000", snapshotID: snapshot, startedAt: start)
+    try registry.recordStart(run)
+    try registry.recordEpoch(runID: run.id, epoch: 1, metrics: #"{"auc":0.71}"#, at: start.addingTimeInterval(10))
+    try registry.recordEpoch(runID: run.id, epoch: 2, metrics: #"{"auc":0.75}"#, at: start.addingTimeInterval(20))
+    // An epoch repeated after a resume replaces the first record.
+    try registry.recordEpoch(runID: run.id, epoch: 2, metrics: #"{"auc":0.76}"#, at: start.addingTimeInterval(30))
+    let end = start.addingTimeInterval(40)
+    try registry.recordFinish(runID: run.id, endedAt: end, status: "finished",
+                              parametersSHA256: String(repeating: "e", count: 64), parametersFile: "runs/x/model.h5")
+
+    let read = try #require(try registry.run(id: run.id))
+    run.endedAt = end
+    run.status = "finished"
+    run.parametersSHA256 = String(repeating: "e", count: 64)
+    run.parametersFile = "runs/x/model.h5"
+    run.epochs = [.init(epoch: 1, metrics: #"{"auc":0.71}"#, recordedAt: start.addingTimeInterval(10)),
+                  .init(epoch: 2, metrics: #"{"auc":0.76}"#, recordedAt: start.addingTimeInterval(30))]
+    #expect(read == run)
+    #expect(try registry.runs().map(\.id) == [run.id])
+    #expect(try registry.runs().first?.epochs.isEmpty == true)
+    #expect(try registry.runs(snapshotID: snapshot).map(\.id) == [run.id])
+    #expect(try registry.runs(snapshotID: String(repeating: "6", count: 64)).isEmpty)
+    #expect(try registry.run(id: "nope") == nil)
+    // Reopened from disk (a new Store value, as a later command would).
+    let reopened = try Store(root: store.root, create: false).registry
+    #expect(try reopened.run(id: run.id) == run)
+  }
+
+  @Test func runsAreListedNewestFirstAndNoValidationReferenceIsKept() throws {
+    let registry = try Store(root: Fixtures.folder() + "/store").registry
+    let t = Date(timeIntervalSince1970: 1_750_000_000)
+    var noValidation = Fixtures.run(id: "b", snapshotID: "s", startedAt: t.addingTimeInterval(60))
+    noValidation.validationData = nil
+    try registry.recordStart(Fixtures.run(id: "a", snapshotID: "s", startedAt: t))
+    try registry.recordStart(noValidation)
+    try registry.recordStart(Fixtures.run(id: "c", snapshotID: "s", startedAt: t.addingTimeInterval(30)))
+    #expect(try registry.runs().map(\.id) == ["b", "c", "a"])
+    #expect(try registry.run(id: "b")?.validationData == nil)
+    #expect(try registry.run(id: "b")?.status == "running")
+  }
+
+  @Test func duplicateAndUnknownRunsAreClearErrors() throws {
+    let store = try Store(root: Fixtures.folder() + "/store")
+    let registry = try store.registry
+    try registry.recordStart(Fixtures.run(id: "r1", snapshotID: "s"))
+    let duplicate = try #require(throws: StoreError.self) { try registry.recordStart(Fixtures.run(id: "r1", snapshotID: "t")) }
+    #expect(duplicate.description == "\(store.registryPath): run r1 is already recorded")
+    let epoch = try #require(throws: StoreError.self) { try registry.recordEpoch(runID: "r2", epoch: 1, metrics: "{}") }
+    #expect(epoch.description == "\(store.registryPath): no run r2 (tandem runs list shows the recorded runs)")
+    #expect(throws: StoreError.self) {
+      try registry.recordFinish(runID: "r2", status: "finished", parametersSHA256: nil, parametersFile: nil)
+    }
+    #expect(try registry.runs().map(\.snapshotID) == ["s"])
+  }
+
+  /// Eight writers, each with its own connection pool (as separate jobs
+  /// would have), record 50 runs each into one new registry file at once.
+  @Test func concurrentWritersLoseNothing() throws {
+    let root = Fixtures.folder() + "/store"
+    _ = try Store(root: root)
+    let writers = 8, perWriter = 50
+    let failures = Failures()
+    DispatchQueue.concurrentPerform(iterations: writers) { w in
+      do {
+        // A fresh Store value per writer: each opens (and races to create) the registry.
+        let registry = try Store(root: root).registry
+        for k in 0..<perWriter {
+          let id = "w\(w)-r\(k)"
+          try registry.recordStart(Fixtures.run(id: id, snapshotID: "s\(w)"))
+          try registry.recordEpoch(runID: id, epoch: 1, metrics: "{\"k\":\(k)}")
+          try registry.recordFinish(runID: id, status: "finished", parametersSHA256: nil, parametersFile: nil)
+        }
+      } catch {
+        failures.append("writer \(w): \(error)")
+      }
+    }
+    #expect(failures.all.isEmpty)
+    let registry = try Store(root: root).registry
+    let runs = try registry.runs()
+    #expect(runs.count == writers * perWriter)
+    #expect(Set(runs.map(\.id)).count == writers * perWriter)
+    #expect(runs.allSatisfy { $0.status == "finished" })
+    #expect(try registry.runs(snapshotID: "s3").count == perWriter)
+    #expect(try registry.run(id: "w7-r49")?.epochs.map(\.metrics) == ["{\"k\":49}"])
+    #expect(try registry.integrityCheck() == "ok")
+    #expect(try registry.journalMode() == "wal")
+  }
+}
+
+/// Errors collected from several threads.
+final class Failures: @unchecked Sendable {
+  private let lock = NSLock()
+  private var items: [String] = []
+  func append(_ item: String) { lock.lock(); items.append(item); lock.unlock() }
+  var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
