@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import TandemStore
+
+extension Tandem {
+  struct Snapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "List, show or export the snapshots runs started from (data, config, code, machine).",
+      subcommands: [List.self, Show.self, Export.self])
+  }
+}
+
+/// `--store DIR`, shared by `tandem snapshot` and `tandem runs`.
+struct StoreOption: ParsableArguments {
+  @Option(help: "The store directory (datasets, snapshots, run registry).") var store = "store"
+
+  /// The existing store; reading commands never create one.
+  func open() throws -> Store { try Store(root: store, create: false) }
+}
+
+extension Tandem.Snapshot {
+  struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One line per snapshot, most recently stored first.")
+
+    @OptionGroup var storeOption: StoreOption
+
+    func run() throws {
+      let store = try storeOption.open()
+      let snapshots = try store.snapshots()
+      guard !snapshots.isEmpty else {
+        printNow("no snapshots in \(store.root)")
+        return
+      }
+      // A damaged registry must not hide the snapshots: counts are best effort.
+      let registry = try? store.registry
+      var rows = [["ID", "DATASET", "SEED", "WORLD", "CODE", "RUNS"]]
+      for (id, manifest) in snapshots {
+        let runs = (try? registry?.runs(snapshotID: id).count).flatMap { $0 }.map(String.init) ?? "?"
+        rows.append([id, manifest.datasetFileName, String(manifest.seed), String(manifest.worldSize),
+                     manifest.code.summary, runs])
+      }
+      printNow(alignedColumns(rows))
+    }
+  }
+
+  struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Every field of one snapshot, and the runs that used it.")
+
+    @Argument(help: "The snapshot id (64 hex digits, from tandem snapshot list).") var id: String
+    @OptionGroup var storeOption: StoreOption
+
+    func run() throws {
+      let store = try storeOption.open()
+      let m = try store.snapshot(id: id)
+      let e = m.environment
+      let datasetPath = try store.datasetPath(sha256: m.datasetSHA256)
+      let stored = FileManager.default.fileExists(atPath: datasetPath) ? datasetPath : "MISSING from the store"
+      var rows = [
+        ["snapshot", id],
+        ["dataset", "\(m.datasetFileName), content sha256 \(m.datasetSHA256)"],
+        ["stored as", stored],
+        ["seed", String(m.seed)],
+        ["world size", String(m.worldSize)],
+        ["code", m.code.summary + (m.code.gitCommit.map { ", commit \($0)" } ?? ", no git commit")],
+        ["os", e.os],
+        ["kernel", e.kernel],
+        ["host", e.hostname],
+        ["cpu", "\(e.cpuModel), \(e.logicalCPUs) logical CPUs"],
+        ["cpu flags", e.cpuFlags.joined(separator: " ")],
+        ["openblas", "\(e.openBLASConfig); core \(e.openBLASCore); \(e.blasThreads) thread(s) per rank"],
+        ["mpi", e.mpiVersion],
+        ["hdf5", e.hdf5Version],
+      ]
+      for (key, value) in m.resolvedConfig.sorted(by: { $0.key < $1.key }) {
+        rows.append([key == m.resolvedConfig.keys.min() ? "settings" : "", "\(key) = \(value)"])
+      }
+      var text = alignedColumns(rows)
+      text += "\nrun file:\n" + indented(m.configTOML)
+      if let runs = try? store.registry.runs(snapshotID: id), !runs.isEmpty {
+        text += "\nruns:\n" + indented(alignedColumns(runs.map { [$0.id, $0.status, formatDate($0.startedAt)] }))
+      } else {
+        text += "\nruns: none recorded"
+      }
+      printNow(text)
+    }
+  }
+
+  struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Write manifest.json, config.toml and the dataset (verified) into a directory, to repeat the run elsewhere.")
+
+    @Argument(help: "The snapshot id (64 hex digits, from tandem snapshot list).") var id: String
+    @Argument(help: "Output directory (created; existing files are never replaced).") var directory: String
+    @OptionGroup var storeOption: StoreOption
+
+    func run() throws {
+      let store = try storeOption.open()
+      try store.exportSnapshot(id: id, to: directory)
+      let files = (try? FileManager.default.contentsOfDirectory(atPath: directory).sorted()) ?? []
+      printNow("exported snapshot \(id.prefix(12)) to \(directory): \(files.joined(separator: ", "))")
+    }
+  }
+}
+
+/// Rows as text columns two spaces apart, each as wide as its widest cell;
+/// the last column is not padded.
+func alignedColumns(_ rows: [[String]]) -> String {
+  let columns = rows.map(\.count).max() ?? 0
+  var widths = [Int](repeating: 0, count: columns)
+  for row in rows {
+    for (k, cell) in row.enumerated() where k < columns - 1 { widths[k] = max(widths[k], cell.count) }
+  }
+  return rows.map { row in
+    row.enumerated().map { k, cell in
+      k == row.count - 1 ? cell : cell.padding(toLength: widths[k], withPad: " ", startingAt: 0)
+    }.joined(separator: "  ")
+  }.joined(separator: "\n")
+}
+
+/// Every line of `text` indented by two spaces (no trailing blank line).
+func indented(_ text: String) -> String {
+  var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+  if lines.last == "" { lines.removeLast() }
+  return lines.map { "  " + $0 }.joined(separator: "\n")
+}
+
+/// `2025-06-15 12:00:00Z`: UTC, so times from different machines compare.
+func formatDate(_ date: Date) -> String {
+  let formatter = DateFormatter()
+  formatter.locale = Locale(identifier: "en_US_POSIX")
+  formatter.timeZone = TimeZone(identifier: "UTC")
+  formatter.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
+  return formatter.string(from: date)
+}
