@@ -98,6 +98,66 @@ struct RunRegistryTests {
   }
 }
 
+extension RunRegistryTests {
+  static let hasPython: Bool = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import sqlite3"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+  }()
+
+  /// Another process (Python's sqlite3, holding its write transactions open a
+  /// little) writes runs while four writers here do: nobody fails with
+  /// "database is locked", and every row of both is there.
+  @Test(.enabled(if: hasPython)) func writersInAnotherProcessAreWaitedFor() throws {
+    let root = Fixtures.folder() + "/store"
+    let store = try Store(root: root)
+    _ = try store.registry
+    let script = """
+      import sqlite3, sys, time
+      db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+      for k in range(50):
+          db.execute("BEGIN IMMEDIATE")
+          db.execute("INSERT INTO runs (id, snapshot_id, user, code_version, started_at, status, configuration, "
+                     "environment, train_path, train_sha256, train_split, feature_statistics, world_size, run_directory) "
+                     "VALUES (?, 'py', 'python', '0', '2025-01-01 00:00:00.000', 'finished', '', '{}', 'p', 's', 'train', "
+                     "'{}', 1, 'd')", ("py-%d" % k,))
+          time.sleep(0.002)
+          db.execute("COMMIT")
+      """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script, store.registryPath]
+    let errors = Pipe()
+    process.standardError = errors
+    try process.run()
+    let failures = Failures()
+    DispatchQueue.concurrentPerform(iterations: 4) { w in
+      do {
+        let registry = try Store(root: root).registry
+        for k in 0..<50 {
+          try registry.recordStart(Fixtures.run(id: "w\(w)-r\(k)", snapshotID: "swift"))
+          try registry.recordFinish(runID: "w\(w)-r\(k)", status: "finished", parametersSHA256: nil, parametersFile: nil)
+        }
+      } catch {
+        failures.append("writer \(w): \(error)")
+      }
+    }
+    process.waitUntilExit()
+    let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    #expect(process.terminationStatus == 0, "python: \(stderr)")
+    #expect(failures.all.isEmpty)
+    let registry = try store.registry
+    #expect(try registry.runs(snapshotID: "py").count == 50)
+    #expect(try registry.runs(snapshotID: "swift").count == 200)
+    #expect(try registry.integrityCheck() == "ok")
+  }
+}
+
 /// Errors collected from several threads.
 final class Failures: @unchecked Sendable {
   private let lock = NSLock()
