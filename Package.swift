@@ -33,7 +33,7 @@ let package = Package(
       dependencies: ["TandemTensor", "CHDF5", "CJPEG", "CPNG", .product(name: "Crypto", package: "swift-crypto")]),
     .target(
       name: "TandemTraining",
-      dependencies: ["TandemNN", "TandemDistributed", "TandemData", "TOMLKit", .product(name: "Crypto", package: "swift-crypto")]),
+      dependencies: ["TandemNN", "TandemDistributed", "TandemData", "TandemStore", "TOMLKit", .product(name: "Crypto", package: "swift-crypto")]),
     .target(
       name: "TandemStore",
       dependencies: ["TandemData", "TandemTensor", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
@@ -51,6 +51,6 @@ let package = Package(
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport"]),
-    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemTensor"]),
+    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemTensor", "TandemStore"]),
   ]
 )

@@ -71,6 +71,7 @@ extension Tandem {
         let run = TrainingRun(configuration: configuration, configurationText: text, communicator: world,
                               faults: faults, resuming: runDirectory, log: printNow)
         run.onPhase = { world.phase = $0 }
+        run.mpiVersion = MPICommunicator.libraryVersion
         let summary = try run.run()
         if world.rank == 0 {
           let last = summary.validation.last
@@ -78,6 +79,9 @@ extension Tandem {
                           summary.steps, summary.seconds, summary.samplesPerSecond,
                           configuration.training.validationSplit, last?.accuracy ?? 0, last?.rocAUC ?? 0))
           printNow("results: \(summary.runDirectory)/ (model.h5, metrics.jsonl, summary.json, config.toml)")
+          if let snapshot = summary.snapshotID {
+            printNow("snapshot: \(snapshot) (mpirun -np N tandem rerun \(snapshot) --store \(configuration.store))")
+          }
         }
       }
     }

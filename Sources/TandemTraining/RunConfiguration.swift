@@ -10,6 +10,7 @@ import TOMLKit
 /// dataset = "work/xray.h5"    # a Tandem HDF5 dataset (tandem ingest); relative to the working directory
 /// task = "pneumonia"          # images: pneumonia (normal vs pneumonia) | pneumonia-type (bacterial vs viral)
 /// output = "runs"             # each run writes OUTPUT/RUN-ID/
+/// store = "store"             # snapshots, stored datasets and the run registry ("" : none)
 /// seed = 1
 /// epochs = 5
 ///
@@ -38,6 +39,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   public var dataset: String
   public var task: String
   public var output: String
+  /// The store directory; empty when the run keeps no snapshot or registry row.
+  public var store: String
   public var seed: UInt64
   public var epochs: Int
   public var training: Training
@@ -71,7 +74,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     static let keys = ["collective_timeout", "scatter", "blas_threads", "reduction"]
   }
 
-  static let keys = ["model", "dataset", "task", "output", "seed", "epochs", "training", "cluster"]
+  static let keys = ["model", "dataset", "task", "output", "store", "seed", "epochs", "training", "cluster"]
 
   /// The reference model this run trains.
   public var modelName: ModelName { get throws { try ModelName(parsing: model) } }
@@ -90,6 +93,27 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     s.momentum = training.momentum
     s.weightDecay = training.weightDecay
     return s
+  }
+
+  /// Every setting after defaults, as strings: what a snapshot records, so a
+  /// later Tandem that resolves the same file differently is noticed.
+  public func resolved() throws -> [String: String] {
+    let s = try settings()
+    var values: [String: String] = [
+      "model": model, "dataset": dataset, "task": task, "seed": String(seed), "epochs": String(epochs),
+      "training.global_batch": String(s.globalBatch), "training.learning_rate": "\(s.learningRate)",
+      "training.momentum": "\(s.momentum)", "training.weight_decay": "\(s.weightDecay)",
+      "training.threshold": "\(training.threshold)", "training.train_split": training.trainSplit,
+      "training.validation_split": training.validationSplit, "training.max_steps": String(training.maxSteps),
+      "training.checkpoint_every": String(training.checkpointEvery),
+      "training.keep_checkpoints": String(training.keepCheckpoints),
+      "cluster.reduction": cluster.reduction.rawValue, "cluster.scatter": String(cluster.scatter),
+      "cluster.blas_threads": String(cluster.blasThreads),
+      "cluster.collective_timeout": "\(cluster.collectiveTimeout)",
+    ]
+    if cluster.reduction == .exact { values["training.micro_batch"] = String(try microBatchSize()) }
+    if let w = training.classWeights { values["training.class_weights"] = w.map { "\($0)" }.joined(separator: ",") }
+    return values
   }
 
   /// Reads and validates `path`; every problem is a `ConfigurationError` naming the file.
@@ -139,6 +163,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     model = try string("model")
     dataset = try string("dataset")
     output = try string("output", default: "runs")
+    store = try string("store", default: "store")
     let seedValue = try integer(table, "seed", "seed") ?? 1
     guard seedValue >= 0 else { throw ConfigurationError(file: file, "'seed' must be non-negative, got \(seedValue)") }
     seed = UInt64(seedValue)

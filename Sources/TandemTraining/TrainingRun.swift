@@ -26,6 +26,8 @@ public final class TrainingRun {
     public var validation: [ClassificationMetrics]
     public var seconds: Double
     public var samplesPerSecond: Double
+    /// The snapshot the run started from, when it keeps a store.
+    public var snapshotID: String?
   }
 
   let configuration: RunConfiguration
@@ -39,6 +41,8 @@ public final class TrainingRun {
   public var onPhase: (String) -> Void = { _ in }
   /// Seconds spent writing checkpoints, for the benchmark.
   public private(set) var checkpointSeconds: [Double] = []
+  /// The MPI library's version line for the snapshot (only TandemMPI asks MPI).
+  public var mpiVersion = "none"
 
   public init(configuration: RunConfiguration, configurationText: String, communicator: any Communicator,
               faults: FaultInjection = .none, resuming runDirectory: String? = nil, log: @escaping (String) -> Void) {
@@ -134,6 +138,33 @@ public final class TrainingRun {
       }
       trainer.optimizer.restoreVelocities(velocities)
     }
+    // Snapshot and registry row before the first step; a store that cannot
+    // take them stops the run before any work is done.
+    let recording = try comm.agree { () throws -> RunRecording? in
+      guard rank == 0, !config.store.isEmpty, let reader else { return nil }
+      return try RunRecording.begin(storeRoot: config.store, configuration: config, configurationText: configurationText,
+                                    reader: reader, worldSize: world, runDirectory: runDirectory,
+                                    mpiVersion: mpiVersion, resuming: resumeDirectory != nil)
+    }
+    do {
+      return try train(model: model, trainer: trainer, source: source, facts: facts, runDirectory: runDirectory,
+                       position: position, validation: validation, recording: recording)
+    } catch {
+      recording?.fail(error)
+      throw error
+    }
+  }
+
+  private func train(model: Model, trainer: Trainer, source: BatchSource, facts: DatasetFacts, runDirectory: String,
+                     position: [Int64], validation: [ClassificationMetrics], recording: RunRecording?) throws -> Summary {
+    let comm = communicator
+    let rank = comm.rank, world = comm.worldSize
+    let config = configuration
+    let name = try config.modelName
+    let settings = try config.settings()
+    let validationSplit = Split(name: config.training.validationSplit)!
+    let checkpoints = CheckpointDirectory(run: runDirectory)
+    var validation = validation
     let metricsLog = rank == 0 ? try MetricsLog(path: runDirectory + "/metrics.jsonl") : nil
     let saveCheckpoint = { (epoch: Int, stepInEpoch: Int, globalStep: Int) throws in
       guard rank == 0 else { return }
@@ -150,6 +181,7 @@ public final class TrainingRun {
       log("run \((runDirectory as NSString).lastPathComponent): \(name.rawValue) (\(model.parameterCount) parameters), task \(config.task), "
           + "\(facts.trainIndices.count) train / \(facts.validationIndices.count) \(validationSplit) samples, "
           + "\(world) rank(s), global batch \(settings.globalBatch), lr \(settings.learningRate), seed \(config.seed)")
+      if let recording { log("snapshot \(recording.snapshotID) in \(config.store)") }
     }
 
     let stepsPerEpoch = (facts.trainIndices.count + settings.globalBatch - 1) / settings.globalBatch
@@ -207,6 +239,7 @@ public final class TrainingRun {
                    validationSplit.description, metrics.loss, metrics.accuracy, metrics.rocAUC, metrics.precision, metrics.recall))
         try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, timings: timings, worldSize: world,
                               validation: metrics)
+        try recording?.epoch(epoch + 1, metrics: metrics)
       }
       try saveCheckpoint(epoch, epochSteps, step)
     }
@@ -215,12 +248,14 @@ public final class TrainingRun {
     let summary = Summary(runDirectory: runDirectory, model: name.rawValue, task: config.task, worldSize: world,
                           epochs: config.epochs, steps: step, trainSamples: facts.trainIndices.count,
                           validation: validation, seconds: seconds,
-                          samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9))
+                          samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9),
+                          snapshotID: recording?.snapshotID)
     try comm.agree {
       guard rank == 0 else { return }
       try ParameterFile.write(model.parameters, to: runDirectory + "/model.h5",
                               attributes: ["model": name.rawValue, "task": config.task, "seed": String(config.seed),
                                            "dataset_sha256": facts.contentSHA256])
+      try recording?.finish(parametersFile: runDirectory + "/model.h5")
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
       try AtomicFile.write(encoder.encode(summary), to: runDirectory + "/summary.json")

@@ -25,39 +25,46 @@ func finalParameters(_ directory: String) throws -> [(name: String, value: Tenso
 struct MPIJobTests {}
 
 extension MPIJobTests {
-  /// Same seed and global batch: 2 ranks sum the same per-sample gradients as
-  /// 1 rank, in a different order, so parameters agree to rounding. After 20
+  /// With `reduction = "float"`, 2 ranks sum the same per-sample gradients as
+  /// 1 rank in a different order, so parameters agree to rounding. After 20
   /// steps of SGD with momentum, each tensor's relative L2 difference must stay
   /// below 1e-3 (measured: at most 3e-4, on the small bias vectors of
   /// xray-cnn, where ReLU kinks amplify the last-bit differences; 3e-7 for
   /// churn-mlp). A real error (a missed rank, a double-counted sample) moves
-  /// parameters by orders of magnitude more.
+  /// parameters by orders of magnitude more. With the default exact
+  /// reduction the parameters are identical, bit for bit.
   @Test(arguments: ["churn-mlp", "xray-cnn"])
   func twoRanksMatchOneRankAfterTwentySteps(model: String) throws {
     let dataset = model == "xray-cnn" ? Fixtures.xray : Fixtures.churn
-    let toml = """
-      model = "\(model)"
-      dataset = "\(dataset)"
-      seed = 7
-      epochs = 1
-      [training]
-      max_steps = 20
-      """
-    let one = try train(toml, ranks: 1), two = try train(toml, ranks: 2)
-    #expect(one.output.status == 0, "\(one.output)")
-    #expect(two.output.status == 0, "\(two.output)")
-    let a = try finalParameters(try #require(one.directory)), b = try finalParameters(try #require(two.directory))
-    #expect(a.map(\.name) == b.map(\.name))
-    for (p, q) in zip(a, b) {
-      let scale = p.value.scalars.map { abs($0) }.max() ?? 1
-      let worst = zip(p.value.scalars, q.value.scalars).map { abs($0 - $1) }.max() ?? 0
-      let norm = p.value.scalars.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-      let diff = zip(p.value.scalars, q.value.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-      #expect(diff <= 1e-3 * norm, "\(p.name): relative L2 difference \(diff / norm), max |Δ| \(worst), scale \(scale)")
+    for reduction in ["float", "exact"] {
+      let toml = """
+        model = "\(model)"
+        dataset = "\(dataset)"
+        seed = 7
+        epochs = 1
+        [training]
+        max_steps = 20
+        [cluster]
+        reduction = "\(reduction)"
+        """
+      let one = try train(toml, ranks: 1), two = try train(toml, ranks: 2)
+      #expect(one.output.status == 0, "\(one.output)")
+      #expect(two.output.status == 0, "\(two.output)")
+      let a = try finalParameters(try #require(one.directory)), b = try finalParameters(try #require(two.directory))
+      #expect(a.map(\.name) == b.map(\.name))
+      for (p, q) in zip(a, b) {
+        if reduction == "exact" {
+          #expect(p.value.scalars.map(\.bitPattern) == q.value.scalars.map(\.bitPattern), "\(p.name) differs under exact reduction")
+          continue
+        }
+        let norm = p.value.scalars.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let diff = zip(p.value.scalars, q.value.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        #expect(diff <= 1e-3 * norm, "\(p.name): relative L2 difference \(diff / norm)")
+      }
+      let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
+                                             from: Data(contentsOf: URL(fileURLWithPath: two.directory! + "/summary.json")))
+      #expect(summary.steps == 20 && summary.worldSize == 2)
     }
-    let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
-                                           from: Data(contentsOf: URL(fileURLWithPath: two.directory! + "/summary.json")))
-    #expect(summary.steps == 20 && summary.worldSize == 2)
   }
 
   @Test(arguments: ["churn-logreg", "churn-mlp"])

@@ -1,6 +1,6 @@
 import Foundation
 import TandemData
-@testable import TandemStore
+import TandemStore
 
 /// Scratch folders, tiny generated datasets and sample manifests for the store tests.
 enum Fixtures {

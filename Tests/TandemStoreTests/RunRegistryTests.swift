@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import TandemStore
+import TandemStore
 
 struct RunRegistryTests {
   @Test func recordsAStartItsEpochsAndItsFinish() throws {

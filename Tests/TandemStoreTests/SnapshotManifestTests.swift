@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import TandemStore
+import TandemStore
 
 struct SnapshotManifestTests {
   @Test func canonicalJSONHasSortedKeysNoWhitespaceAndRoundTrips() throws {

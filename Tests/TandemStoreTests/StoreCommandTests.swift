@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TandemTestSupport
-@testable import TandemStore
+import TandemStore
 
 /// `tandem snapshot …` and `tandem runs …` on a store filled through the API.
 struct StoreCommandTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TandemData
-@testable import TandemStore
+import TandemStore
 
 struct StoreTests {
   @Test func storingTheSameDataTwiceKeepsOneFile() throws {

@@ -1,0 +1,72 @@
+import Foundation
+import TandemData
+import TandemStore
+import TandemTensor
+
+/// Rank 0's record of a run in the store: the dataset stored by content hash,
+/// the snapshot the run starts from, and its row in the run registry, kept up
+/// to date after each epoch and at the end.
+///
+/// A resumed run keeps its snapshot and row (the registry already has them);
+/// its later epochs replace what the interrupted run recorded for them.
+struct RunRecording {
+  let store: Store
+  let runID: String
+  let snapshotID: String
+
+  /// Stores the dataset and the snapshot, and records the run's start, or
+  /// finds the row of the run being resumed.
+  static func begin(storeRoot: String, configuration: RunConfiguration, configurationText: String,
+                    reader: DatasetReader, worldSize: Int, runDirectory: String, mpiVersion: String,
+                    resuming: Bool) throws -> RunRecording {
+    let store = try Store(root: storeRoot)
+    let runID = (runDirectory as NSString).lastPathComponent
+    if resuming, let existing = try store.registry.run(id: runID) {
+      return RunRecording(store: store, runID: runID, snapshotID: existing.snapshotID)
+    }
+    try store.storeDataset(at: configuration.dataset, contentSHA256: reader.contentSHA256)
+    let environment = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
+                                              blasThreads: configuration.cluster.blasThreads, mpiVersion: mpiVersion)
+    let code = CodeVersion.current()
+    let manifest = SnapshotManifest(
+      datasetSHA256: reader.contentSHA256, datasetFileName: configuration.dataset, configTOML: configurationText,
+      resolvedConfig: try configuration.resolved(), seed: configuration.seed, worldSize: worldSize,
+      code: code, environment: environment)
+    let snapshotID = try store.saveSnapshot(manifest)
+    let statistics: [String: [Float]] = ["mean": reader.mean, "std": reader.std]
+    let reference = { (split: String) in
+      RunRecord.DataReference(path: configuration.dataset, sha256: reader.contentSHA256, split: split)
+    }
+    try store.registry.recordStart(RunRecord(
+      id: runID, snapshotID: snapshotID, codeVersion: code.summary, configuration: configurationText,
+      environment: Self.json(environment), trainData: reference(configuration.training.trainSplit),
+      validationData: reference(configuration.training.validationSplit), featureStatistics: Self.json(statistics),
+      worldSize: worldSize, runDirectory: Self.absolute(runDirectory)))
+    return RunRecording(store: store, runID: runID, snapshotID: snapshotID)
+  }
+
+  func epoch(_ epoch: Int, metrics: ClassificationMetrics) throws {
+    try store.registry.recordEpoch(runID: runID, epoch: epoch, metrics: Self.json(metrics))
+  }
+
+  func finish(parametersFile: String) throws {
+    try store.registry.recordFinish(runID: runID, status: "finished", parametersSHA256: try parametersSHA256(file: parametersFile),
+                                    parametersFile: Self.absolute(parametersFile))
+  }
+
+  /// Best effort: the error that ended the run matters more than recording it.
+  func fail(_ error: any Error) {
+    let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "unknown error"
+    try? store.registry.recordFinish(runID: runID, status: "failed: \(reason)", parametersSHA256: nil, parametersFile: nil)
+  }
+
+  private static func absolute(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+  }
+
+  private static func json(_ value: some Encodable) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+  }
+}

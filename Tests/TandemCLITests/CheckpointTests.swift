@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import TandemStore
+import TandemTestSupport
+import TandemTraining
+
+/// A small X-ray run: the bundled 240 images at 32 x 32, 4 epochs of 11 steps.
+enum SmallXray {
+  static let dataset: String = {
+    let out = Fixtures.directory.appendingPathComponent("xray-small.h5").path
+    if !FileManager.default.fileExists(atPath: out) {
+      let run = try! TandemProcess.run(["ingest", "images", TandemProcess.packageRoot.appendingPathComponent("Data/sample/chest-xray").path,
+                                        "--size", "32", "--out", out])
+      if run.status != 0 { fatalError("fixture ingest failed: \(run)") }
+    }
+    return out
+  }()
+
+  static let toml = """
+    model = "xray-cnn"
+    dataset = "\(dataset)"
+    seed = 4
+    epochs = 4
+    [training]
+    global_batch = 16
+    checkpoint_every = 3
+    """
+}
+
+func bits(_ directory: String) throws -> [[UInt32]] {
+  try finalParameters(directory).map { $0.value.scalars.map(\.bitPattern) }
+}
+
+/// The newest run directory a (killed) job left next to its run file.
+func newestRun(besides config: String) throws -> String {
+  let runs = (config as NSString).deletingLastPathComponent + "/runs"
+  return runs + "/" + (try FileManager.default.contentsOfDirectory(atPath: runs)).sorted().last!
+}
+
+/// `tandem train --resume RUN` from the run file's directory (relative paths
+/// in a run file, such as the store, are relative to the working directory).
+func resume(_ run: String, config: String, ranks: Int, environment: [String: String] = [:]) throws -> TandemProcess.Output {
+  try TandemProcess.run(["train", "--resume", run], ranks: ranks, timeout: 120,
+                        environment: environment.merging(["TANDEM_PROGRESS": "plain"]) { a, _ in a },
+                        directory: URL(fileURLWithPath: (config as NSString).deletingLastPathComponent))
+}
+
+extension MPIJobTests {
+  /// SIGKILL a rank at several steps after the first checkpoint, resume (on 2
+  /// ranks, and on 1), and the final parameters are bitwise those of a run that
+  /// was never interrupted.
+  @Test func aKilledRunResumedFromItsCheckpointEndsBitwiseIdentical() throws {
+    let reference = try train(SmallXray.toml, ranks: 2)
+    #expect(reference.output.status == 0, "\(reference.output)")
+    let expected = try bits(try #require(reference.directory))
+    var rng = SystemRandomNumberGenerator()
+    let killSteps = [4, 11, Int.random(in: 5...40, using: &rng), Int.random(in: 5...40, using: &rng)]
+    for (k, killStep) in killSteps.enumerated() {
+      let killed = try train(SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=\(k % 2):step=\(killStep)"])
+      #expect(killed.output.status != 0, "kill at \(killStep): \(killed.output)")
+      let directory = try newestRun(besides: killed.config)
+      #expect(!CheckpointDirectory(run: directory).files().isEmpty)
+      let resumed = try resume(directory, config: killed.config, ranks: k % 2 == 0 ? 2 : 1)
+      #expect(resumed.status == 0, "resume after kill at \(killStep): \(resumed)")
+      #expect(resumed.stdout.contains("resuming "), "\(resumed)")
+      #expect(try bits(directory) == expected, "kill at step \(killStep), resumed on \(k % 2 == 0 ? 2 : 1) rank(s)")
+      // The registry row the killed run started is the one the resumed run finished.
+      let store = try Store(root: (killed.config as NSString).deletingLastPathComponent + "/store", create: false)
+      let row = try #require(try store.registry.run(id: (directory as NSString).lastPathComponent))
+      #expect(row.status == "finished" && row.epochs.map(\.epoch) == [1, 2, 3, 4], "\(row)")
+      #expect(row.parametersSHA256 == (try parametersSHA256(file: directory + "/model.h5")))
+      #expect(try store.registry.runs().count == 1)
+    }
+  }
+
+  /// A damaged newest checkpoint is skipped with a warning; the run resumes
+  /// from the one before and still ends bitwise identical.
+  @Test func aTruncatedNewestCheckpointFallsBackToThePreviousOne() throws {
+    let reference = try train(SmallXray.toml, ranks: 1)
+    let expected = try bits(try #require(reference.directory))
+    let killed = try train(SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=0:step=20"])
+    #expect(killed.output.status != 0)
+    let directory = try newestRun(besides: killed.config)
+    let files = CheckpointDirectory(run: directory).files()
+    #expect(files.count >= 2)
+    let newest = files.last!
+    let handle = try #require(FileHandle(forUpdatingAtPath: newest))
+    try handle.truncate(atOffset: try handle.seekToEnd() / 2)
+    try handle.close()
+    let resumed = try resume(directory, config: killed.config, ranks: 2)
+    #expect(resumed.status == 0, "\(resumed)")
+    #expect(resumed.stdout.contains("warning: skipping \(newest)"), "\(resumed)")
+    #expect(try bits(directory) == expected)
+  }
+
+  /// A file-size limit hit while writing a checkpoint (as a full disk would):
+  /// a clear error naming the file, a non-zero exit, the earlier checkpoints
+  /// whole, no temporary file left, and the registry row marked failed.
+  @Test func aFullDiskDuringACheckpointLeavesEarlierOnesIntact() throws {
+    let toml = SmallXray.toml.replacingOccurrences(of: "checkpoint_every = 3", with: "checkpoint_every = 2")
+    let killed = try train(toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=1:step=7"])
+    #expect(killed.output.status != 0)
+    let directory = try newestRun(besides: killed.config)
+    let before = CheckpointDirectory(run: directory).files()
+    #expect(before.map { ($0 as NSString).lastPathComponent } == ["step-00000002.h5", "step-00000004.h5", "step-00000006.h5"])
+    let sums = try before.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+    // Resume with every file limited to 800 KiB: a checkpoint (parameters and
+    // momentum of xray-cnn, about 850 KB) cannot be written; the registry and
+    // metrics files stay far below the limit.
+    let script = "ulimit -f 800; exec mpirun --oversubscribe -np 2 \(TandemProcess.binary.path) train --resume \(directory)"
+    let run = try TandemProcess.run([], timeout: 120, environment: ["TANDEM_PROGRESS": "plain"],
+                                    directory: URL(fileURLWithPath: (killed.config as NSString).deletingLastPathComponent),
+                                    executable: "/bin/bash", arguments: ["-c", script])
+    #expect(run.status != 0, "\(run)")
+    let lines = tandemLines(run.stderr)
+    #expect(lines.count == 1 && lines[0].contains("checkpoints/step-00000008.h5"), "\(run)")
+    let after = CheckpointDirectory(run: directory).files()
+    #expect(after == before)
+    #expect(try after.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } == sums)
+    for file in after { _ = try Checkpoint(contentsOf: file) }
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory + "/checkpoints").filter { !$0.hasPrefix("step-") }
+    #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+    let store = try Store(root: (killed.config as NSString).deletingLastPathComponent + "/store", create: false)
+    let row = try #require(try store.registry.run(id: (directory as NSString).lastPathComponent))
+    #expect(row.status.hasPrefix("failed: ") && row.status.contains("step-00000008.h5"), "\(row.status)")
+    #expect(try store.registry.integrityCheck() == "ok")
+  }
+}
