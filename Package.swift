@@ -50,7 +50,7 @@ let package = Package(
     .testTarget(name: "TandemNNTests", dependencies: ["TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
-    .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport"]),
+    .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemTensor", "TandemStore"]),
   ]
 )

@@ -12,7 +12,7 @@ import Foundation
 /// written, so no formatting question arises. The result equals Python's
 /// `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`,
 /// so a snapshot id can be checked without Tandem.
-indirect enum CanonicalJSON: Equatable, Sendable {
+public indirect enum CanonicalJSON: Equatable, Sendable {
   case string(String)
   case integer(Int64)
   case unsigned(UInt64)
@@ -21,7 +21,7 @@ indirect enum CanonicalJSON: Equatable, Sendable {
   case array([CanonicalJSON])
   case object([String: CanonicalJSON])
 
-  var text: String {
+  public var text: String {
     var out = ""
     write(to: &out)
     return out

@@ -57,7 +57,7 @@ public struct CodeVersion: Codable, Equatable, Sendable {
     return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
-  var canonicalValue: CanonicalJSON {
+  public var canonicalValue: CanonicalJSON {
     var members: [String: CanonicalJSON] = ["tandemVersion": .string(tandemVersion)]
     if let gitCommit { members["gitCommit"] = .string(gitCommit) }
     if let gitDirty { members["gitDirty"] = .bool(gitDirty) }

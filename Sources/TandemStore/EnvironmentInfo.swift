@@ -66,7 +66,7 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   }
 
   /// `PRETTY_NAME` (else `NAME VERSION_ID`) from an os-release file's text.
-  static func osName(text: String) -> String {
+  public static func osName(text: String) -> String {
     var values: [String: String] = [:]
     for line in text.split(separator: "\n") {
       guard let eq = line.firstIndex(of: "=") else { continue }
@@ -82,7 +82,7 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   }
 
   /// Model and sorted flags of the first processor in /proc/cpuinfo's text.
-  static func cpuInfo(text: String) -> (model: String, flags: [String]) {
+  public static func cpuInfo(text: String) -> (model: String, flags: [String]) {
     var model: String?
     var fallbackModel: String?
     var flags: [String]?
@@ -100,7 +100,7 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
     return (model ?? fallbackModel ?? "unknown", (flags ?? []).sorted())
   }
 
-  var canonicalValue: CanonicalJSON {
+  public var canonicalValue: CanonicalJSON {
     .object([
       "os": .string(os), "kernel": .string(kernel), "cpuModel": .string(cpuModel),
       "cpuFlags": .array(cpuFlags.sorted().map { .string($0) }), "logicalCPUs": .integer(Int64(logicalCPUs)),

@@ -50,7 +50,7 @@ public struct SnapshotManifest: Codable, Equatable, Sendable {
     sha256Hex(canonicalJSON())
   }
 
-  var canonicalValue: CanonicalJSON {
+  public var canonicalValue: CanonicalJSON {
     .object([
       "format": .string(Self.format),
       "datasetSHA256": .string(datasetSHA256),
@@ -65,7 +65,7 @@ public struct SnapshotManifest: Codable, Equatable, Sendable {
   }
 
   /// Reads a manifest written by `canonicalJSON()`; `path` names the file in errors.
-  static func decode(_ data: Data, path: String) throws(StoreError) -> SnapshotManifest {
+  public static func decode(_ data: Data, path: String) throws(StoreError) -> SnapshotManifest {
     struct Format: Decodable { var format: String? }
     let format: String?
     let manifest: SnapshotManifest

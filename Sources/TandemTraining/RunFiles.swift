@@ -48,7 +48,8 @@ public enum ParameterFile {
 }
 
 /// `metrics.jsonl`: one JSON object per line, per step (loss and every rank's
-/// compute / data-wait / allreduce milliseconds) and per epoch (validation).
+/// compute / data-wait / allreduce milliseconds), per epoch (validation) and
+/// per checkpoint (milliseconds to write it).
 final class MetricsLog {
   private let handle: FileHandle
   let path: String
@@ -85,6 +86,21 @@ final class MetricsLog {
     text += String(decoding: try encoder.encode(EpochLine(epoch: epoch, validation: validation)), as: UTF8.self) + "\n"
     try handle.write(contentsOf: Data(text.utf8))
     try handle.synchronize()
+  }
+
+  /// One line per checkpoint, written when it is: how long writing it took.
+  func write(checkpointAt step: Int, seconds: Double, path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let line = CheckpointLine(step: step, ms: seconds * 1e3, file: (path as NSString).lastPathComponent)
+    try handle.write(contentsOf: try encoder.encode(line) + Data("\n".utf8))
+  }
+
+  struct CheckpointLine: Encodable {
+    var type = "checkpoint"
+    var step: Int
+    var ms: Double
+    var file: String
   }
 
   struct StepLine: Encodable {
@@ -163,10 +179,15 @@ final class ProgressReporter {
 /// `kill` (SIGKILL itself), `raise` (throw an error) or `stall` (stop
 /// responding), on rank R before global step S (counted from 0).
 public struct FaultInjection: Sendable, Equatable {
-  public enum Kind: String, Sendable { case kill, raise, stall }
+  /// `filesize` lowers the rank's file-size limit (RLIMIT_FSIZE) to `kib`
+  /// KiB: from then on, writes past it fail as on a full disk, with the
+  /// kernel's own error. (A limit set before launch would stop MPI itself,
+  /// whose shared-memory segments are files too.)
+  public enum Kind: String, Sendable { case kill, raise, stall, filesize }
   public var kind: Kind?
   public var rank = 0
   public var step = 0
+  public var kib = 0
 
   public static let none = FaultInjection(kind: nil)
 
@@ -179,7 +200,7 @@ public struct FaultInjection: Sendable, Equatable {
     guard let spec = environment["TANDEM_FAULT"], !spec.isEmpty else { self = .none; return }
     let parts = spec.split(separator: ":").map(String.init)
     guard let kind = parts.first.flatMap(Kind.init(rawValue:)) else {
-      throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': expected kill|raise|stall:rank=R:step=S")
+      throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': expected kill|raise|stall:rank=R:step=S or filesize:rank=R:step=S:kib=K")
     }
     self.kind = kind
     for part in parts.dropFirst() {
@@ -190,6 +211,7 @@ public struct FaultInjection: Sendable, Equatable {
       switch kv[0] {
       case "rank": rank = value
       case "step": step = value
+      case "kib": kib = value
       default: throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': unknown field '\(kv[0])'")
       }
     }
@@ -201,6 +223,9 @@ public struct FaultInjection: Sendable, Equatable {
     case .kill: kill(getpid(), SIGKILL)
     case .raise: throw DataError(path: "TANDEM_FAULT", message: "injected failure on rank \(rank) at step \(step)")
     case .stall: while true { sleep(60) }
+    case .filesize:
+      var limit = rlimit(rlim_cur: rlim_t(kib) * 1024, rlim_max: rlim_t(kib) * 1024)
+      setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
     }
   }
 }

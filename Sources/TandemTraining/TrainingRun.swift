@@ -39,8 +39,6 @@ public final class TrainingRun {
   let resumeDirectory: String?
   /// Called with a one-line phase ("epoch 2 step 17") before each step, for stall reports.
   public var onPhase: (String) -> Void = { _ in }
-  /// Seconds spent writing checkpoints, for the benchmark.
-  public private(set) var checkpointSeconds: [Double] = []
   /// The MPI library's version line for the snapshot (only TandemMPI asks MPI).
   public var mpiVersion = "none"
 
@@ -175,7 +173,8 @@ public final class TrainingRun {
                                   globalStep: globalStep, seed: config.seed, configTOML: self.configurationText,
                                   validationJSON: json)
       try checkpoints.save(checkpoint, keep: config.training.keepCheckpoints)
-      self.checkpointSeconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+      let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+      try metricsLog?.write(checkpointAt: globalStep, seconds: seconds, path: checkpoints.fileName(globalStep: globalStep))
     }
     if rank == 0 {
       log("run \((runDirectory as NSString).lastPathComponent): \(name.rawValue) (\(model.parameterCount) parameters), task \(config.task), "

@@ -1,5 +1,6 @@
 import Foundation
 import TandemData
+import Crypto
 import TandemStore
 
 /// Scratch folders, tiny generated datasets and sample manifests for the store tests.
@@ -80,4 +81,9 @@ enum Fixtures {
     guard stat(path, &info) == 0 else { return (0, 0, 0) }
     return (UInt(info.st_ino), UInt(info.st_nlink), info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec)
   }
+}
+
+/// SHA-256 as `sha256sum` prints it, computed here rather than by the code under test.
+func sha256Hex(_ data: Data) -> String {
+  SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
