@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Training benchmark: xray-cnn and churn-mlp on 1 and 2 ranks (1 BLAS thread
-# per rank, one rank per core). Prints one JSON line per model: samples/s,
-# ms per step split into compute / data wait / allreduce, 2-vs-1-rank scaling
-# efficiency, and training FLOP/s as a fraction of the sgemm rate measured
-# in the same run (per core, times the ranks). Usage: Scripts/bench-train.sh [STEPS]
+# per rank, one rank per core), with the exact (default) and the float
+# gradient reduction. Prints one JSON line per model: samples/s, ms per step
+# split into compute / data wait / allreduce, 2-vs-1-rank scaling efficiency,
+# training FLOP/s as a fraction of the sgemm rate measured in the same run
+# (per core, times the ranks), the exact reduction's step time relative to the
+# float one, and the time to write a checkpoint. Usage: Scripts/bench-train.sh [STEPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/bootstrap.sh release >&2
@@ -27,18 +29,28 @@ results=()
 for model in xray-cnn churn-mlp; do
   dataset=$([[ $model == xray-cnn ]] && echo xray.h5 || echo churn.h5)
   for ranks in 1 2; do
-    dir="$work/$model-$ranks"
-    rm -rf "$dir"; mkdir -p "$dir"
-    cat > "$dir/run.toml" <<TOML
+    # Two rounds, alternating the reductions, so a slow spell on the VM does
+    # not land on one of them only.
+    for run in exact-1 float-1 exact-2 float-2; do
+      reduction="${run%-*}"
+      dir="$work/$model-$ranks-$run"
+      rm -rf "$dir"; mkdir -p "$dir"
+      # A checkpoint every 10 steps, to time them; the store is the run's own.
+      cat > "$dir/run.toml" <<TOML
 model = "$model"
 dataset = "$work/$dataset"
 output = "$dir/runs"
+store = "$dir/store"
 epochs = 1000
 [training]
 max_steps = $steps
+checkpoint_every = 10
+[cluster]
+reduction = "$reduction"
 TOML
-    mpirun -np "$ranks" --bind-to core "$tandem" train --config "$dir/run.toml" > "$dir/log.txt"
-    results+=("$model" "$ranks" "$(ls -d "$dir"/runs/*/)metrics.jsonl")
+      mpirun -np "$ranks" --bind-to core "$tandem" train --config "$dir/run.toml" > "$dir/log.txt"
+      results+=("$model" "$ranks" "$reduction" "$(ls -d "$dir"/runs/*/)metrics.jsonl")
+    done
   done
 done
 
@@ -47,17 +59,25 @@ import json, sys
 sgemm = json.loads(sys.argv[1])["sgemmGFLOPs"]
 args = sys.argv[2:]
 runs = {}
-for i in range(0, len(args), 3):
-    model, ranks, path = args[i], int(args[i + 1]), args[i + 2]
-    steps = [json.loads(l) for l in open(path) if '"type":"step"' in l]
-    steps = steps[3:]  # warm-up: first allocations and page faults
+checkpoints = {}
+steps_by = {}
+for i in range(0, len(args), 4):
+    model, ranks, reduction, path = args[i], int(args[i + 1]), args[i + 2], args[i + 3]
+    lines = [json.loads(l) for l in open(path)]
+    steps = [l for l in lines if l["type"] == "step"]
+    checkpoints.setdefault(model, []).extend(l["ms"] for l in lines if l["type"] == "checkpoint")
+    steps_by.setdefault((model, ranks, reduction), []).extend(steps[3:])  # warm-up: first allocations and page faults
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+for key, steps in steps_by.items():
     def mean(f): return sum(f(s) for s in steps) / len(steps)
     # A step lasts as long as its slowest rank.
-    wall = mean(lambda s: max(r["computeMs"] + r["dataWaitMs"] + r["allreduceMs"] for r in s["ranks"]))
-    comp = mean(lambda s: max(r["computeMs"] for r in s["ranks"]))
-    wait = mean(lambda s: max(r["dataWaitMs"] for r in s["ranks"]))
-    red = mean(lambda s: max(r["allreduceMs"] for r in s["ranks"]))
-    runs[(model, ranks)] = dict(stepMs=wall, computeMs=comp, dataWaitMs=wait, allreduceMs=red)
+    wall = lambda s: max(r["computeMs"] + r["dataWaitMs"] + r["allreduceMs"] for r in s["ranks"])
+    runs[key] = dict(stepMs=mean(wall), medianStepMs=median([wall(s) for s in steps]),
+                     computeMs=mean(lambda s: max(r["computeMs"] for r in s["ranks"])),
+                     dataWaitMs=mean(lambda s: max(r["dataWaitMs"] for r in s["ranks"])),
+                     allreduceMs=mean(lambda s: max(r["allreduceMs"] for r in s["ranks"])))
 # FLOP per sample per training step: xray-cnn as REFERENCE_MODELS.md quotes it;
 # churn-mlp (46 features, 5,121 parameters) at 6 per parameter (2 forward, 4 backward).
 flops = {"xray-cnn": 354e6, "churn-mlp": 6 * 5121}
@@ -65,7 +85,7 @@ batch = {"xray-cnn": 64, "churn-mlp": 256}
 for model in ["xray-cnn", "churn-mlp"]:
     out = {"benchmark": "train", "model": model, "globalBatch": batch[model], "sgemmGFLOPsPerCore": round(sgemm, 2)}
     for ranks in [1, 2]:
-        r = runs[(model, ranks)]
+        r = runs[(model, ranks, "exact")]
         rate = batch[model] / (r["stepMs"] / 1e3)
         out[f"ranks{ranks}"] = {
             "samplesPerSecond": round(rate, 1),
@@ -74,7 +94,13 @@ for model in ["xray-cnn", "churn-mlp"]:
             "allreduceAndWaitFraction": round((r["stepMs"] - r["computeMs"]) / r["stepMs"], 4),
             "dataWaitFraction": round(r["dataWaitMs"] / r["stepMs"], 4),
             "fractionOfSgemm": round(rate * flops[model] / 1e9 / (ranks * sgemm), 4),
+            # Medians over both rounds: robust to the VM's slow spells.
+            "exactMedianStepMs": round(r["medianStepMs"], 3),
+            "floatMedianStepMs": round(runs[(model, ranks, "float")]["medianStepMs"], 3),
+            "exactReductionCost": round(r["medianStepMs"] / runs[(model, ranks, "float")]["medianStepMs"] - 1, 4),
         }
     out["scalingEfficiency2v1"] = round(out["ranks2"]["samplesPerSecond"] / (2 * out["ranks1"]["samplesPerSecond"]), 4)
+    ms = sorted(checkpoints[model])
+    out["checkpoint"] = {"count": len(ms), "medianMs": round(ms[len(ms) // 2], 2), "maxMs": round(ms[-1], 2)}
     print(json.dumps(out))
 PY

@@ -16,12 +16,11 @@ public func parametersSHA256(_ tensors: [(name: String, values: [Float], shape: 
   hasher.update(data: Data("tandem-parameters-v1\n".utf8))
   for tensor in tensors {
     hasher.update(data: Data("\(tensor.name) \(tensor.shape.map(String.init).joined(separator: "x"))\n".utf8))
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(tensor.values.count * 4)
-    for value in tensor.values {
-      withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-    hasher.update(data: bytes)
+    #if _endian(little)
+    tensor.values.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+    #else
+    for value in tensor.values { withUnsafeBytes(of: value.bitPattern.littleEndian) { hasher.update(bufferPointer: $0) } }
+    #endif
   }
   return hex(hasher.finalize())
 }

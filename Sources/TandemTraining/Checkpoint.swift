@@ -54,7 +54,13 @@ public struct Checkpoint: Equatable {
     func add(_ text: String) { add(Int64(text.utf8.count)); hash.update(data: Data(text.utf8)) }
     func add(_ floats: [Float]) {
       add(Int64(floats.count))
-      floats.map(\.bitPattern.littleEndian).withUnsafeBytes { hash.update(bufferPointer: $0) }
+      // Float32 little-endian bytes, as on every platform Tandem targets; hashing
+      // the buffer directly keeps a checkpoint of xray-cnn to milliseconds.
+      #if _endian(little)
+      floats.withUnsafeBytes { hash.update(bufferPointer: $0) }
+      #else
+      for f in floats { withUnsafeBytes(of: f.bitPattern.littleEndian) { hash.update(bufferPointer: $0) } }
+      #endif
     }
     add(Self.format)
     for (p, v) in zip(parameters, velocities) {
