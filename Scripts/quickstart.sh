@@ -38,5 +38,12 @@ echo "== churn-mlp on 2 MPI workers"
 mpirun -np 2 "$tandem" train --config churn-mlp.toml
 echo "== xray-cnn on 2 MPI workers (240 bundled X-rays; the full set is in ../shared/data)"
 mpirun -np 2 "$tandem" train --config xray-cnn.toml
+
+echo "== Re-run the churn-mlp run from its snapshot alone, on 1 worker: the same bits come back"
+churn_run=$(ls -d runs/churn-mlp-* | tail -1)
+snapshot=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshotID"])' "$churn_run/summary.json")
+mpirun -np 1 "$tandem" rerun "$snapshot" --store store
 echo
-echo "Runs are in $PWD/runs/: each has config.toml, metrics.jsonl (per step and epoch), model.h5 and summary.json."
+echo "Runs are in $PWD/runs/: each has config.toml, metrics.jsonl (per step, epoch and checkpoint),"
+echo "checkpoints/, model.h5 and summary.json. Snapshots, stored datasets and the run registry are"
+echo "in $PWD/store/: try '$tandem runs list --store $PWD/store' and '$tandem snapshot show $snapshot --store $PWD/store'."
