@@ -2,7 +2,7 @@ import ArgumentParser
 import TandemNN
 
 extension Tandem {
-  struct Models: ParsableCommand {
+  struct Architectures: ParsableCommand {
     static let configuration = CommandConfiguration(
       commandName: "architectures",
       abstract: "List the reference architectures and their parameter counts.")

@@ -96,6 +96,9 @@ public final class RunRegistry: Sendable {
         );
         """)
     }
+    migrator.registerMigration("v2-models") { db in
+      try db.execute(sql: ModelRegistrySchema.v2)
+    }
     return migrator
   }
 
@@ -108,7 +111,7 @@ public final class RunRegistry: Sendable {
   }
 
   /// Runs `body` in one `BEGIN IMMEDIATE` transaction.
-  private func write<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+  func write<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
     do {
       return try pool.writeWithoutTransaction { db in
         var result: T?
@@ -125,7 +128,7 @@ public final class RunRegistry: Sendable {
     }
   }
 
-  private func read<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+  func read<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
     do {
       return try pool.read(body)
     } catch {

@@ -6,7 +6,8 @@ import TandemData
 ///     STORE/datasets/<sha256>.h5      each dataset once, named by its content hash
 ///                                     (a hard link to the ingested file where possible)
 ///     STORE/snapshots/<id>.json       snapshot manifests; <id> = SHA-256 of the file's bytes
-///     STORE/registry.sqlite           the run registry (SQLite, WAL), plus -wal and -shm
+///     STORE/models/<sha256>.h5        parameters of each registered model version, by parameters hash
+///     STORE/registry.sqlite           the run registry and model registry (SQLite, WAL), plus -wal and -shm
 ///     STORE/registry.lock             taken while a process opens and migrates the registry
 ///
 /// Every stored file is written whole (temporary file, fsync, rename, fsync of
@@ -214,6 +215,44 @@ public struct Store: Sendable {
     try StoreFiles.write(manifest.canonicalJSON(), to: outputs[0])
     try StoreFiles.write(Data(manifest.configTOML.utf8), to: outputs[1])
     try StoreFiles.copy(from: dataset, to: outputs[2])
+  }
+
+  // MARK: Models
+
+  public var modelsDirectory: String { root + "/models" }
+
+  /// Copies a run's parameter file to `models/<parametersSHA256>.h5`
+  /// (read-only) unless it is there, after checking it hashes to that.
+  @discardableResult
+  public func storeModel(at path: String, parametersSHA256 expected: String) throws -> String {
+    try Self.checkHash(expected, kind: "parameters hash")
+    let stored = modelsDirectory + "/\(expected).h5"
+    if StoreFiles.isRegularFile(stored) { return stored }
+    let actual = try parametersSHA256(file: path)
+    guard actual == expected else {
+      throw StoreError(path: path, message: "parameters hash to \(actual.prefix(12))…, but the run recorded \(expected.prefix(12))…: changed since the run")
+    }
+    try StoreFiles.makeDirectory(modelsDirectory)
+    try StoreFiles.copy(from: path, to: stored, mode: 0o444)
+    return stored
+  }
+
+  /// The stored parameter file of `version`, after recomputing its hash: a
+  /// file changed after registration is an error naming it.
+  public func verifiedModel(_ version: ModelVersion) throws -> String {
+    let path = version.parametersFile
+    guard StoreFiles.isRegularFile(path) else {
+      throw StoreError(path: path, message: "parameter file of \(version.name)@\(version.version) is missing")
+    }
+    let actual: String
+    do { actual = try parametersSHA256(file: path) } catch {
+      throw StoreError(path: path, message: "parameter file of \(version.name)@\(version.version) is unreadable (tampered with?): \(error)")
+    }
+    guard actual == version.parametersSHA256 else {
+      throw StoreError(path: path, message: "parameter file of \(version.name)@\(version.version) was modified: "
+                       + "hashes to \(actual.prefix(12))…, registered as \(version.parametersSHA256.prefix(12))…")
+    }
+    return path
   }
 
   // MARK: Registry

@@ -74,7 +74,34 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     static let keys = ["collective_timeout", "scatter", "blas_threads", "reduction"]
   }
 
-  static let keys = ["model", "dataset", "task", "output", "store", "seed", "epochs", "training", "cluster"]
+  /// Release rules: how the decision threshold is tuned and the quality gates
+  /// a version must pass before `tandem models promote` puts it in production.
+  public struct Release: Codable, Sendable, Equatable {
+    /// The recall the pneumonia threshold is tuned for on the validation split.
+    public var targetRecall = 0.95
+    public var minRecall: Double?
+    public var minAccuracy: Double?
+    public var minAUC: Double?
+    /// How much worse than the production version (on each gated metric) a new one may be.
+    public var tolerance = 0.01
+
+    static let keys = ["target_recall", "min_recall", "min_accuracy", "min_auc", "tolerance"]
+
+    /// Defaults per task: pneumonia screening must miss few cases; churn scores must rank well.
+    static func defaults(task: String) -> Release {
+      var r = Release()
+      switch task {
+      case "pneumonia": r.minRecall = 0.95; r.minAccuracy = 0.85
+      case "pneumonia-type": r.minAccuracy = 0.70
+      default: r.minAUC = 0.83
+      }
+      return r
+    }
+  }
+
+  public var release: Release
+
+  static let keys = ["model", "dataset", "task", "output", "store", "seed", "epochs", "training", "cluster", "release"]
 
   /// The reference model this run trains.
   public var modelName: ModelName { get throws { try ModelName(parsing: model) } }
@@ -136,7 +163,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       throw ConfigurationError(file: file, "\(error)")
     }
     try Self.checkKeys(table, allowed: Self.keys, section: nil, file: file)
-    for (section, keys) in [("training", Training.keys), ("cluster", Cluster.keys)] {
+    for (section, keys) in [("training", Training.keys), ("cluster", Cluster.keys), ("release", Release.keys)] {
       guard let value = table[section] else { continue }
       guard let sub = value.table else { throw ConfigurationError(file: file, "'\(section)' must be a table ([\(section)])") }
       try Self.checkKeys(sub, allowed: keys, section: section, file: file)
@@ -213,6 +240,14 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         cluster.scatter = b
       }
     }
+    release = Release.defaults(task: task)
+    if let r = table["release"]?.table {
+      release.targetRecall = try number(r, "target_recall", "release.target_recall") ?? release.targetRecall
+      release.minRecall = try number(r, "min_recall", "release.min_recall") ?? release.minRecall
+      release.minAccuracy = try number(r, "min_accuracy", "release.min_accuracy") ?? release.minAccuracy
+      release.minAUC = try number(r, "min_auc", "release.min_auc") ?? release.minAUC
+      release.tolerance = try number(r, "tolerance", "release.tolerance") ?? release.tolerance
+    }
     try validate(file: file, model: modelName)
   }
 
@@ -238,6 +273,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     }
     guard cluster.collectiveTimeout > 0 else { throw fail("'cluster.collective_timeout' must be positive, got \(cluster.collectiveTimeout)") }
     guard cluster.blasThreads > 0 else { throw fail("'cluster.blas_threads' must be positive, got \(cluster.blasThreads)") }
+    guard release.targetRecall > 0 && release.targetRecall <= 1 else {
+      throw fail("'release.target_recall' must be in (0, 1], got \(release.targetRecall)")
+    }
+    for (key, value) in [("min_recall", release.minRecall), ("min_accuracy", release.minAccuracy), ("min_auc", release.minAUC)] {
+      if let value, !(value >= 0 && value <= 1) { throw fail("'release.\(key)' must be in [0, 1], got \(value)") }
+    }
+    guard release.tolerance >= 0 else { throw fail("'release.tolerance' must be non-negative, got \(release.tolerance)") }
     let tasks = model.isImageModel ? ["pneumonia", "pneumonia-type"] : ["churn"]
     guard tasks.contains(task) else {
       throw fail("'task' for \(model.rawValue) must be \(tasks.joined(separator: " or ")), got '\(task)'")

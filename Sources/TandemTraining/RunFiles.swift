@@ -34,6 +34,18 @@ public enum ParameterFile {
     try output.commit()
   }
 
+  /// A string attribute of the file (`model`, `task`, `dataset_sha256`, ...).
+  public static func attribute(_ path: String, _ name: String) throws -> String? {
+    try HDF5File(readingAt: path).attribute(name)?.stringValue
+  }
+
+  /// The `sample_shape` attribute (`1x128x128`, `45`), when the file has one.
+  public static func sampleShape(_ path: String) throws -> [Int]? {
+    guard let text = try HDF5File(readingAt: path).attribute("sample_shape")?.stringValue else { return nil }
+    let shape = text.split(separator: "x").compactMap { Int($0) }
+    return shape.isEmpty ? nil : shape
+  }
+
   /// Parameters in file order, as `(name, tensor)`.
   public static func read(_ path: String) throws -> [(name: String, value: Tensor)] {
     let file = try HDF5File(readingAt: path)

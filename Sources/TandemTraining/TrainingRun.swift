@@ -253,7 +253,8 @@ public final class TrainingRun {
       guard rank == 0 else { return }
       try ParameterFile.write(model.parameters, to: runDirectory + "/model.h5",
                               attributes: ["model": name.rawValue, "task": config.task, "seed": String(config.seed),
-                                           "dataset_sha256": facts.contentSHA256])
+                                           "dataset_sha256": facts.contentSHA256,
+                                           "sample_shape": facts.sampleShape.map(String.init).joined(separator: "x")])
       try recording?.finish(parametersFile: runDirectory + "/model.h5")
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import TandemStore
+
+extension Tandem {
+  struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "The model registry: versions per model name, quality gates, production.",
+      subcommands: [List.self, Show.self, Promote.self])
+  }
+}
+
+/// `NAME` or `NAME@VERSION`.
+struct ModelReference: ExpressibleByArgument {
+  var name: String
+  var version: Int?
+
+  init?(argument: String) {
+    let parts = argument.split(separator: "@", omittingEmptySubsequences: false).map(String.init)
+    guard !parts[0].isEmpty, parts.count <= 2 else { return nil }
+    name = parts[0]
+    if parts.count == 2 {
+      guard let v = Int(parts[1]), v > 0 else { return nil }
+      version = v
+    }
+  }
+
+  var description: String { version.map { "\(name)@\($0)" } ?? name }
+}
+
+extension Tandem.Models {
+  struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Every version of every model (or of one), newest first.")
+
+    @OptionGroup var storeOption: StoreOption
+    @Argument(help: "Only this model name.") var name: String?
+
+    func run() throws {
+      let versions = try storeOption.open().registry.modelVersions(name: name)
+      guard !versions.isEmpty else {
+        printNow(name.map { "no versions of model \($0)" } ?? "no model versions registered")
+        return
+      }
+      var rows = [["MODEL", "VERSION", "STAGE", "RUN", "THRESHOLD", "ACCURACY", "RECALL", "AUC", "CREATED"]]
+      for v in versions {
+        rows.append([v.name, String(v.version), v.isProduction ? "production" : "-", v.runID,
+                     String(format: "%.4f", v.threshold), String(format: "%.4f", v.metrics.accuracy),
+                     String(format: "%.4f", v.metrics.recall), String(format: "%.4f", v.metrics.rocAUC), formatDate(v.createdAt)])
+      }
+      printNow(alignedColumns(rows))
+    }
+  }
+
+  struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "One version (the production one unless NAME@VERSION), its gates and promotions.")
+
+    @OptionGroup var storeOption: StoreOption
+    @Argument(help: "NAME or NAME@VERSION.") var model: ModelReference
+
+    func run() throws {
+      let registry = try storeOption.open().registry
+      let v = try registry.modelVersion(name: model.name, version: model.version)
+      let m = v.metrics
+      func gate(_ value: Double?) -> String { value.map { String(format: ">= %.4f", $0) } ?? "-" }
+      var rows = [
+        ["model", "\(v.name) version \(v.version)\(v.isProduction ? " (production)" : "")"],
+        ["run", v.runID], ["run directory", v.runDirectory], ["snapshot", v.snapshotID],
+        ["parameters", "\(v.parametersFile) (sha256 \(v.parametersSHA256))"],
+        ["threshold", String(format: "%.6f (%@)", v.threshold, v.thresholdPolicy)],
+        ["metrics", String(format: "%@: accuracy %.4f, recall %.4f, precision %.4f, F1 %.4f, ROC AUC %.4f, false negatives %d",
+                           m.split, m.accuracy, m.recall, m.precision, m.f1, m.rocAUC, m.falseNegatives)],
+        ["gates", "recall \(gate(v.gates.minRecall)), accuracy \(gate(v.gates.minAccuracy)), ROC AUC \(gate(v.gates.minAUC)), "
+                  + String(format: "at most %.4f below production", v.gates.tolerance)],
+        ["created", "\(formatDate(v.createdAt)) by \(v.createdBy)"],
+      ]
+      for p in try registry.promotions(name: v.name) where p.version == v.version {
+        rows.append(["promotion", "\(formatDate(p.at)) by \(p.by): \(p.accepted ? "promoted" : "refused"), \(p.reason)"])
+      }
+      printNow(alignedColumns(rows))
+    }
+  }
+
+  struct Promote: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Put a version in production if it passes its gates and is no worse than production.")
+
+    @OptionGroup var storeOption: StoreOption
+    @Argument(help: "The model name (pneumonia, pneumonia-type, churn).") var name: String
+    @Argument(help: "The version.") var version: Int
+
+    func run() throws {
+      let promoted = try storeOption.open().registry.promote(name: name, version: version)
+      printNow("\(promoted.name) version \(promoted.version) is in production (run \(promoted.runID))")
+    }
+  }
+}

@@ -1,0 +1,285 @@
+import Foundation
+import GRDB
+
+/// The quality gates a model version must pass to be promoted, and how far
+/// below the production version it may fall on each gated metric.
+public struct QualityGates: Codable, Equatable, Sendable {
+  public var minRecall: Double?
+  public var minAccuracy: Double?
+  public var minAUC: Double?
+  public var tolerance: Double
+
+  public init(minRecall: Double? = nil, minAccuracy: Double? = nil, minAUC: Double? = nil, tolerance: Double = 0.01) {
+    self.minRecall = minRecall
+    self.minAccuracy = minAccuracy
+    self.minAUC = minAUC
+    self.tolerance = tolerance
+  }
+
+  /// Why `metrics` fail the gates, or, with a production version, fall more
+  /// than `tolerance` below it on a gated metric; empty when they pass.
+  public func failures(_ metrics: GatedMetrics, production: GatedMetrics?) -> [String] {
+    var reasons: [String] = []
+    let gated: [(String, Double?, Double, Double?)] = [
+      ("recall", minRecall, metrics.recall, production?.recall),
+      ("accuracy", minAccuracy, metrics.accuracy, production?.accuracy),
+      ("ROC AUC", minAUC, metrics.rocAUC, production?.rocAUC),
+    ]
+    for (name, minimum, value, current) in gated where minimum != nil {
+      if value < minimum! {
+        reasons.append(String(format: "%@ %.4f is below the gate %.4f", name, value, minimum!))
+      }
+      if let current, value < current - tolerance {
+        reasons.append(String(format: "%@ %.4f is worse than production's %.4f by more than %.4f", name, value, current, tolerance))
+      }
+    }
+    return reasons
+  }
+}
+
+/// The metrics a version was evaluated with (on the test split), as gated.
+public struct GatedMetrics: Codable, Equatable, Sendable {
+  public var split: String
+  public var accuracy: Double
+  public var recall: Double
+  public var precision: Double
+  public var f1: Double
+  public var rocAUC: Double
+  public var falseNegatives: Int
+
+  public init(split: String, accuracy: Double, recall: Double, precision: Double, f1: Double, rocAUC: Double, falseNegatives: Int) {
+    self.split = split
+    self.accuracy = accuracy
+    self.recall = recall
+    self.precision = precision
+    self.f1 = f1
+    self.rocAUC = rocAUC
+    self.falseNegatives = falseNegatives
+  }
+}
+
+/// One version of a named model (`pneumonia`, `pneumonia-type`, `churn`):
+/// the run and snapshot it came from, its parameters (kept in the store by
+/// their hash), the decision threshold tuned for it, its evaluation and gates.
+public struct ModelVersion: Equatable, Sendable {
+  public var name: String
+  public var version: Int
+  public var runID: String
+  public var snapshotID: String
+  public var parametersSHA256: String
+  /// `STORE/models/<parametersSHA256>.h5`, read-only.
+  public var parametersFile: String
+  /// The run directory (its config.toml names the architecture and data).
+  public var runDirectory: String
+  public var threshold: Double
+  public var thresholdPolicy: String
+  public var metrics: GatedMetrics
+  public var gates: QualityGates
+  public var createdAt: Date
+  public var createdBy: String
+  /// True for the version now in production.
+  public var isProduction: Bool
+
+  public init(name: String, version: Int, runID: String, snapshotID: String, parametersSHA256: String,
+              parametersFile: String, runDirectory: String, threshold: Double, thresholdPolicy: String,
+              metrics: GatedMetrics, gates: QualityGates, createdAt: Date = Date(),
+              createdBy: String = RunRecord.currentUser(), isProduction: Bool = false) {
+    self.name = name
+    self.version = version
+    self.runID = runID
+    self.snapshotID = snapshotID
+    self.parametersSHA256 = parametersSHA256
+    self.parametersFile = parametersFile
+    self.runDirectory = runDirectory
+    self.threshold = threshold
+    self.thresholdPolicy = thresholdPolicy
+    self.metrics = metrics
+    self.gates = gates
+    self.createdAt = createdAt
+    self.createdBy = createdBy
+    self.isProduction = isProduction
+  }
+}
+
+/// A promotion decision, kept whether it succeeded or was refused.
+public struct Promotion: Equatable, Sendable {
+  public var name: String
+  public var version: Int
+  public var accepted: Bool
+  public var reason: String
+  public var at: Date
+  public var by: String
+}
+
+enum ModelRegistrySchema {
+  static let v2 = """
+    CREATE TABLE model_versions (
+      name TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      run_id TEXT NOT NULL,
+      snapshot_id TEXT NOT NULL,
+      parameters_sha256 TEXT NOT NULL,
+      parameters_file TEXT NOT NULL,
+      run_directory TEXT NOT NULL,
+      threshold REAL NOT NULL,
+      threshold_policy TEXT NOT NULL,
+      metrics TEXT NOT NULL,
+      gates TEXT NOT NULL,
+      created_at DATETIME NOT NULL,
+      created_by TEXT NOT NULL,
+      PRIMARY KEY (name, version),
+      UNIQUE (name, run_id)
+    );
+    CREATE TABLE model_production (
+      name TEXT PRIMARY KEY NOT NULL,
+      version INTEGER NOT NULL,
+      promoted_at DATETIME NOT NULL,
+      promoted_by TEXT NOT NULL
+    );
+    CREATE TABLE promotions (
+      name TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      accepted INTEGER NOT NULL,
+      reason TEXT NOT NULL,
+      at DATETIME NOT NULL,
+      by TEXT NOT NULL
+    );
+    """
+}
+
+/// Model versions and promotions, in the run registry's database (same file,
+/// same transactions, so a version can never name a run that is not there).
+extension RunRegistry {
+  /// Adds the next version of `version.name` (its `version` field is ignored)
+  /// and returns it; a run already registered under that name returns its
+  /// existing version unchanged, so re-evaluating never forks a model.
+  public func register(_ version: ModelVersion) throws -> ModelVersion {
+    try write("cannot register a version of model \(version.name)") { db in
+      if let existing = try Row.fetchOne(db, sql: "SELECT * FROM model_versions WHERE name = ? AND run_id = ?",
+                                         arguments: [version.name, version.runID]) {
+        return try Self.modelVersion(existing, production: nil)
+      }
+      let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ?",
+                                   arguments: [version.name]) ?? 0) + 1
+      try db.execute(sql: """
+        INSERT INTO model_versions (name, version, run_id, snapshot_id, parameters_sha256, parameters_file,
+          run_directory, threshold, threshold_policy, metrics, gates, created_at, created_by)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """, arguments: [
+          version.name, next, version.runID, version.snapshotID, version.parametersSHA256, version.parametersFile,
+          version.runDirectory, version.threshold, version.thresholdPolicy, try Self.json(version.metrics),
+          try Self.json(version.gates), version.createdAt, version.createdBy,
+        ])
+      var added = version
+      added.version = next
+      added.isProduction = false
+      return added
+    }
+  }
+
+  /// Every version of `name` (or of every model), newest first.
+  public func modelVersions(name: String? = nil) throws -> [ModelVersion] {
+    try read("cannot list model versions") { db in
+      let production = try Self.production(db)
+      let rows = name == nil
+        ? try Row.fetchAll(db, sql: "SELECT * FROM model_versions ORDER BY name, version DESC")
+        : try Row.fetchAll(db, sql: "SELECT * FROM model_versions WHERE name = ? ORDER BY version DESC", arguments: [name])
+      return try rows.map { try Self.modelVersion($0, production: production) }
+    }
+  }
+
+  /// One version; `nil` version means the production one. Unknown names and
+  /// versions are errors that say what exists.
+  public func modelVersion(name: String, version: Int? = nil) throws -> ModelVersion {
+    try read("cannot read model \(name)") { db in
+      let production = try Self.production(db)
+      let known = try Int.fetchAll(db, sql: "SELECT version FROM model_versions WHERE name = ? ORDER BY version", arguments: [name])
+      guard !known.isEmpty else {
+        let names = try String.fetchAll(db, sql: "SELECT DISTINCT name FROM model_versions ORDER BY name")
+        throw StoreError(path: path, message: "no model named '\(name)' (known: \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
+      }
+      guard let wanted = version ?? production[name] else {
+        throw StoreError(path: path, message: "model \(name) has no production version yet (versions \(known.map(String.init).joined(separator: ", ")); name one with \(name)@VERSION)")
+      }
+      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM model_versions WHERE name = ? AND version = ?", arguments: [name, wanted]) else {
+        throw StoreError(path: path, message: "model \(name) has no version \(wanted) (versions \(known.map(String.init).joined(separator: ", ")))")
+      }
+      return try Self.modelVersion(row, production: production)
+    }
+  }
+
+  /// Puts `name` version `version` in production if it passes its gates and
+  /// is not worse than the current production version beyond the tolerance.
+  /// The decision is recorded either way; a refusal throws with the reasons
+  /// and leaves production unchanged.
+  @discardableResult
+  public func promote(name: String, version: Int, by user: String = RunRecord.currentUser(), at date: Date = Date()) throws -> ModelVersion {
+    let candidate = try modelVersion(name: name, version: version)
+    let outcome: Result<ModelVersion, StoreError> = try write("cannot promote \(name) version \(version)") { db in
+      let production = try Self.production(db)
+      var current: GatedMetrics?
+      if let live = production[name], live != version,
+         let row = try Row.fetchOne(db, sql: "SELECT metrics FROM model_versions WHERE name = ? AND version = ?", arguments: [name, live]) {
+        current = try JSONDecoder().decode(GatedMetrics.self, from: Data((row["metrics"] as String).utf8))
+      }
+      let reasons = candidate.gates.failures(candidate.metrics, production: current)
+      let accepted = reasons.isEmpty
+      let reason = accepted ? "passed its gates" + (current.map { _ in " and is no worse than version \(production[name]!)" } ?? "")
+        : reasons.joined(separator: "; ")
+      try db.execute(sql: "INSERT INTO promotions (name, version, accepted, reason, at, by) VALUES (?, ?, ?, ?, ?, ?)",
+                     arguments: [name, version, accepted, reason, date, user])
+      guard accepted else {
+        return .failure(StoreError(path: "\(name)@\(version)", message: "not promoted: \(reason); production stays "
+                                   + (production[name].map { "version \($0)" } ?? "empty")))
+      }
+      try db.execute(sql: "INSERT OR REPLACE INTO model_production (name, version, promoted_at, promoted_by) VALUES (?, ?, ?, ?)",
+                     arguments: [name, version, date, user])
+      var promoted = candidate
+      promoted.isProduction = true
+      return .success(promoted)
+    }
+    return try outcome.get()
+  }
+
+  /// Promotion decisions for `name`, oldest first.
+  public func promotions(name: String) throws -> [Promotion] {
+    try read("cannot read promotions of \(name)") { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM promotions WHERE name = ? ORDER BY at, rowid", arguments: [name]).map {
+        Promotion(name: $0["name"], version: $0["version"], accepted: $0["accepted"], reason: $0["reason"], at: $0["at"], by: $0["by"])
+      }
+    }
+  }
+
+  /// When and by whom `name`'s production version was promoted.
+  public func productionPromotion(name: String) throws -> (version: Int, at: Date, by: String)? {
+    try read("cannot read production of \(name)") { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM model_production WHERE name = ?", arguments: [name]).map {
+        ($0["version"], $0["promoted_at"], $0["promoted_by"])
+      }
+    }
+  }
+
+  private static func production(_ db: Database) throws -> [String: Int] {
+    var out: [String: Int] = [:]
+    for row in try Row.fetchAll(db, sql: "SELECT name, version FROM model_production") { out[row["name"]] = row["version"] }
+    return out
+  }
+
+  private static func modelVersion(_ row: Row, production: [String: Int]?) throws -> ModelVersion {
+    let decoder = JSONDecoder()
+    let name: String = row["name"], version: Int = row["version"]
+    return ModelVersion(
+      name: name, version: version, runID: row["run_id"], snapshotID: row["snapshot_id"],
+      parametersSHA256: row["parameters_sha256"], parametersFile: row["parameters_file"],
+      runDirectory: row["run_directory"], threshold: row["threshold"], thresholdPolicy: row["threshold_policy"],
+      metrics: try decoder.decode(GatedMetrics.self, from: Data((row["metrics"] as String).utf8)),
+      gates: try decoder.decode(QualityGates.self, from: Data((row["gates"] as String).utf8)),
+      createdAt: row["created_at"], createdBy: row["created_by"], isProduction: production?[name] == version)
+  }
+
+  private static func json(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+  }
+}

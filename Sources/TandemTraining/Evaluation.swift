@@ -1,0 +1,214 @@
+import Foundation
+import TandemData
+
+/// How a model's decision threshold is chosen on the validation split.
+public enum ThresholdPolicy: Codable, Sendable, Equatable, CustomStringConvertible {
+  /// The highest threshold whose recall is at least `recall` (fewest false
+  /// positives among those missing at most 1 - recall of the positives).
+  case targetRecall(Double)
+  /// The threshold with the highest accuracy.
+  case bestAccuracy
+  /// A fixed threshold.
+  case fixed(Double)
+
+  /// The policy for a task: pneumonia screening must miss few cases; the
+  /// subtype model and churn scoring are judged by accuracy and ranking.
+  public static func `default`(task: String, targetRecall: Double) -> ThresholdPolicy {
+    switch task {
+    case "pneumonia": return .targetRecall(targetRecall)
+    case "pneumonia-type": return .bestAccuracy
+    default: return .fixed(0.5)
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .targetRecall(let r): return "highest threshold with recall >= \(r) on validation"
+    case .bestAccuracy: return "best accuracy on validation"
+    case .fixed(let t): return "fixed at \(t)"
+    }
+  }
+
+  /// The chosen threshold for `scores` with `labels` (1 = positive).
+  public func choose(scores: [Float], labels: [Int32]) -> Double {
+    switch self {
+    case .fixed(let t):
+      return t
+    case .targetRecall(let target):
+      // Walk thresholds from the highest score down; recall only grows.
+      let positives = labels.filter { $0 == 1 }.count
+      guard positives > 0 else { return 0.5 }
+      let order = scores.indices.sorted { scores[$0] > scores[$1] }
+      var found = 0
+      var i = 0
+      while i < order.count {
+        let s = scores[order[i]]
+        while i < order.count && scores[order[i]] == s {
+          if labels[order[i]] == 1 { found += 1 }
+          i += 1
+        }
+        if Double(found) / Double(positives) >= target { return Double(s) }
+      }
+      return Double(scores.min() ?? 0)
+    case .bestAccuracy:
+      var best = (accuracy: -1.0, threshold: 0.5)
+      for t in Set(scores).sorted() {
+        let a = ClassificationMetrics(scores: scores, labels: labels, loss: 0, threshold: Double(t)).accuracy
+        if a > best.accuracy { best = (a, Double(t)) }
+      }
+      return best.threshold
+    }
+  }
+}
+
+/// A finished run evaluated on one split at its tuned threshold: what
+/// `tandem evaluate` writes to `RUN/evaluation-SPLIT.json` and what the
+/// model registry's gates are checked against.
+public struct Evaluation: Codable, Sendable {
+  public struct ThresholdRow: Codable, Sendable, Equatable {
+    public var threshold: Double
+    public var accuracy: Double
+    public var precision: Double
+    public var recall: Double
+    public var f1: Double
+    public var falseNegatives: Int
+    public var falsePositives: Int
+  }
+
+  /// Predicted probabilities in `[lower, upper)` against how often the positive class occurred there.
+  public struct CalibrationBin: Codable, Sendable, Equatable {
+    public var lower: Double
+    public var upper: Double
+    public var count: Int
+    public var meanPredicted: Double
+    public var observedRate: Double
+  }
+
+  public struct ROCPoint: Codable, Sendable, Equatable {
+    public var fpr: Double
+    public var tpr: Double
+    public var threshold: Double
+  }
+
+  public var run: String
+  public var model: String
+  public var task: String
+  public var split: String
+  public var datasetSHA256: String
+  public var classNames: [String]
+  public var threshold: Double
+  public var thresholdPolicy: String
+  /// Metrics on the validation split at the chosen threshold (where it was tuned).
+  public var validation: ClassificationMetrics
+  /// Metrics on `split` at the chosen threshold.
+  public var metrics: ClassificationMetrics
+  public var falseNegatives: Int { metrics.confusion[1][0] }
+  public var roc: [ROCPoint]
+  /// Metrics on `split` at thresholds 0.05, 0.10, ..., 0.95 and the chosen one.
+  public var thresholdTable: [ThresholdRow]
+  public var calibration: [CalibrationBin]
+  /// Count-weighted mean |mean predicted - observed rate| over the calibration bins.
+  public var expectedCalibrationError: Double
+  public var evaluatedAt: Date
+
+  public init(run: String, model: String, task: String, split: String, datasetSHA256: String, classNames: [String],
+              policy: ThresholdPolicy, validationScores: [Float], validationLabels: [Int32],
+              scores: [Float], labels: [Int32], loss: Double, evaluatedAt: Date = Date()) {
+    self.run = run
+    self.model = model
+    self.task = task
+    self.split = split
+    self.datasetSHA256 = datasetSHA256
+    self.classNames = classNames
+    threshold = policy.choose(scores: validationScores, labels: validationLabels)
+    thresholdPolicy = policy.description
+    validation = ClassificationMetrics(scores: validationScores, labels: validationLabels, loss: 0, threshold: threshold)
+    metrics = ClassificationMetrics(scores: scores, labels: labels, loss: loss, threshold: threshold)
+    roc = ClassificationMetrics.rocCurve(scores: scores, labels: labels).map {
+      ROCPoint(fpr: $0.fpr, tpr: $0.tpr, threshold: $0.threshold.isFinite ? Double($0.threshold) : 1)
+    }
+    let grid = (1...19).map { Double($0) / 20 }
+    thresholdTable = (grid + [threshold]).sorted().map { t in
+      let m = ClassificationMetrics(scores: scores, labels: labels, loss: 0, threshold: t)
+      return ThresholdRow(threshold: t, accuracy: m.accuracy, precision: m.precision, recall: m.recall, f1: m.f1,
+                          falseNegatives: m.confusion[1][0], falsePositives: m.confusion[0][1])
+    }
+    var bins = (0..<10).map { CalibrationBin(lower: Double($0) / 10, upper: Double($0 + 1) / 10, count: 0,
+                                             meanPredicted: 0, observedRate: 0) }
+    for (s, y) in zip(scores, labels) {
+      let b = min(9, max(0, Int(Double(s) * 10)))
+      bins[b].count += 1
+      bins[b].meanPredicted += Double(s)
+      bins[b].observedRate += y == 1 ? 1 : 0
+    }
+    var ece = 0.0
+    for b in bins.indices where bins[b].count > 0 {
+      bins[b].meanPredicted /= Double(bins[b].count)
+      bins[b].observedRate /= Double(bins[b].count)
+      ece += Double(bins[b].count) * abs(bins[b].meanPredicted - bins[b].observedRate)
+    }
+    calibration = bins
+    expectedCalibrationError = scores.isEmpty ? 0 : ece / Double(scores.count)
+    self.evaluatedAt = evaluatedAt
+  }
+
+  /// `RUN/evaluation-SPLIT.json`.
+  public static func path(run: String, split: String) -> String { "\(run)/evaluation-\(split).json" }
+
+  public func write(to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    try AtomicFile.write(try encoder.encode(self), to: path)
+  }
+
+  public static func read(_ path: String) throws -> Evaluation {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw DataError(path: path, message: "no evaluation here (tandem evaluate RUN --split SPLIT writes it)")
+    }
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    do { return try decoder.decode(Evaluation.self, from: data) } catch {
+      throw DataError(path: path, message: "not a readable evaluation: \(error)")
+    }
+  }
+}
+
+extension Evaluation {
+  /// Scores the finished run in `runDirectory` on its validation split, where
+  /// the threshold is tuned by the task's policy, and on `split`, where it is
+  /// measured. The dataset must be the one the run trained on (same content hash).
+  public static func evaluate(runDirectory: String, split: String) throws -> Evaluation {
+    let trained = try TrainedModel(runDirectory: runDirectory)
+    let config = trained.configuration
+    guard let target = Split(name: split) else {
+      throw DataError(path: runDirectory, message: "unknown split '\(split)': expected train, val or test")
+    }
+    let reader = try DatasetReader(path: config.dataset)
+    try trained.check(reader)
+    if let trainedOn = try ParameterFile.attribute(trained.runDirectory + "/model.h5", "dataset_sha256"),
+       trainedOn != reader.contentSHA256 {
+      throw DataError(path: config.dataset, message: "content hash \(reader.contentSHA256.prefix(12))… is not that of the data "
+                      + "the run trained on (\(trainedOn.prefix(12))…): the file changed since")
+    }
+    let task = trained.labelTask
+    let validationSplit = Split(name: config.training.validationSplit)!
+    let validationIndices = reader.indices(in: validationSplit, task: task)
+    let indices = reader.indices(in: target, task: task)
+    guard !indices.isEmpty, !validationIndices.isEmpty else {
+      throw DataError(path: config.dataset, message: "the \(indices.isEmpty ? target : validationSplit) split has no samples for task \(config.task)")
+    }
+    let all = reader.labels(task)
+    let validationScores = try trained.scores(reader: reader, indices: validationIndices)
+    let scores = target == validationSplit ? validationScores : try trained.scores(reader: reader, indices: indices)
+    let labels = indices.map { all[$0] }
+    var loss = 0.0
+    for (s, y) in zip(scores, labels) { loss -= log(max(Double(y == 1 ? s : 1 - s), 1e-7)) }
+    return Evaluation(
+      run: (trained.runDirectory as NSString).lastPathComponent, model: try config.modelName.rawValue, task: config.task,
+      split: split, datasetSHA256: reader.contentSHA256, classNames: reader.classNames(task),
+      policy: ThresholdPolicy.default(task: config.task, targetRecall: config.release.targetRecall),
+      validationScores: validationScores, validationLabels: validationIndices.map { all[$0] },
+      scores: scores, labels: labels, loss: loss / Double(scores.count))
+  }
+}
