@@ -18,19 +18,31 @@ public struct QualityGates: Codable, Equatable, Sendable {
 
   /// Why `metrics` fail the gates, or, with a production version, fall more
   /// than `tolerance` below it on a gated metric; empty when they pass.
-  public func failures(_ metrics: GatedMetrics, production: GatedMetrics?) -> [String] {
+  ///
+  /// The comparison with production uses production's scores on the
+  /// candidate's own evaluation split when `tandem evaluate` measured them
+  /// (`metrics.champion`, for that production version): two test splits of
+  /// different months are not comparable. Otherwise production's own metrics.
+  public func failures(_ metrics: GatedMetrics, production: (version: Int, metrics: GatedMetrics)?) -> [String] {
     var reasons: [String] = []
+    var current = production?.metrics
+    var against = "production's"
+    if let production, let champion = metrics.champion, champion.version == production.version {
+      current = GatedMetrics(split: metrics.split, accuracy: champion.accuracy, recall: champion.recall, precision: 0, f1: 0,
+                             rocAUC: champion.rocAUC, falseNegatives: 0)
+      against = "production's (version \(production.version), same \(metrics.split) samples)"
+    }
     let gated: [(String, Double?, Double, Double?)] = [
-      ("recall", minRecall, metrics.recall, production?.recall),
-      ("accuracy", minAccuracy, metrics.accuracy, production?.accuracy),
-      ("ROC AUC", minAUC, metrics.rocAUC, production?.rocAUC),
+      ("recall", minRecall, metrics.recall, current?.recall),
+      ("accuracy", minAccuracy, metrics.accuracy, current?.accuracy),
+      ("ROC AUC", minAUC, metrics.rocAUC, current?.rocAUC),
     ]
     for (name, minimum, value, current) in gated where minimum != nil {
       if value < minimum! {
         reasons.append(String(format: "%@ %.4f is below the gate %.4f", name, value, minimum!))
       }
       if let current, value < current - tolerance {
-        reasons.append(String(format: "%@ %.4f is worse than production's %.4f by more than %.4f", name, value, current, tolerance))
+        reasons.append(String(format: "%@ %.4f is worse than %@ %.4f by more than %.4f", name, value, against, current, tolerance))
       }
     }
     return reasons
@@ -46,8 +58,26 @@ public struct GatedMetrics: Codable, Equatable, Sendable {
   public var f1: Double
   public var rocAUC: Double
   public var falseNegatives: Int
+  /// The production version's metrics on the same samples, at its own threshold.
+  public var champion: Champion?
 
-  public init(split: String, accuracy: Double, recall: Double, precision: Double, f1: Double, rocAUC: Double, falseNegatives: Int) {
+  public struct Champion: Codable, Equatable, Sendable {
+    public var version: Int
+    public var accuracy: Double
+    public var recall: Double
+    public var rocAUC: Double
+
+    public init(version: Int, accuracy: Double, recall: Double, rocAUC: Double) {
+      self.version = version
+      self.accuracy = accuracy
+      self.recall = recall
+      self.rocAUC = rocAUC
+    }
+  }
+
+  public init(split: String, accuracy: Double, recall: Double, precision: Double, f1: Double, rocAUC: Double, falseNegatives: Int,
+              champion: Champion? = nil) {
+    self.champion = champion
     self.split = split
     self.accuracy = accuracy
     self.recall = recall
@@ -111,7 +141,38 @@ public struct Promotion: Equatable, Sendable {
   public var by: String
 }
 
+/// What one scheduled `tandem retrain` decided, and why.
+public struct RetrainDecision: Equatable, Sendable {
+  public var model: String
+  public var startedAt: Date
+  public var endedAt: Date
+  /// `not due`, `promoted`, `refused`, `skipped`, `failed`.
+  public var outcome: String
+  public var detail: String
+  public var runID: String?
+
+  public init(model: String, startedAt: Date, endedAt: Date = Date(), outcome: String, detail: String, runID: String? = nil) {
+    self.model = model
+    self.startedAt = startedAt
+    self.endedAt = endedAt
+    self.outcome = outcome
+    self.detail = detail
+    self.runID = runID
+  }
+}
+
 enum ModelRegistrySchema {
+  static let v3 = """
+    CREATE TABLE retrain_decisions (
+      model TEXT NOT NULL,
+      started_at DATETIME NOT NULL,
+      ended_at DATETIME NOT NULL,
+      outcome TEXT NOT NULL,
+      detail TEXT NOT NULL,
+      run_id TEXT
+    );
+    """
+
   static let v2 = """
     CREATE TABLE model_versions (
       name TEXT NOT NULL,
@@ -217,10 +278,10 @@ extension RunRegistry {
     let candidate = try modelVersion(name: name, version: version)
     let outcome: Result<ModelVersion, StoreError> = try write("cannot promote \(name) version \(version)") { db in
       let production = try Self.production(db)
-      var current: GatedMetrics?
+      var current: (version: Int, metrics: GatedMetrics)?
       if let live = production[name], live != version,
          let row = try Row.fetchOne(db, sql: "SELECT metrics FROM model_versions WHERE name = ? AND version = ?", arguments: [name, live]) {
-        current = try JSONDecoder().decode(GatedMetrics.self, from: Data((row["metrics"] as String).utf8))
+        current = (live, try JSONDecoder().decode(GatedMetrics.self, from: Data((row["metrics"] as String).utf8)))
       }
       let reasons = candidate.gates.failures(candidate.metrics, production: current)
       let accepted = reasons.isEmpty
@@ -255,6 +316,23 @@ extension RunRegistry {
     try read("cannot read production of \(name)") { db in
       try Row.fetchOne(db, sql: "SELECT * FROM model_production WHERE name = ?", arguments: [name]).map {
         ($0["version"], $0["promoted_at"], $0["promoted_by"])
+      }
+    }
+  }
+
+  public func record(_ decision: RetrainDecision) throws {
+    try write("cannot record a retrain decision for \(decision.model)") { db in
+      try db.execute(sql: "INSERT INTO retrain_decisions (model, started_at, ended_at, outcome, detail, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                     arguments: [decision.model, decision.startedAt, decision.endedAt, decision.outcome, decision.detail, decision.runID])
+    }
+  }
+
+  /// Retrain decisions for `model`, oldest first.
+  public func retrainDecisions(model: String) throws -> [RetrainDecision] {
+    try read("cannot read retrain decisions") { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM retrain_decisions WHERE model = ? ORDER BY started_at, rowid", arguments: [model]).map {
+        RetrainDecision(model: $0["model"], startedAt: $0["started_at"], endedAt: $0["ended_at"], outcome: $0["outcome"],
+                        detail: $0["detail"], runID: $0["run_id"])
       }
     }
   }

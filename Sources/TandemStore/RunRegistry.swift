@@ -99,6 +99,9 @@ public final class RunRegistry: Sendable {
     migrator.registerMigration("v2-models") { db in
       try db.execute(sql: ModelRegistrySchema.v2)
     }
+    migrator.registerMigration("v3-retrain") { db in
+      try db.execute(sql: ModelRegistrySchema.v3)
+    }
     return migrator
   }
 

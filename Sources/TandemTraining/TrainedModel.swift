@@ -16,11 +16,16 @@ public final class TrainedModel {
 
   /// Loads `RUN/config.toml` and `RUN/model.h5` (or `parametersFile` when
   /// given: a copy kept in the store). Errors name the file.
-  public init(runDirectory: String, parametersFile: String? = nil) throws {
+  public convenience init(runDirectory: String, parametersFile: String? = nil) throws {
     let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
-    self.runDirectory = directory
-    configuration = try RunConfiguration(contentsOf: directory + "/config.toml")
-    let file = parametersFile ?? directory + "/model.h5"
+    try self.init(configuration: try RunConfiguration(contentsOf: directory + "/config.toml"),
+                  parametersFile: parametersFile ?? directory + "/model.h5", runDirectory: directory)
+  }
+
+  /// The architecture `configuration` names, with the parameters of `parametersFile`.
+  public init(configuration: RunConfiguration, parametersFile file: String, runDirectory: String) throws {
+    self.runDirectory = runDirectory
+    self.configuration = configuration
     guard FileManager.default.fileExists(atPath: file) else {
       throw DataError(path: file, message: "no such parameter file (the run did not finish?)")
     }

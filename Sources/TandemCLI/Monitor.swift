@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import TandemMonitoring
+import TandemStore
+
+extension Tandem {
+  struct Monitor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Compare new data with a model's training data; exit 3 when retraining is due.",
+      discussion: """
+        Tables: population stability index (PSI) per source column (numeric columns in deciles of
+        the training values, categorical columns by category). Images: PSI of per-image mean
+        intensity and of the pixel histogram. Both: the change of the positive-class rate. With
+        labels in the new data, the model is scored on it; a gated metric more than --metric-drop
+        below the version's test value is decay. Exit status: 0 no retraining due, 3 retraining
+        due, 1 error. --json writes the full report.
+        """)
+
+    @OptionGroup var storeOption: StoreOption
+    @Option(help: "NAME or NAME@VERSION (default: the production version).") var model: ModelReference
+    @Option(help: "The new data: a Tandem HDF5 dataset (tandem ingest).") var data: String
+    @Option(name: .customLong("psi-threshold"), help: "PSI above which a feature has drifted.") var psiThreshold = 0.2
+    @Option(name: .customLong("label-shift-threshold"), help: "Change of the positive rate that counts as drift.")
+    var labelShiftThreshold = 0.1
+    @Option(name: .customLong("metric-drop"), help: "With labels: how far a gated metric may fall below the version's test value.")
+    var metricDrop = 0.05
+    @Option(help: "Write the report as JSON here.") var json: String?
+
+    func run() throws {
+      let report = try TandemMonitoring.Monitor.check(
+        store: try storeOption.open(), model: model.name, version: model.version, data: data,
+        thresholds: MonitorThresholds(psi: psiThreshold, labelShift: labelShiftThreshold, metricDrop: metricDrop))
+      printNow("\(report.model)@\(report.version): \(report.newCount) new samples in \(data) against \(report.referenceCount) training samples")
+      var rows = [["FEATURE", "KIND", "PSI", "CHANGE"]]
+      for f in report.features.sorted(by: { $0.psi > $1.psi }) {
+        rows.append([f.name, f.kind, String(format: "%.4f%@", f.psi, f.psi > psiThreshold ? " *" : ""), f.detail])
+      }
+      printNow(alignedColumns(rows))
+      if let s = report.labelShift {
+        printNow(String(format: "positive rate %.4f -> %.4f", s.referenceRate, s.newRate))
+      }
+      if let live = report.live {
+        printNow(String(format: "live metrics on %d labelled samples: accuracy %.4f, recall %.4f, ROC AUC %.4f",
+                        live.count, live.accuracy, live.recall, live.rocAUC))
+      }
+      if let json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(report).write(to: URL(fileURLWithPath: json), options: .atomic)
+      }
+      if report.retrainDue {
+        for reason in report.reasons { printNow("due: \(reason)") }
+        printNow("retraining is due")
+        throw ExitCode(3)
+      }
+      printNow("no retraining due")
+    }
+  }
+}

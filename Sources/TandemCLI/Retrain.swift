@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import TandemMonitoring
+import TandemStore
+import TandemTraining
+
+extension Tandem {
+  struct Retrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Scheduled retraining: check drift, retrain on the new data when due, evaluate, promote through the gates.",
+      discussion: """
+        tandem retrain --config retrain.toml   (schema: docs/configuration.md, "Retraining")
+
+        Takes an exclusive lock per model in STORE/locks/; a second retrain of the same model
+        started meanwhile exits 0 at once, saying so. Retraining is due when the model has no
+        production version yet or `tandem monitor` finds drift in the new data. When due, trains
+        with the launcher (mpirun by default), evaluates on the test split, registers the new
+        version and promotes it if it passes its gates. Every decision, including "not due", is
+        recorded in the registry (tandem models show NAME lists them).
+        Exit status: 0 done (promoted, not due, or another retrain running), 2 retrained but the
+        gates refused the new version (production unchanged), 1 error.
+        """)
+
+    @Option(help: "The retrain file (TOML).") var config: String
+
+    func run() throws {
+      let settings = try RetrainConfiguration(contentsOf: config)
+      guard settings.model.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }) else {
+        throw ValidationError("model name '\(settings.model)' must be lower-case letters, digits and '-'")
+      }
+      let store = try Store(root: settings.store)
+      let started = Date()
+      try FileManager.default.createDirectory(atPath: store.root + "/locks", withIntermediateDirectories: true)
+      guard let lock = try FileLock(path: store.root + "/locks/retrain-\(settings.model).lock") else {
+        printNow("another retrain of \(settings.model) is running (lock \(store.root)/locks/retrain-\(settings.model).lock); nothing to do")
+        try? store.registry.record(RetrainDecision(model: settings.model, startedAt: started, outcome: "skipped",
+                                                   detail: "another retrain of the model was running"))
+        return
+      }
+      defer { lock.release() }
+      do {
+        try retrain(settings, store: store, started: started)
+      } catch let exit as ExitCode {
+        throw exit
+      } catch {
+        try? store.registry.record(RetrainDecision(model: settings.model, startedAt: started, outcome: "failed", detail: "\(error)"))
+        throw error
+      }
+    }
+
+    private func retrain(_ settings: RetrainConfiguration, store: Store, started: Date) throws {
+      let registry = try store.registry
+      let hasProduction = try registry.productionPromotion(name: settings.model) != nil
+      if hasProduction {
+        let report = try TandemMonitoring.Monitor.check(
+          store: store, model: settings.model, data: settings.data,
+          thresholds: MonitorThresholds(psi: settings.psiThreshold, labelShift: settings.labelShiftThreshold,
+                                        metricDrop: settings.metricDrop))
+        guard report.retrainDue else {
+          let detail = String(format: "no drift in %@: max PSI %.4f <= %.4f", settings.data, report.maxPSI, settings.psiThreshold)
+          printNow("not due: \(detail)")
+          try registry.record(RetrainDecision(model: settings.model, startedAt: started, outcome: "not due", detail: detail))
+          return
+        }
+        for reason in report.reasons { printNow("due: \(reason)") }
+      } else {
+        printNow("due: \(settings.model) has no production version yet")
+      }
+
+      // Train through the launcher, as a scheduler would start any job.
+      let runFile = store.root + "/retrain/\(settings.model)-\(Self.timestamp()).toml"
+      try FileManager.default.createDirectory(atPath: store.root + "/retrain", withIntermediateDirectories: true)
+      try settings.runFile().write(toFile: runFile, atomically: true, encoding: .utf8)
+      let tandem = Bundle.main.executablePath ?? CommandLine.arguments[0]
+      let arguments = settings.launcherArguments + [tandem, "train", "--config", runFile]
+      printNow("training: \(arguments.joined(separator: " "))")
+      let (status, output) = try Self.launch(arguments)
+      guard status == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("results: ") }) else {
+        throw ValidationError("training failed (exit \(status)); run file \(runFile)")
+      }
+      let runDirectory = String(line.dropFirst("results: ".count).split(separator: " ")[0].dropLast())
+
+      let evaluation = try Evaluation.evaluate(runDirectory: runDirectory, split: "test")
+      try evaluation.write(to: Evaluation.path(run: runDirectory, split: "test"))
+      let version = try Evaluate.register(evaluation, runDirectory: runDirectory, store: settings.store)
+      printNow("registered \(version.name) version \(version.version) from run \(version.runID)")
+      do {
+        try registry.promote(name: settings.model, version: version.version)
+      } catch let refusal as StoreError {
+        printNow("\(refusal)")
+        try registry.record(RetrainDecision(model: settings.model, startedAt: started, outcome: "refused",
+                                            detail: "version \(version.version): \(refusal.message)", runID: version.runID))
+        throw ExitCode(2)
+      }
+      printNow("\(settings.model) version \(version.version) is in production")
+      try registry.record(RetrainDecision(model: settings.model, startedAt: started, outcome: "promoted",
+                                          detail: "version \(version.version)", runID: version.runID))
+    }
+
+    /// Runs `arguments`, passing its output through and keeping it.
+    static func launch(_ arguments: [String]) throws -> (Int32, String) {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = arguments
+      let pipe = Pipe()
+      process.standardOutput = pipe
+      try process.run()
+      var output = Data()
+      while true {
+        let chunk = pipe.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        output.append(chunk)
+        FileHandle.standardOutput.write(chunk)
+      }
+      process.waitUntilExit()
+      return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    static func timestamp() -> String {
+      let formatter = DateFormatter()
+      formatter.locale = Locale(identifier: "en_US_POSIX")
+      formatter.timeZone = TimeZone(identifier: "UTC")
+      formatter.dateFormat = "yyyyMMdd-HHmmss"
+      return formatter.string(from: Date())
+    }
+  }
+}
+
+/// An exclusive `flock` held until `release` (or the process ends: the kernel
+/// drops it with the descriptor, so a killed retrain never leaves a stale lock).
+final class FileLock {
+  private let descriptor: Int32
+
+  /// Nil when another process holds the lock.
+  init?(path: String) throws {
+    let fd = open(path, O_RDWR | O_CREAT, 0o644)
+    guard fd >= 0 else { throw ValidationError("\(path): cannot open the lock file: \(String(cString: strerror(errno)))") }
+    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+      let busy = errno == EWOULDBLOCK
+      close(fd)
+      if busy { return nil }
+      throw ValidationError("\(path): cannot lock: \(String(cString: strerror(errno)))")
+    }
+    let pid = Data("\(getpid())\n".utf8)
+    ftruncate(fd, 0)
+    _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    descriptor = fd
+  }
+
+  func release() {
+    flock(descriptor, LOCK_UN)
+    close(descriptor)
+  }
+}

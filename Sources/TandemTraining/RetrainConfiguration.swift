@@ -1,0 +1,94 @@
+import Foundation
+import TOMLKit
+
+/// `tandem retrain`'s file: which registered model to keep fresh, the run
+/// file to train it with, the newest data, and when retraining is due.
+///
+/// ```toml
+/// model = "churn"                      # registered model name (pneumonia, pneumonia-type, churn)
+/// run = "churn-mlp.toml"               # run file for training; its `dataset` and `store` are replaced
+/// data = "incoming/churn-latest.h5"    # the newest data, a Tandem HDF5 dataset
+/// store = "store"
+/// ranks = 2
+/// launcher = ["mpirun", "-np", "{ranks}"]   # {ranks} is replaced; e.g. ["srun"] under Slurm
+/// [monitor]
+/// psi_threshold = 0.2
+/// label_shift_threshold = 0.1
+/// metric_drop = 0.05                   # with labels: live AUC/accuracy/recall this far below the test value
+/// ```
+public struct RetrainConfiguration: Sendable, Equatable {
+  public var model: String
+  public var run: String
+  public var data: String
+  public var store: String
+  public var ranks: Int
+  public var launcher: [String]
+  public var psiThreshold: Double
+  public var labelShiftThreshold: Double
+  public var metricDrop: Double
+
+  static let keys = ["model", "run", "data", "store", "ranks", "launcher", "monitor"]
+  static let monitorKeys = ["psi_threshold", "label_shift_threshold", "metric_drop"]
+
+  public init(contentsOf path: String) throws(ConfigurationError) {
+    let name = (path as NSString).lastPathComponent
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+      throw ConfigurationError(file: name, "cannot read the retrain file")
+    }
+    let table: TOMLTable
+    do { table = try TOMLTable(string: text) } catch {
+      throw ConfigurationError(file: name, "\(error)".split(separator: "\n").first.map(String.init) ?? "not TOML")
+    }
+    for key in table.keys where !Self.keys.contains(key) { throw ConfigurationError(file: name, "unknown key '\(key)'") }
+    func string(_ key: String, default value: String? = nil) throws(ConfigurationError) -> String {
+      guard let v = table[key] else {
+        if let value { return value }
+        throw ConfigurationError(file: name, "missing required key '\(key)'")
+      }
+      guard let s = v.string, !s.isEmpty else { throw ConfigurationError(file: name, "'\(key)' must be a non-empty string") }
+      return s
+    }
+    model = try string("model")
+    run = try string("run")
+    self.data = try string("data")
+    store = try string("store", default: "store")
+    ranks = table["ranks"]?.int ?? 1
+    guard ranks > 0 else { throw ConfigurationError(file: name, "'ranks' must be positive, got \(ranks)") }
+    if let v = table["launcher"] {
+      guard let array = v.array, !array.isEmpty, array.allSatisfy({ $0.string != nil }) else {
+        throw ConfigurationError(file: name, "'launcher' must be a non-empty array of strings, e.g. [\"mpirun\", \"-np\", \"{ranks}\"]")
+      }
+      launcher = array.compactMap(\.string)
+    } else {
+      launcher = ["mpirun", "-np", "{ranks}"]
+    }
+    psiThreshold = 0.2
+    labelShiftThreshold = 0.1
+    metricDrop = 0.05
+    if let m = table["monitor"] {
+      guard let t = m.table else { throw ConfigurationError(file: name, "'monitor' must be a table ([monitor])") }
+      for key in t.keys where !Self.monitorKeys.contains(key) { throw ConfigurationError(file: name, "unknown key [monitor] '\(key)'") }
+      psiThreshold = t["psi_threshold"]?.double ?? t["psi_threshold"]?.int.map(Double.init) ?? psiThreshold
+      labelShiftThreshold = t["label_shift_threshold"]?.double ?? labelShiftThreshold
+      metricDrop = t["metric_drop"]?.double ?? metricDrop
+    }
+  }
+
+  /// The run file for this retrain: `run` with `dataset` and `store` replaced,
+  /// checked like any run file.
+  public func runFile() throws -> String {
+    guard let data = FileManager.default.contents(atPath: run), let text = String(data: data, encoding: .utf8) else {
+      throw ConfigurationError(file: run, "cannot read the run file named by 'run'")
+    }
+    let table: TOMLTable
+    do { table = try TOMLTable(string: text) } catch { throw ConfigurationError(file: run, "\(error)") }
+    table["dataset"] = self.data
+    table["store"] = store
+    let out = table.convert(to: .toml)
+    _ = try RunConfiguration(toml: out, file: run)
+    return out
+  }
+
+  /// The launcher's arguments with `{ranks}` replaced.
+  public var launcherArguments: [String] { launcher.map { $0.replacingOccurrences(of: "{ranks}", with: String(ranks)) } }
+}
