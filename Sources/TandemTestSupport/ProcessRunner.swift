@@ -3,7 +3,7 @@ import Foundation
 /// Runs the built `tandem` binary (optionally under mpirun) the way a user
 /// would, and returns what it printed and how it exited.
 public enum TandemProcess {
-  public struct Output: CustomStringConvertible {
+  public struct Output: CustomStringConvertible, Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
