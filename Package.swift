@@ -38,10 +38,12 @@ let package = Package(
       name: "TandemStore",
       dependencies: ["TandemData", "TandemTensor", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
     .target(name: "TandemMonitoring", dependencies: ["TandemTraining", "TandemStore", "TandemData", "TandemTensor"]),
+    .target(name: "TandemScoring", dependencies: ["TandemMonitoring", "TandemTraining", "TandemStore", "TandemData",
+                                                 .product(name: "Crypto", package: "swift-crypto")]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
-        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring",
+        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring", "TandemScoring",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),

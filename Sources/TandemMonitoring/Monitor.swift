@@ -119,7 +119,7 @@ public enum Monitor {
   /// matched by name and standardised with the reference's statistics (a
   /// category the reference never saw is an error naming it), images scaled
   /// with the reference's pixel mean and deviation.
-  static func normalisedInput(_ data: DatasetReader, rows: [Int], like reference: DatasetReader, path: String) throws -> [Float] {
+  public static func normalisedInput(_ data: DatasetReader, rows: [Int], like reference: DatasetReader, path: String) throws -> [Float] {
     switch data.kind {
     case .images:
       guard data.sampleShape == reference.sampleShape else {

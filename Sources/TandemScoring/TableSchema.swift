@@ -1,0 +1,87 @@
+import Foundation
+import TandemData
+
+/// The columns a table model was trained on, as `tandem ingest csv` recorded
+/// them in the training dataset: kinds, one-hot categories, feature
+/// positions, the means used for missing numbers. Encodes raw CSV rows of new
+/// data exactly as the training rows were.
+struct TableSchema {
+  struct Column {
+    var name: String
+    var numeric: Bool
+    var featureStart: Int
+    var categories: [String]
+    var mean: Double
+  }
+
+  let columns: [Column]
+  let featureCount: Int
+  let idColumn: String?
+  let missingValues: Set<String>
+
+  init(dataset path: String) throws {
+    let file = try HDF5File(readingAt: path)
+    guard let order = try file.attribute("column_order", on: "/columns")?.stringsValue else {
+      throw DataError(path: path, message: "no /columns metadata: not a table written by tandem ingest csv")
+    }
+    var columns: [Column] = []
+    for name in order {
+      let group = "/columns/" + name.replacingOccurrences(of: "/", with: "_")
+      let numeric = try file.requiredAttribute("kind", on: group).stringValue == "numeric"
+      columns.append(Column(
+        name: name, numeric: numeric,
+        featureStart: Int(try file.requiredAttribute("feature_start", on: group).intValue ?? 0),
+        categories: numeric ? [] : try file.requiredAttribute("categories", on: group).stringsValue ?? [],
+        mean: numeric ? try file.requiredAttribute("mean", on: group).doubleValue ?? 0 : 0))
+    }
+    self.columns = columns
+    featureCount = columns.last.map { $0.featureStart + ($0.numeric ? 1 : $0.categories.count) } ?? 0
+    let id = try file.attribute("id_column")?.stringValue ?? ""
+    idColumn = id.isEmpty ? nil : id
+    missingValues = Set(try file.attribute("missing_values")?.stringsValue ?? [""])
+  }
+
+  /// Parses `path`, refusing it when a column the model needs is missing.
+  func read(csv path: String) throws -> CSVTable {
+    let bytes: [UInt8]
+    do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+      throw DataError(path: path, message: "cannot read: \(error.localizedDescription)")
+    }
+    let table = try CSVTable(bytes: bytes, path: path)
+    let present = Set(table.header)
+    if let missing = columns.first(where: { !present.contains($0.name) }) {
+      throw DataError(path: path, message: "no column '\(missing.name)', which the model needs "
+                      + "(it was trained on \(columns.map(\.name).joined(separator: ", ")))")
+    }
+    return table
+  }
+
+  func id(of row: [String], in table: CSVTable) -> String? {
+    idColumn.flatMap { table.header.firstIndex(of: $0) }.map { row[$0] }
+  }
+
+  /// The standardised features of one CSV row. A missing number takes the
+  /// training mean; a category never seen in training is an error naming the
+  /// line, since the model has no input for it.
+  func encode(_ row: [String], in table: CSVTable, line: Int, path: String, reference: DatasetReader) throws(DataError) -> [Float] {
+    var raw = [Float](repeating: 0, count: featureCount)
+    for column in columns {
+      let cell = row[table.header.firstIndex(of: column.name)!].trimmingCharacters(in: .whitespaces)
+      let missing = missingValues.contains(cell)
+      if column.numeric {
+        guard missing || Double(cell) != nil else {
+          throw DataError(path: path, message: "line \(line): column '\(column.name)' is numeric but holds '\(cell)'")
+        }
+        raw[column.featureStart] = Float(missing ? column.mean : Double(cell)!)
+      } else {
+        let value = missing ? TableIngest.missingCategory : cell
+        guard let k = column.categories.firstIndex(of: value) else {
+          throw DataError(path: path, message: "line \(line): '\(value)' in column '\(column.name)' was never seen in training "
+                          + "(known: \(column.categories.joined(separator: ", ")))")
+        }
+        raw[column.featureStart + k] = 1
+      }
+    }
+    return raw.indices.map { (raw[$0] - reference.mean[$0]) / reference.std[$0] }
+  }
+}
