@@ -129,3 +129,129 @@ private final class Results: @unchecked Sendable {
   func append(_ value: Result<TandemProcess.Output, any Error>) { lock.lock(); stored.append(value); lock.unlock() }
   var values: [Result<TandemProcess.Output, any Error>] { lock.lock(); defer { lock.unlock() }; return stored }
 }
+
+extension MPIJobTests {
+  /// Batch scoring of churn CSV rows on 2 ranks equals 1 rank bit for bit and
+  /// keeps input order; the audit log verifies, and fails once the stored
+  /// model file is tampered with; bad CSVs and unknown models are clear errors.
+  @Test func churnScoringIsShardedOrderedAuditedAndVerifiable() throws {
+    let months = ChurnMonths.directory
+    let home = (Fixtures.runFile("") as NSString).deletingLastPathComponent
+    let here = URL(fileURLWithPath: home)
+    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output {
+      try TandemProcess.run(arguments, ranks: ranks, timeout: 300, environment: ["TANDEM_PROGRESS": "plain"], directory: here)
+    }
+    try "model = \"churn-mlp\"\ndataset = \"\(months)/month1.h5\"\nseed = 2\nepochs = 8\n"
+      .write(toFile: home + "/churn.toml", atomically: true, encoding: .utf8)
+    let trained = try tandem(["train", "--config", "churn.toml"], ranks: 2)
+    let run = try #require(Fixtures.runDirectory(from: trained.stdout), "\(trained)")
+    #expect(try tandem(["evaluate", run]).status == 0)
+    #expect(try tandem(["models", "promote", "churn", "1"]).status == 0)
+
+    let two = try tandem(["predict", "--model", "churn", "--input", "\(months)/month2.csv", "--out", "two.csv"], ranks: 2)
+    #expect(two.status == 0 && two.stdout.contains("1000 predictions by churn@1"), "\(two)")
+    let one = try tandem(["predict", "--model", "churn@1", "--input", "\(months)/month2.csv", "--out", "one.csv"], ranks: 1)
+    #expect(one.status == 0, "\(one)")
+    let rows = try String(contentsOfFile: home + "/two.csv", encoding: .utf8).split(separator: "\n")
+    #expect(rows.count == 1001 && rows[0] == "id,probability,label,threshold,needs_review")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: home + "/two.csv")) == Data(contentsOf: URL(fileURLWithPath: home + "/one.csv")))
+    let ids = try String(contentsOfFile: "\(months)/month2.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+      .map { String($0.split(separator: ",")[0]) }
+    #expect(rows.dropFirst().map { String($0.split(separator: ",")[0]) } == ids, "predictions are not in input order")
+
+    let verified = try tandem(["audit", "verify", "--model", "churn", "--sample", "300"])
+    #expect(verified.status == 0 && verified.stdout.contains("300 of 300 sampled predictions (of 2000 logged) reproduced exactly"),
+            "\(verified)")
+
+    // A CSV without a column the model needs; a row with a category never seen in training.
+    var lines = try String(contentsOfFile: "\(months)/month2.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+    let header = lines[0].split(separator: ",").map(String.init)
+    let contract = header.firstIndex(of: "Contract")!
+    try (lines.map { $0.split(separator: ",", omittingEmptySubsequences: false).enumerated()
+      .filter { $0.offset != contract }.map { String($0.element) }.joined(separator: ",") }.joined(separator: "\n") + "\n")
+      .write(toFile: home + "/no-contract.csv", atomically: true, encoding: .utf8)
+    let missing = try tandem(["predict", "--model", "churn", "--input", "no-contract.csv", "--out", "x.csv"])
+    #expect(missing.status != 0 && tandemLines(missing.stderr).first?.contains("no column 'Contract', which the model needs") == true,
+            "\(missing)")
+    #expect(!FileManager.default.fileExists(atPath: home + "/x.csv"))
+    var cells = lines[5].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    cells[contract] = "Ten year"
+    lines[5] = cells.joined(separator: ",")
+    try (lines.joined(separator: "\n") + "\n").write(toFile: home + "/odd.csv", atomically: true, encoding: .utf8)
+    let odd = try tandem(["predict", "--model", "churn", "--input", "odd.csv", "--out", "odd-preds.csv"], ranks: 2)
+    #expect(odd.status == 0 && odd.stdout.contains("999 predictions") && odd.stdout.contains("1 not scored"), "\(odd)")
+    let errors = try String(contentsOfFile: home + "/odd-preds.csv.errors", encoding: .utf8)
+    #expect(errors.contains(cells[0]) && errors.contains("line 6") && errors.contains("'Ten year' in column 'Contract' was never seen"),
+            "\(errors)")
+
+    for (reference, expected) in [("pneumonia", "no model named 'pneumonia' (known: churn)"), ("churn@7", "model churn has no version 7")] {
+      let bad = try tandem(["predict", "--model", reference, "--input", "\(months)/month2.csv", "--out", "y.csv"])
+      #expect(bad.status != 0 && tandemLines(bad.stderr).count == 1 && bad.stderr.contains(expected), "\(bad)")
+    }
+
+    // Tampering with the stored model is caught.
+    let stored = try Store(root: home + "/store", create: false).registry.modelVersion(name: "churn").parametersFile
+    chmod(stored, 0o644)
+    let edit = try TandemProcess.run([], executable: "/usr/bin/env", arguments: ["python3", "-c", """
+      import h5py
+      with h5py.File('\(stored)', 'r+') as f:
+          w = f['parameters/fc1.weight']; w[0, 0] = w[0, 0] + 0.001
+      """])
+    #expect(edit.status == 0, "\(edit)")
+    let tampered = try tandem(["audit", "verify", "--model", "churn", "--sample", "5"])
+    #expect(tampered.status == 1 && tampered.stderr.contains("parameter file of churn@1 was modified"), "\(tampered)")
+  }
+
+  /// A folder of X-rays with an unreadable file, a non-image and an image
+  /// smaller than the model's input: those three are listed with reasons,
+  /// the rest scored; one image on its own prints label, probability and review.
+  @Test func xrayFolderScoringListsBadFilesAndScoresTheRest() throws {
+    let (run, directory, config) = try train(SmallXray.toml.replacingOccurrences(of: "epochs = 4", with: "epochs = 2"), ranks: 2)
+    #expect(run.status == 0, "\(run)")
+    let home = (config as NSString).deletingLastPathComponent
+    let here = URL(fileURLWithPath: home)
+    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output {
+      try TandemProcess.run(arguments, ranks: ranks, timeout: 300, environment: ["TANDEM_PROGRESS": "plain"], directory: here)
+    }
+    let evaluated = try tandem(["evaluate", try #require(directory)])
+    #expect(evaluated.status == 0 && evaluated.stdout.contains("registered pneumonia version 1"), "\(evaluated)")
+
+    let folder = home + "/incoming"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let sample = TandemProcess.packageRoot.appendingPathComponent("Data/sample/chest-xray").path
+    var good: [String] = []
+    for klass in ["NORMAL", "PNEUMONIA"] {
+      for name in try FileManager.default.contentsOfDirectory(atPath: "\(sample)/\(klass)").sorted().prefix(3) {
+        try FileManager.default.copyItem(atPath: "\(sample)/\(klass)/\(name)", toPath: "\(folder)/\(klass)-\(name)")
+        good.append("\(klass)-\(name)")
+      }
+    }
+    let jpeg = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(good[0])"))
+    try jpeg.prefix(jpeg.count / 3).write(to: URL(fileURLWithPath: "\(folder)/truncated.jpeg"))
+    try Data("not an image\n".utf8).write(to: URL(fileURLWithPath: "\(folder)/notes.jpeg"))
+    // A 16 x 16 grayscale PNG (smaller than the model's 32 x 32), made by ingesting tooling-free bytes.
+    let tiny = try TandemProcess.run([], executable: "/usr/bin/python3", arguments: ["-c", """
+      import zlib, struct
+      def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+      raw = b''.join(b'\\x00' + bytes([128] * 16) for _ in range(16))
+      png = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 16, 16, 8, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b'')
+      open('\(folder)/tiny.png', 'wb').write(png)
+      """])
+    #expect(tiny.status == 0, "\(tiny)")
+
+    let scored = try tandem(["predict", "--model", "pneumonia@1", "--input", "incoming", "--out", "preds.csv"], ranks: 2)
+    #expect(scored.status == 0 && scored.stdout.contains("6 predictions") && scored.stdout.contains("3 not scored"), "\(scored)")
+    let preds = try String(contentsOfFile: home + "/preds.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+    #expect(preds.map { String($0.split(separator: ",")[0]) } == good.sorted())
+    let errors = try String(contentsOfFile: home + "/preds.csv.errors", encoding: .utf8)
+    for (name, reason) in [("truncated.jpeg", "truncated.jpeg"), ("notes.jpeg", "not a JPEG or PNG"), ("tiny.png", "smaller than the model's 32 x 32")] {
+      #expect(errors.contains(name) && errors.contains(reason), "\(name): \(errors)")
+    }
+
+    let single = try tandem(["predict", "--model", "pneumonia@1", "incoming/\(good[0])"])
+    #expect(single.status == 0, "\(single)")
+    let line = try #require(single.stdout.split(separator: "\n").first { $0.hasPrefix(good[0]) })
+    #expect(line.contains("probability") && line.contains("threshold") && (line.contains("NORMAL") || line.contains("PNEUMONIA")), "\(line)")
+    #expect(try tandem(["audit", "verify", "--model", "pneumonia", "--sample", "0"]).stdout.contains("7 of 7 sampled"))
+  }
+}
