@@ -17,10 +17,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# h5py lets tests prove that Tandem's files read back without Tandem.
-if ! python3 -c 'import h5py, numpy' 2>/dev/null; then
-  echo "bootstrap: installing h5py"
-  python3 -m pip install -q h5py numpy 2>/dev/null || python3 -m pip install -q --break-system-packages h5py numpy
+# h5py lets tests prove that Tandem's files read back without Tandem; PyYAML
+# lets them parse the Kubernetes manifests in Cluster/.
+if ! python3 -c 'import h5py, numpy, yaml' 2>/dev/null; then
+  echo "bootstrap: installing h5py, numpy, pyyaml"
+  python3 -m pip install -q h5py numpy pyyaml 2>/dev/null || python3 -m pip install -q --break-system-packages h5py numpy pyyaml
 fi
 
 command -v swift >/dev/null || { echo "bootstrap: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
