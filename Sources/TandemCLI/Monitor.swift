@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
+import TandemData
 import TandemMonitoring
+import TandemScoring
 import TandemStore
+import TandemTraining
 
 extension Tandem {
   struct Monitor: ParsableCommand {
@@ -25,6 +28,8 @@ extension Tandem {
     @Option(name: .customLong("metric-drop"), help: "With labels: how far a gated metric may fall below the version's test value.")
     var metricDrop = 0.05
     @Option(help: "Write the report as JSON here.") var json: String?
+    @Option(help: "Delayed ground truth, a CSV of id,label (label 0/1 or a class name): joined with the audit log's predictions for the live metric.")
+    var labels: String?
 
     func run() throws {
       let report = try TandemMonitoring.Monitor.check(
@@ -48,8 +53,27 @@ extension Tandem {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(report).write(to: URL(fileURLWithPath: json), options: .atomic)
       }
-      if report.retrainDue {
-        for reason in report.reasons { printNow("due: \(reason)") }
+      var reasons = report.reasons
+      if let labels {
+        let store = try storeOption.open()
+        let version = try store.registry.modelVersion(name: report.model, version: report.version)
+        let scorer = try Scorer(store: store, version: version)
+        let live = try LiveFromAudit.metrics(log: AuditLog(store: store, model: report.model), version: version,
+                                             labels: labels, classNames: scorer.classNames)
+        printNow(String(format: "live metrics from the audit log, %d predictions with delayed labels: accuracy %.4f, recall %.4f, ROC AUC %.4f",
+                        live.count, live.accuracy, live.recall, live.rocAUC))
+        let evaluated = version.metrics, gates = version.gates
+        let checks: [(String, Double?, Double, Double)] = [
+          ("ROC AUC", gates.minAUC, live.rocAUC, evaluated.rocAUC), ("accuracy", gates.minAccuracy, live.accuracy, evaluated.accuracy),
+          ("recall", gates.minRecall, live.recall, evaluated.recall),
+        ]
+        for (metric, gate, value, before) in checks where gate != nil && value < before - metricDrop {
+          reasons.append(String(format: "live %@ %.4f (audit log) is more than %.3f below its %.4f on %@", metric, value, metricDrop,
+                                before, evaluated.split))
+        }
+      }
+      if !reasons.isEmpty {
+        for reason in reasons { printNow("due: \(reason)") }
         printNow("retraining is due")
         throw ExitCode(3)
       }

@@ -73,6 +73,13 @@ public struct DriftReport: Codable, Sendable {
     public var accuracy: Double
     public var recall: Double
     public var rocAUC: Double
+
+    public init(count: Int, accuracy: Double, recall: Double, rocAUC: Double) {
+      self.count = count
+      self.accuracy = accuracy
+      self.recall = recall
+      self.rocAUC = rocAUC
+    }
   }
 
   public var model: String

@@ -1,6 +1,8 @@
 import Foundation
 import TandemData
+import TandemMonitoring
 import TandemStore
+import TandemTraining
 
 /// One prediction as the audit log keeps it: enough to score it again and
 /// prove the same model gives the same output for the same input.
@@ -88,5 +90,47 @@ public struct AuditLog {
       }
     }
     return out
+  }
+}
+
+/// The live metric of a model version from delayed ground truth: outcomes
+/// known weeks after scoring, joined by id with the predictions the audit log
+/// kept (the latest one per id), at the threshold each prediction used.
+public enum LiveFromAudit {
+  public static func metrics(log: AuditLog, version: ModelVersion, labels path: String, classNames: [String]) throws
+    -> DriftReport.LiveMetric {
+    guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path: path, message: "cannot read") }
+    let table = try CSVTable(bytes: Array(data), path: path)
+    guard let idColumn = table.header.firstIndex(of: "id"), let labelColumn = table.header.firstIndex(of: "label") else {
+      throw DataError(path: path, message: "needs columns id and label, has \(table.header.joined(separator: ", "))")
+    }
+    var truth: [String: Int32] = [:]
+    for (r, row) in table.rows.enumerated() {
+      let value = row[labelColumn].trimmingCharacters(in: .whitespaces)
+      guard let label = value == "1" ? 1 : value == "0" ? 0 : classNames.firstIndex(of: value).map(Int32.init) else {
+        throw DataError(path: path, message: "line \(table.lines[r]): label '\(value)' is not 0, 1, \(classNames.joined(separator: " or "))")
+      }
+      truth[row[idColumn]] = label
+    }
+    var latest: [String: PredictionRecord] = [:]
+    for record in try log.records() where record.version == version.version { latest[record.id] = record }
+    let joined = latest.values.filter { truth[$0.id] != nil }.sorted { $0.id < $1.id }
+    guard !joined.isEmpty else {
+      throw DataError(path: path, message: "no id matches a prediction of \(version.name)@\(version.version) in \(log.path)")
+    }
+    // Each prediction counts at its own threshold: compare labels, not scores.
+    var tp = 0, fp = 0, fn = 0, tn = 0
+    for record in joined {
+      switch (record.probability >= record.threshold, truth[record.id]! == 1) {
+      case (true, true): tp += 1
+      case (true, false): fp += 1
+      case (false, true): fn += 1
+      case (false, false): tn += 1
+      }
+    }
+    let auc = ClassificationMetrics.rocAUC(scores: joined.map { Float($0.probability) }, labels: joined.map { truth[$0.id]! })
+    let accuracy = Double(tp + tn) / Double(joined.count)
+    let recall: Double = tp + fn == 0 ? 0 : Double(tp) / Double(tp + fn)
+    return DriftReport.LiveMetric(count: joined.count, accuracy: accuracy, recall: recall, rocAUC: auc)
   }
 }

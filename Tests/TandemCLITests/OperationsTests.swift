@@ -163,6 +163,21 @@ extension MPIJobTests {
     #expect(verified.status == 0 && verified.stdout.contains("300 of 300 sampled predictions (of 2000 logged) reproduced exactly"),
             "\(verified)")
 
+    // Delayed ground truth joined with the audit log: the live metric; inverted outcomes are decay.
+    let table = try String(contentsOfFile: "\(months)/month2.csv", encoding: .utf8).split(separator: "\n").map {
+      $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    }
+    let churn = table[0].firstIndex(of: "Churn")!
+    let outcomes = table.dropFirst().map { "\($0[0]),\($0[churn])" }
+    try (["id,label"] + outcomes).joined(separator: "\n").write(toFile: home + "/outcomes.csv", atomically: true, encoding: .utf8)
+    let inverted = table.dropFirst().map { "\($0[0]),\($0[churn] == "Yes" ? 0 : 1)" }
+    try (["id,label"] + inverted).joined(separator: "\n").write(toFile: home + "/inverted.csv", atomically: true, encoding: .utf8)
+    let live = try tandem(["monitor", "--model", "churn", "--data", "\(months)/month2.h5", "--labels", "outcomes.csv"])
+    #expect(live.stdout.contains("live metrics from the audit log, 1000 predictions with delayed labels"), "\(live)")
+    #expect(!live.stdout.contains("(audit log)"), "\(live)")
+    let decayed = try tandem(["monitor", "--model", "churn", "--data", "\(months)/month2.h5", "--labels", "inverted.csv"])
+    #expect(decayed.status == 3 && decayed.stdout.contains("due: live ROC AUC") && decayed.stdout.contains("(audit log)"), "\(decayed)")
+
     // A CSV without a column the model needs; a row with a category never seen in training.
     var lines = try String(contentsOfFile: "\(months)/month2.csv", encoding: .utf8).split(separator: "\n").map(String.init)
     let header = lines[0].split(separator: ",").map(String.init)
@@ -247,6 +262,11 @@ extension MPIJobTests {
     for (name, reason) in [("truncated.jpeg", "truncated.jpeg"), ("notes.jpeg", "not a JPEG or PNG"), ("tiny.png", "smaller than the model's 32 x 32")] {
       #expect(errors.contains(name) && errors.contains(reason), "\(name): \(errors)")
     }
+
+    // A dataset of another image size is refused as a whole.
+    let wrongSize = try tandem(["predict", "--model", "pneumonia@1", "--input", Fixtures.xray, "--out", "big.csv"])
+    #expect(wrongSize.status != 0 && tandemLines(wrongSize.stderr).count == 1
+            && wrongSize.stderr.contains("images of 128 x 128, but the model takes [1, 32, 32]"), "\(wrongSize)")
 
     let single = try tandem(["predict", "--model", "pneumonia@1", "incoming/\(good[0])"])
     #expect(single.status == 0, "\(single)")
