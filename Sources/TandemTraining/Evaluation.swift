@@ -3,8 +3,10 @@ import TandemData
 
 /// How a model's decision threshold is chosen on the validation split.
 public enum ThresholdPolicy: Codable, Sendable, Equatable, CustomStringConvertible {
-  /// The highest threshold whose recall is at least `recall` (fewest false
-  /// positives among those missing at most 1 - recall of the positives).
+  /// The highest threshold at which the validation recall's 95 % Wilson
+  /// lower bound reaches `recall`. Tuning to the point estimate alone lands
+  /// on the target only half the time on new data; the bound leaves a margin
+  /// that shrinks as the validation split grows.
   case targetRecall(Double)
   /// The threshold with the highest accuracy.
   case bestAccuracy
@@ -23,10 +25,19 @@ public enum ThresholdPolicy: Codable, Sendable, Equatable, CustomStringConvertib
 
   public var description: String {
     switch self {
-    case .targetRecall(let r): return "highest threshold with recall >= \(r) on validation"
+    case .targetRecall(let r): return "highest threshold whose validation recall has a 95% lower bound >= \(r)"
     case .bestAccuracy: return "best accuracy on validation"
     case .fixed(let t): return "fixed at \(t)"
     }
+  }
+
+  /// The lower end of the 95 % Wilson score interval for a proportion.
+  public static func wilsonLowerBound(successes: Int, trials: Int, z: Double = 1.96) -> Double {
+    guard trials > 0 else { return 0 }
+    let n = Double(trials), p = Double(successes) / n
+    let centre = p + z * z / (2 * n)
+    let spread = z * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot()
+    return (centre - spread) / (1 + z * z / n)
   }
 
   /// The chosen threshold for `scores` with `labels` (1 = positive).
@@ -47,7 +58,7 @@ public enum ThresholdPolicy: Codable, Sendable, Equatable, CustomStringConvertib
           if labels[order[i]] == 1 { found += 1 }
           i += 1
         }
-        if Double(found) / Double(positives) >= target { return Double(s) }
+        if Self.wilsonLowerBound(successes: found, trials: positives) >= target { return Double(s) }
       }
       return Double(scores.min() ?? 0)
     case .bestAccuracy:
