@@ -43,6 +43,12 @@ echo "== Re-run the churn-mlp run from its snapshot alone, on 1 worker: the same
 churn_run=$(ls -d runs/churn-mlp-* | tail -1)
 snapshot=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshotID"])' "$churn_run/summary.json")
 mpirun -np 1 "$tandem" rerun "$snapshot" --store store
+
+echo "== Evaluate the churn model, register and promote it, score customers on 2 workers, verify the audit log"
+version=$("$tandem" evaluate "$churn_run" | tee /dev/stderr | sed -n 's/^registered churn version \([0-9]*\).*/\1/p')
+"$tandem" models promote churn "$version" || echo "(promotion refused by the quality gates; production unchanged)"
+mpirun -np 2 "$tandem" predict --model "churn@$version" --input ../Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv --out churn-predictions.csv
+"$tandem" audit verify --model churn --sample 200
 echo
 echo "Runs are in $PWD/runs/: each has config.toml, metrics.jsonl (per step, epoch and checkpoint),"
 echo "checkpoints/, model.h5 and summary.json. Snapshots, stored datasets and the run registry are"

@@ -25,6 +25,8 @@ public final class Scorer {
   /// The training dataset (normalisation, schema).
   let reference: DatasetReader
   let schema: TableSchema?
+  /// The last CSV read, kept: `audit verify` asks for its rows one at a time.
+  private var parsed: (path: String, table: CSVTable)?
 
   public init(store: Store, version: ModelVersion) throws {
     self.version = version
@@ -126,10 +128,13 @@ public final class Scorer {
       let width = trained.sampleShape.reduce(1, *)
       return samples.enumerated().map { k, s in Prepared(id: s.id, source: s.source, input: .success(Array(flat[k * width..<(k + 1) * width]))) }
     case "csv":
-      let table = try schema!.read(csv: first.source.path)
+      let table = try parsed.flatMap { $0.path == first.source.path ? $0.table : nil } ?? schema!.read(csv: first.source.path)
+      parsed = (first.source.path, table)
       let byLine = Dictionary(uniqueKeysWithValues: table.lines.enumerated().map { ($1, $0) })
       return samples.map { s in
-        let r = byLine[s.source.row!]!
+        guard let r = byLine[s.source.row!] else {
+          return Prepared(id: s.id, source: s.source, input: .failure(DataError(path: s.source.path, message: "has no line \(s.source.row!) any more")))
+        }
         return Prepared(id: s.id, source: s.source, input: Result { () throws(DataError) in
           try schema!.encode(table.rows[r], in: table, line: s.source.row!, path: s.source.path, reference: reference)
         })
