@@ -1,6 +1,7 @@
 import Foundation
 import TandemData
 import TandemStore
+import TandemTensor
 
 /// A re-run of a snapshot: the run file, seed and data it names, and the
 /// original run to compare with, found in the store alone.
@@ -37,6 +38,15 @@ public struct Rerun: Sendable {
     for key in Set(resolved.keys).union(manifest.resolvedConfig.keys).sorted()
     where resolved[key] != manifest.resolvedConfig[key] {
       notes.append("setting \(key) resolves to \(resolved[key] ?? "nothing") now, \(manifest.resolvedConfig[key] ?? "nothing") in the snapshot")
+    }
+    // Bits depend on the BLAS kernels and the machine: say so when they differ.
+    let now = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
+                                      blasThreads: configuration.cluster.blasThreads, mpiVersion: manifest.environment.mpiVersion)
+    let was = manifest.environment
+    for (what, current, then) in [("OpenBLAS core", now.openBLASCore, was.openBLASCore), ("OpenBLAS", now.openBLASConfig, was.openBLASConfig),
+                                  ("CPU", now.cpuModel, was.cpuModel), ("HDF5", now.hdf5Version, was.hdf5Version)]
+    where current != then {
+      notes.append("\(what) is \(current) here, \(then) in the snapshot: the bits may differ")
     }
     let code = CodeVersion.current()
     if code != manifest.code { notes.append("code is \(code.summary), the snapshot ran \(manifest.code.summary)") }
