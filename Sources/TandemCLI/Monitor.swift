@@ -62,15 +62,7 @@ extension Tandem {
                                              labels: labels, classNames: scorer.classNames)
         printNow(String(format: "live metrics from the audit log, %d predictions with delayed labels: accuracy %.4f, recall %.4f, ROC AUC %.4f",
                         live.count, live.accuracy, live.recall, live.rocAUC))
-        let evaluated = version.metrics, gates = version.gates
-        let checks: [(String, Double?, Double, Double)] = [
-          ("ROC AUC", gates.minAUC, live.rocAUC, evaluated.rocAUC), ("accuracy", gates.minAccuracy, live.accuracy, evaluated.accuracy),
-          ("recall", gates.minRecall, live.recall, evaluated.recall),
-        ]
-        for (metric, gate, value, before) in checks where gate != nil && value < before - metricDrop {
-          reasons.append(String(format: "live %@ %.4f (audit log) is more than %.3f below its %.4f on %@", metric, value, metricDrop,
-                                before, evaluated.split))
-        }
+        reasons += TandemMonitoring.Monitor.decay(live, of: version, drop: metricDrop, source: " (audit log)")
       }
       if !reasons.isEmpty {
         for reason in reasons { printNow("due: \(reason)") }

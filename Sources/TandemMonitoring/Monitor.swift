@@ -71,23 +71,27 @@ public enum Monitor {
       let labels = labelled.map { new.primaryLabels[$0] }
       let m = ClassificationMetrics(scores: scores, labels: labels, loss: 0, threshold: registered.threshold)
       live = .init(count: labels.count, accuracy: m.accuracy, recall: m.recall, rocAUC: m.rocAUC)
-      // Decay is judged against the version's own test metrics, on the
-      // metrics its gates watch: a month that is merely harder than the
-      // test split by a little is not a reason to retrain.
-      let gates = registered.gates, evaluated = registered.metrics
-      let checks: [(String, Double?, Double, Double)] = [
-        ("ROC AUC", gates.minAUC, m.rocAUC, evaluated.rocAUC), ("accuracy", gates.minAccuracy, m.accuracy, evaluated.accuracy),
-        ("recall", gates.minRecall, m.recall, evaluated.recall),
-      ]
-      for (metric, gate, value, before) in checks where gate != nil && value < before - thresholds.metricDrop {
-        reasons.append(String(format: "live %@ %.4f is more than %.3f below its %.4f on %@", metric, value,
-                              thresholds.metricDrop, before, evaluated.split))
-      }
+      reasons += decay(live!, of: registered, drop: thresholds.metricDrop, source: "")
     }
     return DriftReport(model: name, version: registered.version, reference: referencePath, data: path,
                        referenceCount: referenceSample.count, newCount: newSample.count, features: features,
                        labelShift: shift, live: live, psiThreshold: thresholds.psi,
                        labelShiftThreshold: thresholds.labelShift, reasons: reasons)
+  }
+
+  /// Why `live` counts as decay: a metric the version's gates watch, more
+  /// than `drop` below the version's own test value. Judged against the
+  /// version rather than the gate, so a month merely a little harder than
+  /// the test split is not a reason to retrain.
+  public static func decay(_ live: DriftReport.LiveMetric, of version: ModelVersion, drop: Double, source: String) -> [String] {
+    let gates = version.gates, evaluated = version.metrics
+    let checks: [(String, Double?, Double, Double)] = [
+      ("ROC AUC", gates.minAUC, live.rocAUC, evaluated.rocAUC), ("accuracy", gates.minAccuracy, live.accuracy, evaluated.accuracy),
+      ("recall", gates.minRecall, live.recall, evaluated.recall),
+    ]
+    return checks.filter { $0.1 != nil && $0.2 < $0.3 - drop }.map { metric, _, value, before in
+      String(format: "live %@ %.4f%@ is more than %.3f below its %.4f on %@", metric, value, source, drop, before, evaluated.split)
+    }
   }
 
   /// `registered`'s metrics on rows `indices` of the dataset at `path`, at its

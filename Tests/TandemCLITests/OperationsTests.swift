@@ -37,6 +37,11 @@ enum ChurnMonths {
   }()
 }
 
+/// `tandem ARGUMENTS` (under mpirun with `ranks`) in `directory`, progress as plain lines.
+func tandemCommand(_ arguments: [String], ranks: Int? = nil, in directory: URL) throws -> TandemProcess.Output {
+  try TandemProcess.run(arguments, ranks: ranks, timeout: 300, environment: ["TANDEM_PROGRESS": "plain"], directory: directory)
+}
+
 extension MPIJobTests {
   /// Ingest a month, train, evaluate, promote; a version below its gates is
   /// refused and production stays; `monitor` flags the drifted month only;
@@ -46,9 +51,7 @@ extension MPIJobTests {
     let months = ChurnMonths.directory
     let home = (Fixtures.runFile("") as NSString).deletingLastPathComponent
     let here = URL(fileURLWithPath: home)
-    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output {
-      try TandemProcess.run(arguments, ranks: ranks, timeout: 300, environment: ["TANDEM_PROGRESS": "plain"], directory: here)
-    }
+    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output { try tandemCommand(arguments, ranks: ranks, in: here) }
     let run = """
       model = "churn-mlp"
       dataset = "\(months)/month1.h5"
@@ -138,9 +141,7 @@ extension MPIJobTests {
     let months = ChurnMonths.directory
     let home = (Fixtures.runFile("") as NSString).deletingLastPathComponent
     let here = URL(fileURLWithPath: home)
-    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output {
-      try TandemProcess.run(arguments, ranks: ranks, timeout: 300, environment: ["TANDEM_PROGRESS": "plain"], directory: here)
-    }
+    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output { try tandemCommand(arguments, ranks: ranks, in: here) }
     try "model = \"churn-mlp\"\ndataset = \"\(months)/month1.h5\"\nseed = 2\nepochs = 8\n"
       .write(toFile: home + "/churn.toml", atomically: true, encoding: .utf8)
     let trained = try tandem(["train", "--config", "churn.toml"], ranks: 2)
@@ -225,9 +226,7 @@ extension MPIJobTests {
     #expect(run.status == 0, "\(run)")
     let home = (config as NSString).deletingLastPathComponent
     let here = URL(fileURLWithPath: home)
-    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output {
-      try TandemProcess.run(arguments, ranks: ranks, timeout: 300, environment: ["TANDEM_PROGRESS": "plain"], directory: here)
-    }
+    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output { try tandemCommand(arguments, ranks: ranks, in: here) }
     let evaluated = try tandem(["evaluate", try #require(directory)])
     #expect(evaluated.status == 0 && evaluated.stdout.contains("registered pneumonia version 1"), "\(evaluated)")
 
