@@ -37,10 +37,11 @@ let package = Package(
     .target(
       name: "TandemStore",
       dependencies: ["TandemData", "TandemTensor", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
+    .target(name: "TandemExplain", dependencies: ["TandemTraining", "TandemNN", "TandemData", "TandemTensor"]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
-        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore",
+        "TandemTraining", "TandemExplain", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
@@ -51,6 +52,7 @@ let package = Package(
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemTensor", "TandemStore"]),
+    .testTarget(name: "TandemExplainTests", dependencies: ["TandemExplain", "TandemTraining", "TandemNN", "TandemData", "TandemTensor", "TandemTestSupport"]),
+    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemData", "TandemTensor", "TandemStore"]),
   ]
 )
