@@ -8,16 +8,16 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Explain a finished run's predictions: feature contributions for tables, occlusion heatmaps for X-rays.",
       discussion: """
-        Tables (churn-logreg, churn-mlp): each source column's contribution to the logit, one-hot
-        categories summed back into their column. The baseline is the zero standardised input (numeric
-        columns at their training mean, no category set), and baseline + contributions = logit. For a
-        logistic regression the split is exact (w_j * x_j); for an MLP it is integrated gradients from
-        that baseline (256 midpoint steps), which keeps the same identity up to the midpoint rule's
-        error (printed). Prints the top contributions of each explained row and writes OUT/importance.json
+        Tables (churn-logreg, churn-mlp): each source column's contribution to the logit, one-hot \
+        categories summed back into their column. The baseline is the zero standardised input (numeric \
+        columns at their training mean, no category set), and baseline + contributions = logit. For a \
+        logistic regression the split is exact (w_j * x_j); for an MLP it is integrated gradients from \
+        that baseline (256 midpoint steps), which keeps the same identity up to the midpoint rule's \
+        error (printed). Prints the top contributions of each explained row and writes OUT/importance.json \
         (mean |contribution| per column over --split, descending) and OUT/contributions.csv.
 
-        Images (xray-cnn): slides a square patch of side S/8 with stride S/16, filled with the dataset
-        mean, over each explained image, scores every occluded copy in batches, and writes
+        Images (xray-cnn): slides a square patch of side S/8 with stride S/16, filled with the dataset \
+        mean, over each explained image, scores every occluded copy in batches, and writes \
         OUT/heatmap-ROW.png: the X-ray with the drop in the positive-class probability overlaid.
 
         Rows are rows of the dataset file (any split); without --rows, the first --count rows of --split.

@@ -31,6 +31,9 @@ struct Tandem: ParsableCommand {
       exit(withError: error)
     } catch let error as CleanExit {
       exit(withError: error)
+    } catch where exitCode(for: error) == .success {
+      // `tandem CMD --help` and `tandem help CMD` come back from run() as a help request.
+      exit(withError: error)
     } catch {
       printError("tandem: \(error)")
       Foundation.exit(1)

@@ -79,3 +79,11 @@ extension MPIJobTests {
     }
   }
 }
+
+/// Help is UI: `--help` prints the command's usage and method, exit 0.
+@Test func tandemExplainHelpStatesItsMethods() throws {
+  let help = try TandemProcess.run(["explain", "--help"])
+  #expect(help.status == 0, "\(help)")
+  let words = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")  // help wraps lines anywhere
+  #expect(words.contains("integrated gradients") && words.contains("--rows"), "\(help.stdout)")
+}
