@@ -40,10 +40,12 @@ let package = Package(
     .target(name: "TandemMonitoring", dependencies: ["TandemTraining", "TandemStore", "TandemData", "TandemTensor"]),
     .target(name: "TandemScoring", dependencies: ["TandemMonitoring", "TandemTraining", "TandemStore", "TandemData",
                                                  .product(name: "Crypto", package: "swift-crypto")]),
+    .target(name: "TandemExplain", dependencies: ["TandemTraining", "TandemNN", "TandemData", "TandemTensor"]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
         "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring", "TandemScoring",
+        "TandemExplain",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
@@ -55,6 +57,7 @@ let package = Package(
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     .testTarget(name: "TandemMonitoringTests", dependencies: ["TandemMonitoring", "TandemTestSupport"]),
-    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemTensor", "TandemStore"]),
+    .testTarget(name: "TandemExplainTests", dependencies: ["TandemExplain", "TandemTraining", "TandemNN", "TandemData", "TandemTensor", "TandemTestSupport"]),
+    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemData", "TandemTensor", "TandemStore"]),
   ]
 )

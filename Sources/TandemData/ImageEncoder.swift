@@ -29,12 +29,25 @@ public enum ImageEncoder {
 
   /// Writes `image` to `path` as an 8-bit PNG, gray or (with `rgb`) RGB.
   public static func writePNG(_ image: GrayImage, to path: String, rgb: Bool = false) throws(ImageError) {
+    try writePNG(rgb ? image.pixels.flatMap { [$0, $0, $0] } : image.pixels, width: image.width, height: image.height,
+                 format: rgb ? CPNG_format_rgb() : CPNG_format_gray(), to: path)
+  }
+
+  /// Writes colour pixels `[height, width, 3]` (interleaved R, G, B, rows top
+  /// to bottom) to `path` as an 8-bit RGB PNG, e.g. a heatmap overlay.
+  public static func writePNG(rgbPixels: [UInt8], width: Int, height: Int, to path: String) throws(ImageError) {
+    precondition(rgbPixels.count == width * height * 3, "RGB PNG \(width)x\(height) given \(rgbPixels.count) bytes")
+    try writePNG(rgbPixels, width: width, height: height, format: CPNG_format_rgb(), to: path)
+  }
+
+  /// The corresponding C function is `png_image_write_to_file`.
+  private static func writePNG(_ source: [UInt8], width: Int, height: Int, format: png_uint_32,
+                               to path: String) throws(ImageError) {
     var png = png_image()
     png.version = CPNG_image_version()
-    png.width = UInt32(image.width)
-    png.height = UInt32(image.height)
-    png.format = rgb ? CPNG_format_rgb() : CPNG_format_gray()
-    let source = rgb ? image.pixels.flatMap { [$0, $0, $0] } : image.pixels
+    png.width = UInt32(width)
+    png.height = UInt32(height)
+    png.format = format
     let ok = source.withUnsafeBufferPointer { png_image_write_to_file(&png, path, 0, $0.baseAddress, 0, nil) }
     defer { png_image_free(&png) }
     guard ok != 0 else {

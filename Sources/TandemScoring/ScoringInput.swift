@@ -24,7 +24,7 @@ public final class Scorer {
   public let trained: TrainedModel
   /// The training dataset (normalisation, schema).
   let reference: DatasetReader
-  let schema: TableSchema?
+  let schema: CSVRowEncoder?
   /// The last CSV read, kept: `audit verify` asks for its rows one at a time.
   private var parsed: (path: String, table: CSVTable)?
 
@@ -35,7 +35,7 @@ public final class Scorer {
     trained = try TrainedModel(configuration: configuration, parametersFile: try store.verifiedModel(version),
                                runDirectory: version.runDirectory)
     reference = try DatasetReader(path: try store.datasetPath(sha256: manifest.datasetSHA256))
-    schema = reference.kind == .table ? try TableSchema(dataset: reference.path) : nil
+    schema = reference.kind == .table ? try CSVRowEncoder(dataset: reference.path) : nil
   }
 
   public var isImageModel: Bool { reference.kind == .images }

@@ -1,41 +1,21 @@
 import Foundation
 import TandemData
 
-/// The columns a table model was trained on, as `tandem ingest csv` recorded
-/// them in the training dataset: kinds, one-hot categories, feature
-/// positions, the means used for missing numbers. Encodes raw CSV rows of new
-/// data exactly as the training rows were.
-struct TableSchema {
-  struct Column {
-    var name: String
-    var numeric: Bool
-    var featureStart: Int
-    var categories: [String]
-    var mean: Double
-  }
-
-  let columns: [Column]
+/// Encodes raw CSV rows of new data exactly as `tandem ingest csv` encoded
+/// the training rows: the training dataset's columns (TandemData's
+/// `TableSchema`: kinds, one-hot categories, feature positions), its missing
+/// tokens, and the training mean for a missing number.
+struct CSVRowEncoder {
+  let columns: [TableColumn]
   let featureCount: Int
   let idColumn: String?
   let missingValues: Set<String>
 
   init(dataset path: String) throws {
+    let schema = try TableSchema(contentsOf: path)
+    columns = schema.columns
+    featureCount = schema.featureNames.count
     let file = try HDF5File(readingAt: path)
-    guard let order = try file.attribute("column_order", on: "/columns")?.stringsValue else {
-      throw DataError(path: path, message: "no /columns metadata: not a table written by tandem ingest csv")
-    }
-    var columns: [Column] = []
-    for name in order {
-      let group = "/columns/" + name.replacingOccurrences(of: "/", with: "_")
-      let numeric = try file.requiredAttribute("kind", on: group).stringValue == "numeric"
-      columns.append(Column(
-        name: name, numeric: numeric,
-        featureStart: Int(try file.requiredAttribute("feature_start", on: group).intValue ?? 0),
-        categories: numeric ? [] : try file.requiredAttribute("categories", on: group).stringsValue ?? [],
-        mean: numeric ? try file.requiredAttribute("mean", on: group).doubleValue ?? 0 : 0))
-    }
-    self.columns = columns
-    featureCount = columns.last.map { $0.featureStart + ($0.numeric ? 1 : $0.categories.count) } ?? 0
     let id = try file.attribute("id_column")?.stringValue ?? ""
     idColumn = id.isEmpty ? nil : id
     missingValues = Set(try file.attribute("missing_values")?.stringsValue ?? [""])
@@ -68,7 +48,7 @@ struct TableSchema {
     for column in columns {
       let cell = row[table.header.firstIndex(of: column.name)!].trimmingCharacters(in: .whitespaces)
       let missing = missingValues.contains(cell)
-      if column.numeric {
+      if column.kind == .numeric {
         guard missing || Double(cell) != nil else {
           throw DataError(path: path, message: "line \(line): column '\(column.name)' is numeric but holds '\(cell)'")
         }
