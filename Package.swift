@@ -37,10 +37,11 @@ let package = Package(
     .target(
       name: "TandemStore",
       dependencies: ["TandemData", "TandemTensor", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
+    .target(name: "TandemReport", dependencies: ["TandemTraining", "TandemStore", "TandemData"]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
-        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore",
+        "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
@@ -52,5 +53,6 @@ let package = Package(
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemTensor", "TandemStore"]),
+    .testTarget(name: "TandemReportTests", dependencies: ["TandemReport"]),
   ]
 )
