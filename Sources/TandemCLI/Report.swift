@@ -8,9 +8,9 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Write a self-contained HTML report of a finished run.",
       discussion: """
-        One file with no network references: loss and validation curves, time per rank, the
-        evaluation (ROC curve, confusion matrix, thresholds, calibration) when `tandem evaluate`
-        has run, explanations when `tandem explain` has, the snapshot manifest, environment and
+        One file with no network references: loss and validation curves, time per rank, the \
+        evaluation (ROC curve, confusion matrix, thresholds, calibration) when `tandem evaluate` \
+        has run, explanations when `tandem explain` has, the snapshot manifest, environment and \
         registry row from the store, and the run file. Charts are inline SVG; images are data: URIs.
         """)
 

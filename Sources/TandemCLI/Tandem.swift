@@ -31,6 +31,9 @@ struct Tandem: ParsableCommand {
       exit(withError: error)
     } catch let error as CleanExit {
       exit(withError: error)
+    } catch where exitCode(for: error) == .success {
+      // `tandem SUBCOMMAND --help` parses as a help command whose run throws a help request.
+      exit(withError: error)
     } catch {
       printError("tandem: \(error)")
       Foundation.exit(1)

@@ -96,6 +96,12 @@ extension MPIJobTests {
 }
 
 @Suite struct ReportCommandTests {
+  @Test func reportHelpPrintsUsageAndExitsZero() throws {
+    let run = try TandemProcess.run(["report", "--help"])
+    #expect(run.status == 0, "\(run)")
+    #expect(run.stdout.contains("USAGE: tandem report <run-directory>"), "\(run)")
+  }
+
   @Test func reportOnADirectoryWithoutMetricsFailsNamingTheFileAndWritesNothing() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-report-bad-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
