@@ -41,11 +41,12 @@ let package = Package(
     .target(name: "TandemScoring", dependencies: ["TandemMonitoring", "TandemTraining", "TandemStore", "TandemData",
                                                  .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "TandemExplain", dependencies: ["TandemTraining", "TandemNN", "TandemData", "TandemTensor"]),
+    .target(name: "TandemReport", dependencies: ["TandemTraining", "TandemStore", "TandemData"]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
         "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring", "TandemScoring",
-        "TandemExplain",
+        "TandemExplain", "TandemReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
@@ -59,5 +60,6 @@ let package = Package(
     .testTarget(name: "TandemMonitoringTests", dependencies: ["TandemMonitoring", "TandemTestSupport"]),
     .testTarget(name: "TandemExplainTests", dependencies: ["TandemExplain", "TandemTraining", "TandemNN", "TandemData", "TandemTensor", "TandemTestSupport"]),
     .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemData", "TandemTensor", "TandemStore"]),
+    .testTarget(name: "TandemReportTests", dependencies: ["TandemReport"]),
   ]
 )

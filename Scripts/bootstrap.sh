@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev hdf5-tools pkg-config
-          libjpeg-dev libturbojpeg0-dev libpng-dev python3-pip)
+          libjpeg-dev libturbojpeg0-dev libpng-dev python3-pip
+          chromium)  # chromium: the report test renders pages in a headless browser
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

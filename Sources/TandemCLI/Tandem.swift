@@ -9,7 +9,7 @@ struct Tandem: ParsableCommand {
     commandName: "tandem",
     abstract: "Distributed data-parallel training on MPI workers, with auditable runs.",
     version: version,
-    subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
+    subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Report.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
 
   /// Parse errors and `--help` go through ArgumentParser (usage, exit 64 or 0);
   /// errors from running a command print one line, `tandem: <what>`, and exit 1.

@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import TandemReport
+import TandemTraining
+
+extension Tandem {
+  struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Write a self-contained HTML report of a finished run.",
+      discussion: """
+        One file with no network references: loss and validation curves, time per rank, the \
+        evaluation (ROC curve, confusion matrix, thresholds, calibration) when `tandem evaluate` \
+        has run, explanations when `tandem explain` has, the snapshot manifest, environment and \
+        registry row from the store, and the run file. Charts are inline SVG; images are data: URIs.
+        """)
+
+    @Argument(help: "The run directory.") var runDirectory: String
+    @Option(help: "The HTML file to write (default: RUN/report.html).") var out: String?
+    @Option(help: "The store (default: the run file's store, relative to the working directory).") var store: String?
+
+    func run() throws {
+      // Everything is read before the output is created, so bad input leaves no file.
+      let report = try RunReport(runDirectory: runDirectory, store: store)
+      let page = report.page()
+      let path = out ?? report.runDirectory + "/report.html"
+      try AtomicFile.write(Data(page.html.utf8), to: path)
+      printNow("wrote \(path) (\(page.charts) charts)")
+    }
+  }
+}
