@@ -267,6 +267,20 @@ extension MPIJobTests {
     #expect(wrongSize.status != 0 && tandemLines(wrongSize.stderr).count == 1
             && wrongSize.stderr.contains("images of 128 x 128, but the model takes [1, 32, 32]"), "\(wrongSize)")
 
+    // Image drift: the same X-rays made brighter shift the intensity distributions.
+    let bright = try TandemProcess.run([], executable: "/usr/bin/env", arguments: ["python3", "-c", """
+      import h5py, numpy, shutil
+      shutil.copy('\(SmallXray.dataset)', '\(home)/bright.h5')
+      with h5py.File('\(home)/bright.h5', 'r+') as f:
+          f['images'][...] = numpy.minimum(f['images'][...].astype(numpy.int32) + 70, 255).astype(numpy.uint8)
+      """])
+    #expect(bright.status == 0, "\(bright)")
+    let same = try tandem(["monitor", "--model", "pneumonia@1", "--data", SmallXray.dataset, "--psi-threshold", "0.5"])
+    #expect(same.status == 0 && same.stdout.contains("image mean intensity") && same.stdout.contains("pixel intensity"), "\(same)")
+    let drifted = try tandem(["monitor", "--model", "pneumonia@1", "--data", "bright.h5", "--psi-threshold", "0.5"])
+    #expect(drifted.status == 3 && drifted.stdout.contains("due: image mean intensity drifted")
+            && drifted.stdout.contains("due: pixel intensity drifted"), "\(drifted)")
+
     let single = try tandem(["predict", "--model", "pneumonia@1", "incoming/\(good[0])"])
     #expect(single.status == 0, "\(single)")
     let line = try #require(single.stdout.split(separator: "\n").first { $0.hasPrefix(good[0]) })
