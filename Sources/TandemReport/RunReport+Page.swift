@@ -145,7 +145,7 @@ private struct PageBuilder {
       let m = e.metrics
       body.element("h3", text: "Split \(e.split) (\(m.count) samples)")
       body.table(header: ["", e.split, "validation"], rows: [
-        ["threshold", metric(e.threshold), e.thresholdPolicy],
+        ["threshold", metric(e.threshold), metric(e.threshold)],
         ["accuracy", metric(m.accuracy), metric(e.validation.accuracy)],
         ["ROC AUC", metric(m.rocAUC), metric(e.validation.rocAUC)],
         ["precision", metric(m.precision), metric(e.validation.precision)],
@@ -154,7 +154,8 @@ private struct PageBuilder {
         ["false negatives", "\(e.falseNegatives)", "\(e.validation.confusion[1][0])"],
         ["loss", metric(m.loss), ""],
         ["expected calibration error", metric(e.expectedCalibrationError), ""],
-      ], numeric: [1], className: "facts")
+      ], numeric: [1, 2])
+      body.element("p", text: "Threshold tuned on the validation split: \(e.thresholdPolicy).")
       confusion(m.confusion, names: e.classNames, caption: "Confusion matrix, \(e.split), threshold \(metric(e.threshold))")
       chart(LineChart(title: "ROC curve, \(e.split) (AUC \(metric(m.rocAUC)))", xLabel: "false positive rate",
                       yLabel: "true positive rate", series: [.init(name: "", points: e.roc.map { ($0.fpr, $0.tpr) })],
