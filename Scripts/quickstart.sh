@@ -51,7 +51,9 @@ version=$(sed -n 's/^registered churn version \([0-9]*\).*/\1/p' <<< "$evaluatio
 "$tandem" models promote churn "$version" || echo "(promotion refused by the quality gates; production unchanged)"
 mpirun -np 2 "$tandem" predict --model "churn@$version" --input ../Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv --out churn-predictions.csv
 "$tandem" audit verify --model churn --sample 200
+"$tandem" report "$churn_run" --out churn-report.html
 echo
 echo "Runs are in $PWD/runs/: each has config.toml, metrics.jsonl (per step, epoch and checkpoint),"
 echo "checkpoints/, model.h5 and summary.json. Snapshots, stored datasets and the run registry are"
-echo "in $PWD/store/: try '$tandem runs list --store $PWD/store' and '$tandem snapshot show $snapshot --store $PWD/store'."
+echo "in $PWD/store/. Open $PWD/churn-report.html in a browser for the run's curves and evaluation;"
+echo "try '$tandem runs list --store $PWD/store' and '$tandem snapshot show $snapshot --store $PWD/store'."
