@@ -69,7 +69,7 @@ final class MetricsLog {
   /// Opens for appending: a resumed run continues its log.
   init(path: String) throws {
     self.path = path
-    if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+    if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
     guard let handle = FileHandle(forWritingAtPath: path) else {
       throw DataError(path: path, message: "cannot open the metrics file for writing")
     }
