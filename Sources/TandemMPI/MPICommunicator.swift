@@ -186,12 +186,15 @@ public final class MPICommunicator: Communicator {
       try check(MPI_Test(&request, &done, CMPI_status_ignore()), name)
       if done != 0 { return }
       polls += 1
-      // Spin briefly for low latency, then back off so a waiting rank does not
-      // steal a core from a neighbour that is still computing.
-      if polls > 1000 { usleep(polls > 20_000 ? 1000 : 50) }
-      if polls % 256 == 0 {
+      // Non-blocking collectives progress only while ranks call into MPI, so
+      // a rank asleep in usleep holds up every round of the algorithm for
+      // its partners: spin for the first 2 ms (a rank has its own core by
+      // default), then yield, and only after 50 ms sleep, so a long wait
+      // (a straggler, an oversubscribed test) does not burn a core.
+      if polls % 64 == 0 {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         if elapsed > limit { stalled(name, after: elapsed) }
+        if elapsed > 0.05 { usleep(500) } else if elapsed > 0.002 { sched_yield() }
       }
     }
   }
