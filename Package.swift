@@ -37,7 +37,7 @@ let package = Package(
     .target(
       name: "TandemStore",
       dependencies: ["TandemData", "TandemTensor", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
-    .target(name: "TandemMonitoring", dependencies: ["TandemTraining", "TandemStore", "TandemData", "TandemTensor"]),
+    .target(name: "TandemMonitoring", dependencies: ["TandemTraining", "TandemStore", "TandemData"]),
     .target(name: "TandemScoring", dependencies: ["TandemMonitoring", "TandemTraining", "TandemStore", "TandemData",
                                                  .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "TandemExplain", dependencies: ["TandemTraining", "TandemNN", "TandemData", "TandemTensor"]),

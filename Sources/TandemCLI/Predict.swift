@@ -4,6 +4,7 @@ import TandemData
 import TandemMPI
 import TandemScoring
 import TandemStore
+import TandemTraining
 
 extension Tandem {
   struct Predict: ParsableCommand {
@@ -106,10 +107,10 @@ extension Tandem {
       try AuditLog(store: store, model: version.name).append(records)
       let failed = samples.indices.filter { ok[$0] != 1 }
       if let out {
-        try AtomicText.write(lines.joined(separator: "\n") + "\n", to: out)
+        try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: out)
         if !failed.isEmpty {
           let rows = ["id,error"] + failed.map { "\(csvField(samples[$0].id)),\(csvField(errors[$0] ?? "not scored"))" }
-          try AtomicText.write(rows.joined(separator: "\n") + "\n", to: out + ".errors")
+          try AtomicFile.write(Data((rows.joined(separator: "\n") + "\n").utf8), to: out + ".errors")
         }
         printNow("\(records.count) predictions by \(version.name)@\(version.version) in \(out)"
                  + (failed.isEmpty ? "" : "; \(failed.count) not scored, listed in \(out).errors"))
@@ -126,13 +127,3 @@ func csvField(_ text: String) -> String {
   text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
 }
 
-/// Writes text whole: temporary file, fsync, rename.
-enum AtomicText {
-  static func write(_ text: String, to path: String) throws {
-    let output = try AtomicOutput(path: path, replacing: true)
-    guard FileManager.default.createFile(atPath: output.temporaryPath, contents: Data(text.utf8)) else {
-      throw DataError(path: path, message: "cannot write (disk full or read-only?)")
-    }
-    try output.commit()
-  }
-}

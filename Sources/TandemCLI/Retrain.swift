@@ -68,7 +68,7 @@ extension Tandem {
       }
 
       // Train through the launcher, as a scheduler would start any job.
-      let runFile = store.root + "/retrain/\(settings.model)-\(Self.timestamp()).toml"
+      let runFile = store.root + "/retrain/\(settings.model)-\(TrainingRun.timestamp()).toml"
       try FileManager.default.createDirectory(atPath: store.root + "/retrain", withIntermediateDirectories: true)
       try settings.runFile().write(toFile: runFile, atomically: true, encoding: .utf8)
       let tandem = Bundle.main.executablePath ?? CommandLine.arguments[0]
@@ -114,14 +114,6 @@ extension Tandem {
       }
       process.waitUntilExit()
       return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
-
-    static func timestamp() -> String {
-      let formatter = DateFormatter()
-      formatter.locale = Locale(identifier: "en_US_POSIX")
-      formatter.timeZone = TimeZone(identifier: "UTC")
-      formatter.dateFormat = "yyyyMMdd-HHmmss"
-      return formatter.string(from: Date())
     }
   }
 }

@@ -35,6 +35,10 @@ func histogram(_ values: [Double], edges: [Double]) -> [Double] {
   return counts
 }
 
+private func mean(_ values: [Double]) -> Double {
+  values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+}
+
 /// Decile cut points of `values`, without repeats (a column with few distinct
 /// values gets fewer bins rather than empty duplicates).
 func decileEdges(_ values: [Double]) -> [Double] {
@@ -182,7 +186,6 @@ public enum DriftAnalysis {
     switch reference.kind {
     case .images:
       let edges = decileEdges(reference.imageMeans)
-      let mean = { (v: [Double]) in v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
       return [
         FeatureDrift(name: "image mean intensity", kind: "image", psi: populationStabilityIndex(
           expected: histogram(reference.imageMeans, edges: edges), actual: histogram(new.imageMeans, edges: edges)),
@@ -198,8 +201,7 @@ public enum DriftAnalysis {
             throw DataError(path: new.path, message: "has no numeric column '\(column)', which the model needs")
           }
           let edges = decileEdges(expected)
-          let mean = { (v: [Double]) in v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
-          out.append(FeatureDrift(
+              out.append(FeatureDrift(
             name: column, kind: "numeric",
             psi: populationStabilityIndex(expected: histogram(expected, edges: edges), actual: histogram(actual, edges: edges)),
             detail: String(format: "mean %.4g -> %.4g", mean(expected), mean(actual))))

@@ -1,7 +1,6 @@
 import Foundation
 import TandemData
 import TandemStore
-import TandemTensor
 import TandemTraining
 
 /// Thresholds that make retraining due.
@@ -24,9 +23,8 @@ public struct MonitorThresholds: Codable, Sendable, Equatable {
 public enum Monitor {
   /// The reference is the training split of the snapshot the version's run
   /// started from, read from the store (its content hash checked). With
-  /// labels in the new data, the version is also scored on it (normalised
-  /// with the training statistics) and its live metrics checked against the
-  /// version's gates.
+  /// labels in the new data, the version is also scored on it (`score`) and
+  /// its live metrics checked for decay against its own test metrics.
   public static func check(store: Store, model name: String, version: Int? = nil, data path: String,
                            thresholds: MonitorThresholds) throws -> DriftReport {
     let registered = try store.registry.modelVersion(name: name, version: version)
@@ -52,26 +50,12 @@ public enum Monitor {
       }
     }
     var live: DriftReport.LiveMetric?
-    let labelled = (0..<new.count).filter { new.primaryLabels[$0] >= 0 }
-    if !labelled.isEmpty, new.kind == reference.kind {
-      let trained = try TrainedModel(configuration: configuration, parametersFile: try store.verifiedModel(registered),
-                                     runDirectory: registered.runDirectory)
-      let input = try normalisedInput(new, rows: labelled, like: reference, path: path)
-      var scores: [Float] = []
-      var start = 0
-      let batch = 256
-      let width = input.count / max(labelled.count, 1)
-      while start < labelled.count {
-        let n = min(batch, labelled.count - start)
-        let slice = Tensor(uncheckedShape: [n] + trained.sampleShape,
-                           scalars: Array(input[start * width..<(start + n) * width]))
-        scores += try trained.scores(slice)
-        start += n
+    if new.kind == reference.kind, new.primaryLabels.contains(where: { $0 >= 0 }) {
+      let m = try score(store: store, version: registered, data: path, indices: Array(0..<new.count))
+      if m.count > 0 {
+        live = .init(count: m.count, accuracy: m.accuracy, recall: m.recall, rocAUC: m.rocAUC)
+        reasons += decay(live!, of: registered, drop: thresholds.metricDrop, source: "")
       }
-      let labels = labelled.map { new.primaryLabels[$0] }
-      let m = ClassificationMetrics(scores: scores, labels: labels, loss: 0, threshold: registered.threshold)
-      live = .init(count: labels.count, accuracy: m.accuracy, recall: m.recall, rocAUC: m.rocAUC)
-      reasons += decay(live!, of: registered, drop: thresholds.metricDrop, source: "")
     }
     return DriftReport(model: name, version: registered.version, reference: referencePath, data: path,
                        referenceCount: referenceSample.count, newCount: newSample.count, features: features,
@@ -107,15 +91,7 @@ public enum Monitor {
     let labels = data.labels(trained.labelTask)
     let rows = indices.filter { labels[$0] >= 0 }
     let input = try normalisedInput(data, rows: rows, like: reference, path: path)
-    var scores: [Float] = []
-    let width = trained.sampleShape.reduce(1, *)
-    var start = 0
-    while start < rows.count {
-      let n = min(256, rows.count - start)
-      scores += try trained.scores(Tensor(uncheckedShape: [n] + trained.sampleShape,
-                                          scalars: Array(input[start * width..<(start + n) * width])))
-      start += n
-    }
+    let scores = try trained.scores(normalised: input, count: rows.count, batch: 256)
     return ClassificationMetrics(scores: scores, labels: rows.map { labels[$0] }, loss: 0, threshold: registered.threshold)
   }
 
@@ -133,10 +109,11 @@ public enum Monitor {
       let scale = 1 / (255 * reference.std[0]), shift = -reference.mean[0] / reference.std[0]
       return pixels.map { Float($0) * scale + shift }
     case .table:
-      let names = try HDF5File(readingAt: data.path).dataset("/feature_names").readStrings()
+      let file = try HDF5File(readingAt: data.path)
+      let names = try file.dataset("/feature_names").readStrings()
+      let features = try file.dataset("/features").readAll(as: Float.self)
       let referenceNames = try HDF5File(readingAt: reference.path).dataset("/feature_names").readStrings()
       let position = Dictionary(uniqueKeysWithValues: referenceNames.enumerated().map { ($1, $0) })
-      let features = try HDF5File(readingAt: data.path).dataset("/features").readAll(as: Float.self)
       let d = names.count, rd = referenceNames.count
       var out = [Float](repeating: 0, count: rows.count * rd)
       var present = [Bool](repeating: false, count: rd)

@@ -53,10 +53,7 @@ public final class Scorer {
   /// among a thousand rows on four ranks or alone by `tandem audit verify`.
   /// (Convolutions already run image by image, so images lose little.)
   public func scores(_ input: [Float], count: Int) throws -> [Float] {
-    let width = trained.sampleShape.reduce(1, *)
-    return try (0..<count).map { i in
-      try trained.scores(.init(uncheckedShape: [1] + trained.sampleShape, scalars: Array(input[i * width..<(i + 1) * width])))[0]
-    }
+    try trained.scores(normalised: input, count: count, batch: 1)
   }
 
   /// SHA-256 of the exact float32 input the model saw, little-endian: what the audit log records.

@@ -52,6 +52,22 @@ public final class TrainedModel {
     return (0..<n).map { p.scalars[$0 * model.classes + 1] }
   }
 
+  /// Scores of `count` samples laid end to end in `input` (already
+  /// normalised), `batch` at a time.
+  public func scores(normalised input: [Float], count: Int, batch: Int) throws -> [Float] {
+    let width = sampleShape.reduce(1, *)
+    invariant(input.count == count * width, "\(input.count) values for \(count) samples of \(sampleShape)")
+    var out: [Float] = []
+    out.reserveCapacity(count)
+    var start = 0
+    while start < count {
+      let n = min(batch, count - start)
+      out += try scores(Tensor(uncheckedShape: [n] + sampleShape, scalars: Array(input[start * width..<(start + n) * width])))
+      start += n
+    }
+    return out
+  }
+
   /// Scores of rows `indices` of `reader`, in batches of `batch`.
   public func scores(reader: DatasetReader, indices: [Int], batch: Int = 64) throws -> [Float] {
     var out: [Float] = []

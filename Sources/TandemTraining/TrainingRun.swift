@@ -321,12 +321,17 @@ public final class TrainingRun {
     }
   }
 
-  private func createRunDirectory(name: ModelName) throws -> String {
+  /// `20250615-120000`, UTC: the time part of run ids, which sorts by time.
+  public static func timestamp(_ date: Date = Date()) -> String {
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "UTC")
     formatter.dateFormat = "yyyyMMdd-HHmmss"
-    let base = "\(configuration.output)/\(name.rawValue)-\(formatter.string(from: Date()))"
+    return formatter.string(from: date)
+  }
+
+  private func createRunDirectory(name: ModelName) throws -> String {
+    let base = "\(configuration.output)/\(name.rawValue)-\(Self.timestamp())"
     var path = base
     var n = 1
     let fm = FileManager.default
