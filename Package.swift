@@ -24,7 +24,10 @@ let package = Package(
     .systemLibrary(name: "CJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
-    .target(name: "TandemTensor", dependencies: ["COpenBLAS", "CSystem"]),
+    // Tandem's own C: the matrix kernel of the pinned numeric path (not a wrapper).
+    .target(name: "CTandemKernels"),
+
+    .target(name: "TandemTensor", dependencies: ["COpenBLAS", "CSystem", "CTandemKernels"]),
     .target(name: "TandemNN", dependencies: ["TandemTensor"]),
     .target(name: "TandemDistributed", dependencies: ["TandemNN"]),
     .target(name: "TandemMPI", dependencies: ["TandemDistributed", "CMPI"]),

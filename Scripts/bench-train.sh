@@ -5,7 +5,9 @@
 # split into compute / data wait / allreduce, 2-vs-1-rank scaling efficiency,
 # training FLOP/s as a fraction of the sgemm rate measured in the same run
 # (per core, times the ranks), the exact reduction's step time relative to the
-# float one, and the time to write a checkpoint. Usage: Scripts/bench-train.sh [STEPS]
+# float one, the pinned numerics' step time relative to OpenBLAS's own kernel
+# for this CPU (numerics = "openblas", same run), and the time to write a
+# checkpoint. Usage: Scripts/bench-train.sh [STEPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/bootstrap.sh release >&2
@@ -31,8 +33,9 @@ for model in xray-cnn churn-mlp; do
   for ranks in 1 2; do
     # Two rounds, alternating the reductions, so a slow spell on the VM does
     # not land on one of them only.
-    for run in exact-1 float-1 exact-2 float-2; do
-      reduction="${run%-*}"
+    for run in exact-1 float-1 openblas-1 exact-2 float-2 openblas-2; do
+      reduction="${run%-*}"; numerics=pinned
+      if [[ $reduction == openblas ]]; then reduction=exact; numerics=openblas; fi
       dir="$work/$model-$ranks-$run"
       rm -rf "$dir"; mkdir -p "$dir"
       # A checkpoint every 10 steps, to time them; the store is the run's own.
@@ -47,9 +50,10 @@ max_steps = $steps
 checkpoint_every = 10
 [cluster]
 reduction = "$reduction"
+numerics = "$numerics"
 TOML
       mpirun -np "$ranks" --bind-to core "$tandem" train --config "$dir/run.toml" > "$dir/log.txt"
-      results+=("$model" "$ranks" "$reduction" "$(ls -d "$dir"/runs/*/)metrics.jsonl")
+      results+=("$model" "$ranks" "$reduction-$numerics" "$(ls -d "$dir"/runs/*/)metrics.jsonl")
     done
   done
 done
@@ -83,9 +87,10 @@ for key, steps in steps_by.items():
 flops = {"xray-cnn": 354e6, "churn-mlp": 6 * 5121}
 batch = {"xray-cnn": 64, "churn-mlp": 256}
 for model in ["xray-cnn", "churn-mlp"]:
-    out = {"benchmark": "train", "model": model, "globalBatch": batch[model], "sgemmGFLOPsPerCore": round(sgemm, 2)}
+    out = {"benchmark": "train", "model": model, "globalBatch": batch[model], "sgemmGFLOPsPerCore": round(sgemm, 2),
+           "blasCore": json.loads(sys.argv[1])["blasCore"]}
     for ranks in [1, 2]:
-        r = runs[(model, ranks, "exact")]
+        r = runs[(model, ranks, "exact-pinned")]
         rate = batch[model] / (r["stepMs"] / 1e3)
         out[f"ranks{ranks}"] = {
             "samplesPerSecond": round(rate, 1),
@@ -96,8 +101,11 @@ for model in ["xray-cnn", "churn-mlp"]:
             "fractionOfSgemm": round(rate * flops[model] / 1e9 / (ranks * sgemm), 4),
             # Medians over both rounds: robust to the VM's slow spells.
             "exactMedianStepMs": round(r["medianStepMs"], 3),
-            "floatMedianStepMs": round(runs[(model, ranks, "float")]["medianStepMs"], 3),
-            "exactReductionCost": round(r["medianStepMs"] / runs[(model, ranks, "float")]["medianStepMs"] - 1, 4),
+            "floatMedianStepMs": round(runs[(model, ranks, "float-pinned")]["medianStepMs"], 3),
+            "exactReductionCost": round(r["medianStepMs"] / runs[(model, ranks, "float-pinned")]["medianStepMs"] - 1, 4),
+            # Tandem's pinned kernels against OpenBLAS's kernel for this CPU, both exact.
+            "openblasMedianStepMs": round(runs[(model, ranks, "exact-openblas")]["medianStepMs"], 3),
+            "pinnedNumericsCost": round(r["medianStepMs"] / runs[(model, ranks, "exact-openblas")]["medianStepMs"] - 1, 4),
         }
     out["scalingEfficiency2v1"] = round(out["ranks2"]["samplesPerSecond"] / (2 * out["ranks1"]["samplesPerSecond"]), 4)
     ms = sorted(checkpoints[model])

@@ -20,7 +20,8 @@ extension Tandem.Audit {
         For each sampled record: the model version's stored parameters must still hash to what the
         registry recorded (a tampered file fails here), the input read again from its source must
         hash to the logged input hash, and the model's output must equal the logged one bit for bit.
-        Exit status 0 when all do, 1 otherwise, with one line per failure.
+        Exit status 0 when all do, 1 otherwise, with one line per failure; 4 when the only failures
+        are records this machine cannot recompute bit for bit (made with other numerics).
         """)
 
     @OptionGroup var storeOption: StoreOption
@@ -40,9 +41,14 @@ extension Tandem.Audit {
       }
       var scorers: [Int: Scorer] = [:]
       var failures: [String] = []
+      var unreproducible: [String] = []
       for i in chosen {
         let record = records[i]
         let what = "\(log.path) line \(i + 1) (\(record.id), \(record.model)@\(record.version))"
+        if case .notReproducible(let why) = Numerics.reproducibility(of: record.numerics) {
+          unreproducible.append("\(what): cannot be recomputed bit for bit here: \(why)")
+          continue
+        }
         do {
           if scorers[record.version] == nil {
             let version = try store.registry.modelVersion(name: record.model, version: record.version)
@@ -67,9 +73,12 @@ extension Tandem.Audit {
           failures.append("\(what): \(error)")
         }
       }
-      for failure in failures { printError("tandem: audit: \(failure)") }
-      printNow("\(chosen.count - failures.count) of \(chosen.count) sampled predictions (of \(records.count) logged) reproduced exactly")
+      for failure in failures + unreproducible { printError("tandem: audit: \(failure)") }
+      let reproduced = chosen.count - failures.count - unreproducible.count
+      printNow("\(reproduced) of \(chosen.count) sampled predictions (of \(records.count) logged) reproduced exactly"
+               + (unreproducible.isEmpty ? "" : "; \(unreproducible.count) made with numerics this machine cannot compute"))
       if !failures.isEmpty { throw ExitCode(1) }
+      if !unreproducible.isEmpty { throw ExitCode(Tandem.cannotReproduceExitCode) }
     }
   }
 }

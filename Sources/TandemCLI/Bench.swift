@@ -25,8 +25,13 @@ extension Tandem {
 
       @Option(name: .customLong("blas-threads")) var blasThreads = 1
       @Option var repeats = 5
+      @Option(help: "The numeric path the convolutions and the step run on: pinned or openblas.") var numerics = "pinned"
 
       func run() throws {
+        guard let path = NumericPath(rawValue: numerics) else {
+          throw ValidationError("--numerics must be pinned or openblas, got '\(numerics)'")
+        }
+        Numerics.path = path
         BLAS.threadCount = blasThreads
         var bench = KernelBenchmark()
         bench.repeats = repeats

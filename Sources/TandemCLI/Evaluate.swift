@@ -3,6 +3,7 @@ import Foundation
 import TandemData
 import TandemMonitoring
 import TandemStore
+import TandemTensor
 import TandemTraining
 
 extension Tandem {
@@ -61,6 +62,12 @@ extension Tandem {
 
     func run() throws {
       let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
+      let previousPath = Evaluation.path(run: directory, split: split)
+      if FileManager.default.fileExists(atPath: previousPath), let previous = try? Evaluation.read(previousPath),
+         case .notReproducible(let why) = Numerics.reproducibility(of: previous.numerics) {
+        printError("tandem: note: \(previousPath) cannot be reproduced bit for bit on this machine (\(why)); "
+                   + "this evaluation computes with \(Numerics.identifier) and replaces it")
+      }
       let evaluation = try Evaluation.evaluate(runDirectory: directory, split: split)
       try evaluation.write(to: Evaluation.path(run: directory, split: split))
       let m = evaluation.metrics
@@ -72,7 +79,7 @@ extension Tandem {
                       evaluation.expectedCalibrationError))
       let names = evaluation.classNames.count == 2 ? evaluation.classNames : ["0", "1"]
       printNow("confusion (rows true, columns predicted): \(names[0]) \(m.confusion[0]), \(names[1]) \(m.confusion[1])")
-      printNow("wrote \(Evaluation.path(run: directory, split: split))")
+      printNow("wrote \(Evaluation.path(run: directory, split: split)) (numerics \(Numerics.identifier))")
       guard !noRegister else { return }
 
       let version = try Self.register(evaluation, runDirectory: directory, store: store)

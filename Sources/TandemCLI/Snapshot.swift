@@ -67,6 +67,8 @@ extension Tandem.Snapshot {
         ["host", e.hostname],
         ["cpu", "\(e.cpuModel), \(e.logicalCPUs) logical CPUs"],
         ["cpu flags", e.cpuFlags.joined(separator: " ")],
+        ["numerics", (e.numerics ?? "unrecorded (before pinned numerics; bits follow the OpenBLAS core)")
+                       + (e.numericKernel.map { ", kernel \($0)" } ?? "")],
         ["openblas", "\(e.openBLASConfig); core \(e.openBLASCore); \(e.blasThreads) thread(s) per rank"],
         ["mpi", e.mpiVersion],
         ["hdf5", e.hdf5Version],

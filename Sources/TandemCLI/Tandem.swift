@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TandemTensor
 
 @main
 struct Tandem: ParsableCommand {
@@ -11,8 +12,14 @@ struct Tandem: ParsableCommand {
     version: version,
     subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Report.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
 
+  /// Exit status for "this machine cannot compute the recorded numerics":
+  /// a failed numerics self-test, or a snapshot or prediction made with a
+  /// numeric configuration this build or CPU does not have.
+  static let cannotReproduceExitCode: Int32 = CannotReproduceError(what: "", reason: "").exitStatus
+
   /// Parse errors and `--help` go through ArgumentParser (usage, exit 64 or 0);
-  /// errors from running a command print one line, `tandem: <what>`, and exit 1.
+  /// errors from running a command print one line, `tandem: <what>`, and exit 1
+  /// (4 when the numerics cannot be reproduced here).
   static func main() {
     // A file-size limit must surface as a write error naming the file, not as
     // a silent kill by SIGXFSZ.
@@ -24,7 +31,14 @@ struct Tandem: ParsableCommand {
       exit(withError: error)
     }
     do {
+      // Before anything computes: a CPU or build that miscomputes the pinned
+      // arithmetic must not train, score or verify (about a millisecond).
+      Numerics.applyKernelChoice(environment: ProcessInfo.processInfo.environment)
+      try Numerics.selfTest()
       try command.run()
+    } catch let error as DistinctExitStatus {
+      printError("tandem: \(error)")
+      Foundation.exit(error.exitStatus)
     } catch let error as ValidationError {
       exit(withError: error)
     } catch let error as ExitCode {

@@ -1,6 +1,7 @@
 import CMPI
 import Foundation
 import TandemDistributed
+import TandemTensor
 
 public enum MPIWorld {
   /// Runs `body` between `MPI_Init` and `MPI_Finalize`. If `body` throws on any
@@ -9,7 +10,8 @@ public enum MPIWorld {
   ///
   /// An `AgreedFailure` is known to every rank already (see
   /// `Communicator.agree`): rank 0 prints it once, every rank finalises, and
-  /// the process exits with status 1, which makes mpirun's status 1 too.
+  /// the process exits with status 1 (or the error's `DistinctExitStatus`),
+  /// which mpirun passes on.
   public static func run(collectiveTimeout: Double = 120, _ body: (MPICommunicator) throws -> Void) throws {
     try check(MPI_Init(nil, nil), "MPI_Init")
     let world = try MPICommunicator(collectiveTimeout: collectiveTimeout)
@@ -18,11 +20,11 @@ public enum MPIWorld {
     } catch let failure as AgreedFailure {
       if world.rank == 0 { FileHandle.standardError.write(Data("tandem: \(failure)\n".utf8)) }
       MPI_Finalize()
-      exit(1)
+      exit(failure.exitStatus)
     } catch {
       let line = "tandem: rank \(world.rank): \(error)\n"
       FileHandle.standardError.write(Data(line.utf8))
-      world.abort(code: 1)
+      world.abort(code: (error as? DistinctExitStatus)?.exitStatus ?? 1)
     }
     try check(MPI_Finalize(), "MPI_Finalize")
   }

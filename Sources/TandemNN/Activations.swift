@@ -4,6 +4,7 @@ import TandemTensor
 public final class ReLU: Layer {
   public let name: String
   private var output = Tensor(zeros: [0])
+  public var activationPattern: [UInt8] { output.scalars.map { $0 > 0 ? 1 : 0 } }
 
   public init(name: String = "relu") { self.name = name }
 

@@ -1,6 +1,6 @@
 import TandemTensor
 
-/// A 2-D convolution (cross-correlation, as in every DL framework) by im2col + sgemm.
+/// A 2-D convolution (cross-correlation, as in every DL framework) by im2col + gemm.
 ///
 /// Input `[batch, inChannels, height, width]`, output
 /// `[batch, outChannels, outHeight, outWidth]`. Weight `[outChannels, inChannels,
@@ -29,6 +29,8 @@ public final class Conv2D: Layer {
   private var output = Tensor(zeros: [0])
   private var columns: [Float] = []
   private var maskedGradient: [Float] = []
+
+  public var activationPattern: [UInt8] { activation == .relu ? output.scalars.map { $0 > 0 ? 1 : 0 } : [] }
 
   public init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int = 3,
               stride: Int = 1, padding: Int = 1, activation: Activation = .identity,
@@ -75,8 +77,8 @@ public final class Conv2D: Layer {
               for n in 0..<batch {
                 Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, into: cols.baseAddress!)
                 let out = y.baseAddress! + n * outStride
-                BLAS.sgemm(m: outChannels, n: p, k: k, a: w.baseAddress!, lda: k,
-                           b: cols.baseAddress!, ldb: p, c: out, ldc: p)
+                Gemm.multiply(m: outChannels, n: p, k: k, a: w.baseAddress!, lda: k,
+                              b: cols.baseAddress!, ldb: p, c: out, ldc: p)
                 Kernels.addRowBias(b.baseAddress!, to: out, rows: outChannels, columns: p)
                 if relu { Kernels.relu(out, out, count: outStride) }
               }
@@ -113,13 +115,13 @@ public final class Conv2D: Layer {
           dyn = UnsafePointer(masked.baseAddress!)
         }
         Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, into: cols.baseAddress!)
-        BLAS.sgemm(transposeB: true, m: outChannels, n: k, k: p,
-                   a: dyn, lda: p, b: cols.baseAddress!, ldb: p,
-                   beta: 1, c: dw.baseAddress!, ldc: k)
+        Gemm.multiply(transposeB: true, m: outChannels, n: k, k: p,
+                      a: dyn, lda: p, b: cols.baseAddress!, ldb: p,
+                      accumulate: true, c: dw.baseAddress!, ldc: k)
         for o in 0..<outChannels { db[o] += Kernels.sum(dyn + o * p, count: p) }
         if computesInputGradient {
-          BLAS.sgemm(transposeA: true, m: k, n: p, k: outChannels,
-                     a: w.baseAddress!, lda: k, b: dyn, ldb: p, c: cols.baseAddress!, ldc: p)
+          Gemm.multiply(transposeA: true, m: k, n: p, k: outChannels,
+                        a: w.baseAddress!, lda: k, b: dyn, ldb: p, c: cols.baseAddress!, ldc: p)
           let image = dxs.baseAddress! + n * inStride
           image.update(repeating: 0, count: inStride)
           Im2Col.addColumnsToImage(cols.baseAddress!, g, into: image)

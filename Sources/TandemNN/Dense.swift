@@ -39,7 +39,7 @@ public final class Dense: Layer {
 
   public func backward(_ dy: Tensor) -> Tensor {
     invariant(dy.shape == [input.shape[0], outputs], "\(name) backward: gradient \(dy.shape) for input \(input.shape)")
-    Tensor.gemm(dy, input, into: &weight.gradient, transposeA: true, beta: 1)   // dW += dyᵀ·x
+    Tensor.gemm(dy, input, into: &weight.gradient, transposeA: true, accumulate: true)   // dW += dyᵀ·x
     bias.gradient.withUnsafeMutableBufferPointer { db in                        // db += Σ_batch dy
       dy.withUnsafeBufferPointer { g in
         for r in 0..<dy.shape[0] {

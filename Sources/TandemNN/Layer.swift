@@ -16,8 +16,13 @@ public protocol Layer: AnyObject {
   func forward(_ input: Tensor) -> Tensor
   /// Returns dL/d(input) given dL/d(output), accumulating dL/d(parameters).
   func backward(_ outputGradient: Tensor) -> Tensor
+  /// Which linear piece the last `forward` was on (ReLU signs, max-pool winners);
+  /// empty for smooth layers. Two inputs with equal patterns lie on one piece,
+  /// which is how gradient checks tell a kink from a wrong gradient.
+  var activationPattern: [UInt8] { get }
 }
 
 extension Layer {
   public var parameters: [Parameter] { [] }
+  public var activationPattern: [UInt8] { [] }
 }

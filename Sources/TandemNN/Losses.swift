@@ -42,7 +42,7 @@ public struct SoftmaxCrossEntropy: Loss {
           for c in 1..<max(classes, 1) { m = max(m, row[c]) }
           var s = 0.0
           for c in 0..<classes { s += Double(Kernels.exp(row[c] - m)) }
-          total += w * (Foundation.log(s) - Double(row[y] - m))
+          total += w * (PortableMath.log(s) - Double(row[y] - m))
           let gs = Float(w * scale)
           for c in 0..<classes {
             g[i * classes + c] = (g[i * classes + c] - (c == y ? 1 : 0)) * gs
@@ -95,7 +95,7 @@ public struct SigmoidBinaryCrossEntropy: Loss {
         let z = Double(logits.scalars[i])
         let w = Double(classWeights?[Int(y)] ?? 1)
         // softplus(z) = max(z, 0) + log1p(exp(-|z|))
-        total += w * (max(z, 0) + Foundation.log1p(Foundation.exp(-abs(z))) - Double(y) * z)
+        total += w * (max(z, 0) + PortableMath.log(1 + PortableMath.exp(-abs(z))) - Double(y) * z)
         g[i] = Float(w * scale) * (Kernels.sigmoid(logits.scalars[i]) - Float(y))
       }
     }

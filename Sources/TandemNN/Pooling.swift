@@ -5,6 +5,7 @@ public final class MaxPool2D: Layer {
   public let name: String
   private var inputShape: [Int] = []
   private var argmax: [UInt8] = []
+  public var activationPattern: [UInt8] { argmax }
 
   public init(name: String = "pool") { self.name = name }
 

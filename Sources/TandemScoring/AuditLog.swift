@@ -2,6 +2,7 @@ import Foundation
 import TandemData
 import TandemMonitoring
 import TandemStore
+import TandemTensor
 import TandemTraining
 
 /// One prediction as the audit log keeps it: enough to score it again and
@@ -23,10 +24,13 @@ public struct PredictionRecord: Codable, Sendable, Equatable {
   public var needsReview: Bool
   public var time: Date
   public var user: String
+  /// The numeric configuration that computed `probability` (`Numerics.identifier`);
+  /// nil in records written before Tandem pinned its numerics.
+  public var numerics: String?
 
   public init(model: String, version: Int, snapshotID: String, parametersSHA256: String, id: String, source: SampleSource,
               inputSHA256: String, probability: Double, probabilityBits: UInt32, label: String, threshold: Double,
-              needsReview: Bool, time: Date, user: String) {
+              needsReview: Bool, time: Date, user: String, numerics: String? = Numerics.identifier) {
     self.model = model
     self.version = version
     self.snapshotID = snapshotID
@@ -41,6 +45,7 @@ public struct PredictionRecord: Codable, Sendable, Equatable {
     self.needsReview = needsReview
     self.time = time
     self.user = user
+    self.numerics = numerics
   }
 }
 

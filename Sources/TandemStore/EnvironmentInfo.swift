@@ -22,6 +22,12 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   public var openBLASCore: String
   /// OpenBLAS threads per rank.
   public var blasThreads: Int
+  /// The numeric configuration the run computed with (`Numerics.identifier`:
+  /// `pinned tandem-fma-chain/1`, or `openblas CORE`); nil in snapshots made
+  /// before Tandem pinned its numerics, whose bits followed OpenBLAS's core.
+  public var numerics: String?
+  /// Which code ran the pinned kernel (`avx2-fma`, `scalar-fmaf`): speed only, never bits.
+  public var numericKernel: String?
   /// `MPI_Get_library_version`, or "none" for a run without MPI.
   public var mpiVersion: String
   /// The linked HDF5 library.
@@ -29,8 +35,8 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   public var hostname: String
 
   public init(os: String, kernel: String, cpuModel: String, cpuFlags: [String], logicalCPUs: Int,
-              openBLASConfig: String, openBLASCore: String, blasThreads: Int, mpiVersion: String,
-              hdf5Version: String, hostname: String) {
+              openBLASConfig: String, openBLASCore: String, blasThreads: Int, numerics: String? = nil,
+              numericKernel: String? = nil, mpiVersion: String, hdf5Version: String, hostname: String) {
     self.os = os
     self.kernel = kernel
     self.cpuModel = cpuModel
@@ -39,6 +45,8 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
     self.openBLASConfig = openBLASConfig
     self.openBLASCore = openBLASCore
     self.blasThreads = blasThreads
+    self.numerics = numerics
+    self.numericKernel = numericKernel
     self.mpiVersion = mpiVersion
     self.hdf5Version = hdf5Version
     self.hostname = hostname
@@ -48,6 +56,7 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   /// TandemTensor and TandemMPI may ask those libraries). Unreadable system
   /// files give "unknown" rather than an error: a snapshot should never stop a run.
   public static func current(blasConfig: String, blasCore: String, blasThreads: Int,
+                             numerics: String? = nil, numericKernel: String? = nil,
                              mpiVersion: String) -> EnvironmentInfo {
     let cpu = cpuInfo(text: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
     var names = utsname()
@@ -61,7 +70,7 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
       kernel: kernel, cpuModel: cpu.model, cpuFlags: cpu.flags,
       logicalCPUs: ProcessInfo.processInfo.activeProcessorCount,
       openBLASConfig: blasConfig, openBLASCore: blasCore, blasThreads: blasThreads,
-      mpiVersion: mpiVersion.trimmingCharacters(in: .whitespacesAndNewlines),
+      numerics: numerics, numericKernel: numericKernel, mpiVersion: mpiVersion.trimmingCharacters(in: .whitespacesAndNewlines),
       hdf5Version: HDF5Library.version, hostname: field(names.nodename))
   }
 
@@ -101,12 +110,15 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   }
 
   public var canonicalValue: CanonicalJSON {
-    .object([
+    var fields: [String: CanonicalJSON] = [
       "os": .string(os), "kernel": .string(kernel), "cpuModel": .string(cpuModel),
       "cpuFlags": .array(cpuFlags.sorted().map { .string($0) }), "logicalCPUs": .integer(Int64(logicalCPUs)),
       "openBLASConfig": .string(openBLASConfig), "openBLASCore": .string(openBLASCore),
       "blasThreads": .integer(Int64(blasThreads)), "mpiVersion": .string(mpiVersion),
       "hdf5Version": .string(hdf5Version), "hostname": .string(hostname),
-    ])
+    ]
+    if let numerics { fields["numerics"] = .string(numerics) }
+    if let numericKernel { fields["numericKernel"] = .string(numericKernel) }
+    return .object(fields)
   }
 }

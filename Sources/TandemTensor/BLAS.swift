@@ -1,8 +1,46 @@
 import COpenBLAS
+import CTandemKernels
 
-/// The only door to OpenBLAS. Everything that multiplies matrices goes
-/// through `sgemm`, so the benchmark's sgemm rate is the ceiling of the whole
-/// package.
+/// Matrix products. Every layer multiplies through `Gemm.multiply`, which runs
+/// the numeric path chosen for the process (`Numerics.path`): Tandem's own
+/// fixed-order kernel (the default, the same bits on every machine) or
+/// OpenBLAS's kernel for this CPU (faster on some machines, not portable).
+public enum Gemm {
+  /// `C = op(A)·op(B)` (or `C += op(A)·op(B)` with `accumulate`) on row-major
+  /// matrices, where `op(A)` is `[m, k]`, `op(B)` is `[k, n]` and `C` is `[m, n]`.
+  @inlinable
+  public static func multiply(
+    transposeA: Bool = false, transposeB: Bool = false,
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    accumulate: Bool = false,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    invariant(m >= 0 && n >= 0 && k >= 0, "gemm dimensions m=\(m) n=\(n) k=\(k)")
+    if m == 0 || n == 0 { return }
+    switch Numerics.path {
+    case .pinned:
+      tandem_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
+    case .openBLAS:
+      BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                 a: a, lda: lda, b: b, ldb: ldb, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+    }
+  }
+
+  /// The same product by the pinned kernel's scalar reference loop, whatever
+  /// the path: what the vector kernel must equal bit for bit.
+  public static func referenceMultiply(
+    transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    accumulate: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    tandem_sgemm_reference(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
+  }
+}
+
+/// The only door to OpenBLAS: the `openblas` numeric path, and the machine's
+/// sgemm rate that benchmarks quote every ratio against.
 public enum BLAS {
   /// `C = alpha * op(A) * op(B) + beta * C` on row-major matrices, where
   /// `op(A)` is `[m, k]`, `op(B)` is `[k, n]` and `C` is `[m, n]`.
@@ -25,8 +63,8 @@ public enum BLAS {
                 beta, c, Int32(ldc))
   }
 
-  /// Threads OpenBLAS uses for one call. Tandem pins this (1 per MPI rank by
-  /// default) so that runs are reproducible and ranks do not oversubscribe cores.
+  /// Threads OpenBLAS uses for one call (1 per MPI rank by default, so ranks
+  /// do not oversubscribe cores). The pinned path never calls OpenBLAS.
   /// The corresponding C functions are `openblas_get_num_threads` and
   /// `openblas_set_num_threads`.
   public static var threadCount: Int {
@@ -46,12 +84,11 @@ public enum BLAS {
 }
 
 extension Tensor {
-  /// `C = alpha * op(A) · op(B) + beta * C` for 2-D tensors. Shapes are
-  /// checked with `precondition`: callers are layers that built these tensors.
+  /// `C = op(A) · op(B)` (or `C += ...` with `accumulate`) for 2-D tensors.
+  /// Shapes are checked with `invariant`: callers are layers that built these tensors.
   public static func gemm(
     _ a: Tensor, _ b: Tensor, into c: inout Tensor,
-    transposeA: Bool = false, transposeB: Bool = false,
-    alpha: Float = 1, beta: Float = 0
+    transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false
   ) {
     invariant(a.rank == 2 && b.rank == 2 && c.rank == 2,
                  "gemm needs matrices, got \(a.shape) \(b.shape) \(c.shape)")
@@ -62,10 +99,9 @@ extension Tensor {
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
-          BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
-                     alpha: alpha, a: pa.baseAddress!, lda: a.shape[1],
-                     b: pb.baseAddress!, ldb: b.shape[1], beta: beta,
-                     c: pc.baseAddress!, ldc: n)
+          Gemm.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
+                        a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
+                        accumulate: accumulate, c: pc.baseAddress!, ldc: n)
         }
       }
     }

@@ -3,8 +3,10 @@ import Foundation
 /// Elementwise and reduction kernels over raw buffers. Written as plain counted
 /// loops over pointers so the optimiser vectorises them; no closures per element.
 public enum Kernels {
+  /// `e^x` from IEEE operations alone (`PortableMath.exp`): libm's `expf`
+  /// may pick another code path on another CPU or glibc, and then other bits.
   @inlinable
-  public static func exp(_ x: Float) -> Float { Foundation.exp(x) }
+  public static func exp(_ x: Float) -> Float { Float(PortableMath.exp(Double(x))) }
 
   /// `1 / (1 + e^(−x))`, without overflow for large `|x|`.
   @inlinable

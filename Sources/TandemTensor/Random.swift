@@ -89,8 +89,12 @@ public enum PortableMath {
   ///
   /// `x = m · 2^e` with `m` in [√½, √2); `log m = 2·atanh(f)` with
   /// `f = (m − 1)/(m + 1)`, `|f| < 0.172`, summed as an odd series to f^41.
+  /// Edge cases follow IEEE `log`: NaN for NaN or negative `x`, −∞ at 0, +∞ at +∞.
   public static func log(_ x: Double) -> Double {
-    invariant(x > 0 && x.isFinite, "PortableMath.log needs a positive finite value, got \(x)")
+    if x.isNaN || x < 0 { return .nan }
+    if x == 0 { return -.infinity }
+    if x == .infinity { return .infinity }
+    if x.isSubnormal { return log(x * 0x1p52) - 52 * 0.6931471805599453 }
     var m = x.significand          // [1, 2)
     var e = Double(x.exponent)
     if m > 1.4142135623730951 { m *= 0.5; e += 1 }
@@ -104,5 +108,27 @@ public enum PortableMath {
       k += 2
     }
     return 2 * sum + e * 0.6931471805599453
+  }
+
+  /// `e^x`, within about one ulp of Float64 and correctly rounded to Float32
+  /// in all but rare ties: `x = k·ln 2 + r` (Cody–Waite, |r| ≤ ln 2 / 2),
+  /// `e^r` by its Taylor series to r¹³ (truncation below 2⁻⁵⁸), then `· 2^k`.
+  public static func exp(_ x: Double) -> Double {
+    if x.isNaN { return x }
+    if x > 709.782712893384 { return .infinity }
+    if x < -745.1332191019412 { return 0 }
+    let k = (x * 1.4426950408889634).rounded(.toNearestOrEven)
+    let r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    var p = 1.0 / 6227020800          // 1/13!
+    for c in exponentialCoefficients { p = p * r + c }
+    // 2^k in two factors so that results in the subnormal range stay exact.
+    let half = Int(k) / 2
+    return p * Double(sign: .plus, exponent: half, significand: 1)
+             * Double(sign: .plus, exponent: Int(k) - half, significand: 1)
+  }
+
+  /// 1/12!, 1/11!, ..., 1/1!, 1/0! for `exp`'s Horner scheme.
+  private static let exponentialCoefficients: [Double] = (0...12).reversed().map { n in
+    1 / (1...max(n, 1)).reduce(1.0) { $0 * Double($1) }
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TandemData
+import TandemTensor
 
 /// How a model's decision threshold is chosen on the validation split.
 public enum ThresholdPolicy: Codable, Sendable, Equatable, CustomStringConvertible {
@@ -121,6 +122,8 @@ public struct Evaluation: Codable, Sendable {
   /// Count-weighted mean |mean predicted - observed rate| over the calibration bins.
   public var expectedCalibrationError: Double
   public var evaluatedAt: Date
+  /// The numeric configuration that computed the scores (`Numerics.identifier`).
+  public var numerics: String?
 
   public init(run: String, model: String, task: String, split: String, datasetSHA256: String, classNames: [String],
               policy: ThresholdPolicy, validationScores: [Float], validationLabels: [Int32],
@@ -131,6 +134,7 @@ public struct Evaluation: Codable, Sendable {
     self.split = split
     self.datasetSHA256 = datasetSHA256
     self.classNames = classNames
+    numerics = Numerics.identifier
     threshold = policy.choose(scores: validationScores, labels: validationLabels)
     thresholdPolicy = policy.description
     validation = ClassificationMetrics(scores: validationScores, labels: validationLabels, loss: 0, threshold: threshold)
@@ -214,7 +218,7 @@ extension Evaluation {
     let scores = target == validationSplit ? validationScores : try trained.scores(reader: reader, indices: indices)
     let labels = indices.map { all[$0] }
     var loss = 0.0
-    for (s, y) in zip(scores, labels) { loss -= log(max(Double(y == 1 ? s : 1 - s), 1e-7)) }
+    for (s, y) in zip(scores, labels) { loss -= PortableMath.log(max(Double(y == 1 ? s : 1 - s), 1e-7)) }
     return Evaluation(
       run: (trained.runDirectory as NSString).lastPathComponent, model: try config.modelName.rawValue, task: config.task,
       split: split, datasetSHA256: reader.contentSHA256, classNames: reader.classNames(task),

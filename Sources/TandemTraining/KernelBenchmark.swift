@@ -18,6 +18,8 @@ public struct KernelBenchmark {
     public var benchmark = "kernels"
     public var blasThreads: Int
     public var blasCore: String
+    /// The numeric path of the convolutions and the step (`Numerics.identifier`).
+    public var numerics = Numerics.identifier
     public var sgemmSize: Int
     public var sgemmGFLOPs: Double
     public var convBatch: Int

@@ -39,14 +39,24 @@ public struct Rerun: Sendable {
     where resolved[key] != manifest.resolvedConfig[key] {
       notes.append("setting \(key) resolves to \(resolved[key] ?? "nothing") now, \(manifest.resolvedConfig[key] ?? "nothing") in the snapshot")
     }
-    // Bits depend on the BLAS kernels and the machine: say so when they differ.
+    // The bits depend on the numeric configuration alone: refuse what this
+    // machine cannot compute rather than report a difference as a changed model.
+    let was = manifest.environment
+    if was.numerics == nil { configuration.cluster.numerics = .openBLAS }
+    switch Numerics.reproducibility(of: was.numerics, recordedOpenBLASCore: was.openBLASCore) {
+    case .reproducible(let note): if let note { notes.append("numerics: \(note)") }
+    case .notReproducible(let why): throw CannotReproduceError(what: "snapshot \(snapshotID.prefix(12))", reason: why)
+    }
     let now = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
                                       blasThreads: configuration.cluster.blasThreads, mpiVersion: manifest.environment.mpiVersion)
-    let was = manifest.environment
-    for (what, current, then) in [("OpenBLAS core", now.openBLASCore, was.openBLASCore), ("OpenBLAS", now.openBLASConfig, was.openBLASConfig),
-                                  ("CPU", now.cpuModel, was.cpuModel), ("HDF5", now.hdf5Version, was.hdf5Version)]
+    for (what, current, then) in [("CPU", now.cpuModel, was.cpuModel), ("HDF5", now.hdf5Version, was.hdf5Version)]
     where current != then {
-      notes.append("\(what) is \(current) here, \(then) in the snapshot: the bits may differ")
+      notes.append("\(what) is \(current) here, \(then) in the snapshot (the pinned numerics do not depend on it)")
+    }
+    if configuration.cluster.numerics == .openBLAS {
+      for (what, current, then) in [("OpenBLAS", now.openBLASConfig, was.openBLASConfig)] where current != then {
+        notes.append("\(what) is \(current) here, \(then) in the snapshot: the bits may differ")
+      }
     }
     let code = CodeVersion.current()
     if code != manifest.code { notes.append("code is \(code.summary), the snapshot ran \(manifest.code.summary)") }

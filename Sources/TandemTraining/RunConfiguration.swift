@@ -1,5 +1,6 @@
 import Foundation
 import TandemNN
+import TandemTensor
 import TOMLKit
 
 /// A training run as described by its TOML file. Unknown keys are errors, so
@@ -31,7 +32,8 @@ import TOMLKit
 /// [cluster]
 /// collective_timeout = 120    # seconds any collective may take before the job aborts with a stall report
 /// scatter = false             # true: rank 0 reads and sends each rank its rows (no shared filesystem)
-/// blas_threads = 1            # OpenBLAS threads per rank
+/// blas_threads = 1            # OpenBLAS threads per rank (numerics = "openblas" only)
+/// numerics = "pinned"         # pinned: Tandem's fixed-order kernels, the same bits on every machine | openblas
 /// reduction = "exact"         # exact: same bits on any number of ranks | float: one Float32 allreduce
 /// ```
 public struct RunConfiguration: Codable, Sendable, Equatable {
@@ -70,8 +72,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var scatter = false
     public var blasThreads = 1
     public var reduction = GradientReduction.exact
+    public var numerics = NumericPath.pinned
 
-    static let keys = ["collective_timeout", "scatter", "blas_threads", "reduction"]
+    static let keys = ["collective_timeout", "scatter", "blas_threads", "reduction", "numerics"]
   }
 
   /// Release rules: how the decision threshold is tuned and the quality gates
@@ -135,7 +138,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       "training.checkpoint_every": String(training.checkpointEvery),
       "training.keep_checkpoints": String(training.keepCheckpoints),
       "cluster.reduction": cluster.reduction.rawValue, "cluster.scatter": String(cluster.scatter),
-      "cluster.blas_threads": String(cluster.blasThreads),
+      "cluster.blas_threads": String(cluster.blasThreads), "cluster.numerics": cluster.numerics.rawValue,
       "cluster.collective_timeout": "\(cluster.collectiveTimeout)",
     ]
     if cluster.reduction == .exact { values["training.micro_batch"] = String(try microBatchSize()) }
@@ -234,6 +237,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
           throw ConfigurationError(file: file, "'cluster.reduction' must be \"exact\" or \"float\", got \(v.debugDescription)")
         }
         cluster.reduction = mode
+      }
+      if let v = c["numerics"] {
+        guard let text = v.string, let path = NumericPath(rawValue: text) else {
+          throw ConfigurationError(file: file, "'cluster.numerics' must be \"pinned\" or \"openblas\", got \(v.debugDescription)")
+        }
+        cluster.numerics = path
       }
       if let v = c["scatter"] {
         guard let b = v.bool else { throw ConfigurationError(file: file, "'cluster.scatter' must be true or false") }

@@ -26,7 +26,9 @@ struct RunRecording {
     }
     try store.storeDataset(at: configuration.dataset, contentSHA256: reader.contentSHA256)
     let environment = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
-                                              blasThreads: configuration.cluster.blasThreads, mpiVersion: mpiVersion)
+                                              blasThreads: configuration.cluster.blasThreads,
+                                              numerics: Numerics.identifier(of: configuration.cluster.numerics),
+                                              numericKernel: Numerics.pinnedKernel, mpiVersion: mpiVersion)
     let code = CodeVersion.current()
     let manifest = SnapshotManifest(
       datasetSHA256: reader.contentSHA256, datasetFileName: configuration.dataset, configTOML: configurationText,

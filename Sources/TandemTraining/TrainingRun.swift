@@ -28,6 +28,8 @@ public final class TrainingRun {
     public var samplesPerSecond: Double
     /// The snapshot the run started from, when it keeps a store.
     public var snapshotID: String?
+    /// The numeric configuration it trained with (`Numerics.identifier`); nil before numerics were pinned.
+    public var numerics: String?
   }
 
   let configuration: RunConfiguration
@@ -61,6 +63,7 @@ public final class TrainingRun {
     let task: LabelTask = config.task == "pneumonia-type" ? .subtype : .primary
     let trainSplit = Split(name: config.training.trainSplit)!, validationSplit = Split(name: config.training.validationSplit)!
     BLAS.threadCount = config.cluster.blasThreads
+    Numerics.path = config.cluster.numerics
 
     // Every rank that reads data opens the file and checks it; any failure on
     // any rank (a path that exists on one node only) stops all of them.
@@ -248,7 +251,7 @@ public final class TrainingRun {
                           epochs: config.epochs, steps: step, trainSamples: facts.trainIndices.count,
                           validation: validation, seconds: seconds,
                           samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9),
-                          snapshotID: recording?.snapshotID)
+                          snapshotID: recording?.snapshotID, numerics: Numerics.identifier(of: config.cluster.numerics))
     try comm.agree {
       guard rank == 0 else { return }
       try ParameterFile.write(model.parameters, to: runDirectory + "/model.h5",

@@ -81,7 +81,7 @@ extension MPIJobTests {
     let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
                                            from: Data(contentsOf: URL(fileURLWithPath: try #require(directory) + "/summary.json")))
     let auc = try #require(summary.validation.last).rocAUC
-    #expect(auc >= 0.83, "\(model) test ROC AUC \(auc)")
+    #expect(auc >= 0.83, "\(model) test ROC AUC \(auc), margin \(auc - 0.83) over 0.83")
     // Every test sample is scored exactly once across the ranks.
     #expect(summary.validation.allSatisfy { $0.count == summary.validation[0].count })
     #expect(summary.validation[0].confusion.joined().reduce(0, +) == summary.validation[0].count)
@@ -101,7 +101,10 @@ extension MPIJobTests {
     let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
                                            from: Data(contentsOf: URL(fileURLWithPath: try #require(directory) + "/summary.json")))
     let best = summary.validation.map(\.accuracy).max() ?? 0
-    #expect(summary.validation.last!.accuracy >= 0.90, "validation accuracy per epoch \(summary.validation.map(\.accuracy)), best \(best)")
+    // The pinned numerics make this figure the same on every machine; the
+    // message shows its margin over the bound.
+    let last = summary.validation.last!.accuracy
+    #expect(last >= 0.90, "validation accuracy \(last), margin \(last - 0.90) over 0.90; per epoch \(summary.validation.map(\.accuracy)), best \(best)")
     let log = try String(contentsOfFile: directory! + "/metrics.jsonl", encoding: .utf8)
     #expect(log.contains("\"dataWaitMs\"") && log.contains("\"allreduceMs\""))
   }

@@ -32,14 +32,14 @@ import TandemTestSupport
   }
 }
 
-@Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
-func gemmMatchesNaiveProduct(transposeA: Bool, transposeB: Bool) {
+@Test(arguments: [(false, false, false), (true, false, true), (false, true, false), (true, true, true)])
+func gemmMatchesNaiveProduct(transposeA: Bool, transposeB: Bool, accumulate: Bool) {
   let m = 5, n = 7, k = 3
   let a = randomTensor(transposeA ? [k, m] : [m, k], seed: 1)
   let b = randomTensor(transposeB ? [n, k] : [k, n], seed: 2)
   var c = randomTensor([m, n], seed: 3)
   let c0 = c
-  Tensor.gemm(a, b, into: &c, transposeA: transposeA, transposeB: transposeB, alpha: 2, beta: 0.5)
+  Tensor.gemm(a, b, into: &c, transposeA: transposeA, transposeB: transposeB, accumulate: accumulate)
   for i in 0..<m {
     for j in 0..<n {
       var s = 0.0
@@ -48,7 +48,7 @@ func gemmMatchesNaiveProduct(transposeA: Bool, transposeB: Bool) {
         let bv = transposeB ? b.scalars[j * k + p] : b.scalars[p * n + j]
         s += Double(av) * Double(bv)
       }
-      let expected = 2 * s + 0.5 * Double(c0.scalars[i * n + j])
+      let expected = s + (accumulate ? Double(c0.scalars[i * n + j]) : 0)
       #expect(abs(Double(c.scalars[i * n + j]) - expected) < 1e-5)
     }
   }

@@ -1,0 +1,278 @@
+#include "tandem_kernels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The reference loop must be an explicit fmaf chain; nothing may be contracted
+// or reassociated behind our back.
+#pragma clang fp contract(off)
+
+#define MR 6
+#define NR 16
+#define KC 384
+#define MC 96   /* multiple of MR: the packed A block (96 x 256 floats) sits in L2 */
+#define NC 2048 /* multiple of NR */
+
+static inline float load_a(int ta, const float *a, long lda, long i, long p) {
+  return ta ? a[p * lda + i] : a[i * lda + p];
+}
+static inline float load_b(int tb, const float *b, long ldb, long p, long j) {
+  return tb ? b[j * ldb + p] : b[p * ldb + j];
+}
+
+void tandem_sgemm_reference(int ta, int tb, long m, long n, long k,
+                            const float *a, long lda, const float *b, long ldb,
+                            int accumulate, float *c, long ldc) {
+  for (long i = 0; i < m; i++) {
+    for (long j = 0; j < n; j++) {
+      float acc = accumulate ? c[i * ldc + j] : 0.0f;
+      for (long p = 0; p < k; p++) acc = fmaf(load_a(ta, a, lda, i, p), load_b(tb, b, ldb, p, j), acc);
+      c[i * ldc + j] = acc;
+    }
+  }
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+static int detect_avx2_fma(void) {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+  int fma = (ecx >> 12) & 1, osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
+  if (!(fma && osxsave && avx)) return 0;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 6) != 6) return 0; /* the OS saves xmm and ymm state */
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+  return (ebx >> 5) & 1; /* AVX2 */
+}
+
+/// 6 x 16 tile of C over kc steps of packed A (kc x 6) and packed B (kc x 16).
+/// Starts from the tile's current values when `load`, else from +0.
+__attribute__((target("avx2,fma")))
+static void kernel_6x16(long kc, const float *restrict ap, const float *restrict bp,
+                        float *restrict c, long ldc, int load) {
+  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  if (load) {
+    c00 = _mm256_loadu_ps(c + 0 * ldc); c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+    c10 = _mm256_loadu_ps(c + 1 * ldc); c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+    c20 = _mm256_loadu_ps(c + 2 * ldc); c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+    c30 = _mm256_loadu_ps(c + 3 * ldc); c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+    c40 = _mm256_loadu_ps(c + 4 * ldc); c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+    c50 = _mm256_loadu_ps(c + 5 * ldc); c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+  } else {
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+  }
+  for (long p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+    __m256 a;
+    a = _mm256_broadcast_ss(ap + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(ap + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(ap + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(ap + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(ap + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(ap + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    ap += MR; bp += NR;
+  }
+  _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
+  _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
+  _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+  _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+  _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+  _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+}
+
+/// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row panels, zero-padded.
+static void pack_a(int ta, const float *a, long lda, long m, long i0, long mc, long p0, long kc, float *dst) {
+  for (long ir = 0; ir < mc; ir += MR) {
+    long rows = mc - ir < MR ? mc - ir : MR;
+    if (!ta) {
+      for (long r = 0; r < MR; r++) {
+        if (r < rows) {
+          const float *src = a + (i0 + ir + r) * lda + p0;
+          for (long p = 0; p < kc; p++) dst[p * MR + r] = src[p];
+        } else {
+          for (long p = 0; p < kc; p++) dst[p * MR + r] = 0.0f;
+        }
+      }
+    } else {
+      for (long p = 0; p < kc; p++) {
+        const float *src = a + (p0 + p) * lda + i0 + ir;
+        long r = 0;
+        for (; r < rows; r++) dst[p * MR + r] = src[r];
+        for (; r < MR; r++) dst[p * MR + r] = 0.0f;
+      }
+    }
+    dst += kc * MR;
+  }
+  (void)m;
+}
+
+
+/// Eight rows of eight floats, transposed: out[q] holds element q of rows 0..7.
+__attribute__((target("avx2,fma")))
+static inline void transpose8(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/// A full 16-column panel of a transposed B (16 rows of `src`, `ld` apart), kc deep.
+__attribute__((target("avx2,fma")))
+static void pack_b_transposed_panel(const float *src, long ld, long kc, float *dst) {
+  long p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int half = 0; half < 2; half++) {
+      __m256 r[8];
+      for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (half * 8 + q) * ld + p);
+      transpose8(r);
+      for (int q = 0; q < 8; q++) _mm256_store_ps(dst + (p + q) * NR + half * 8, r[q]);
+    }
+  }
+  for (; p < kc; p++)
+    for (long cc = 0; cc < NR; cc++) dst[p * NR + cc] = src[cc * ld + p];
+}
+
+/// Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column panels, zero-padded.
+__attribute__((target("avx2,fma")))
+static void pack_b(int tb, const float *b, long ldb, long p0, long kc, long j0, long nc, float *dst) {
+  for (long jr = 0; jr < nc; jr += NR) {
+    long cols = nc - jr < NR ? nc - jr : NR;
+    if (!tb) {
+      for (long p = 0; p < kc; p++) {
+        const float *src = b + (p0 + p) * ldb + j0 + jr;
+        float *d = dst + p * NR;
+        if (cols == NR) {
+          memcpy(d, src, NR * sizeof(float));
+        } else {
+          long cc = 0;
+          for (; cc < cols; cc++) d[cc] = src[cc];
+          for (; cc < NR; cc++) d[cc] = 0.0f;
+        }
+      }
+    } else if (cols == NR) {
+      pack_b_transposed_panel(b + (j0 + jr) * ldb + p0, ldb, kc, dst);
+    } else {
+      for (long p = 0; p < kc; p++) {
+        float *d = dst + p * NR;
+        long cc = 0;
+        for (; cc < cols; cc++) d[cc] = b[(j0 + jr + cc) * ldb + p0 + p];
+        for (; cc < NR; cc++) d[cc] = 0.0f;
+      }
+    }
+    dst += kc * NR;
+  }
+}
+
+static float *workspace(size_t floats, float **slot, size_t *capacity) {
+  if (*capacity < floats) {
+    free(*slot);
+    *slot = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    if (!*slot) abort();
+    *capacity = floats;
+  }
+  return *slot;
+}
+
+static _Thread_local float *packed_a, *packed_b;
+static _Thread_local size_t packed_a_capacity, packed_b_capacity;
+
+/// The blocked product. With `transposed_c` the tile (i, j) of this product is
+/// element (j, i) of `c`: the caller swapped the operands to compute Cᵀ = op(B)ᵀ·op(A)ᵀ.
+__attribute__((target("avx2,fma")))
+static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a, long lda,
+                          const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c) {
+  float *ap = workspace((size_t)MC * KC, &packed_a, &packed_a_capacity);
+  float *bp = workspace((size_t)KC * NC, &packed_b, &packed_b_capacity);
+  float tile[MR * NR] __attribute__((aligned(32)));
+  for (long jc = 0; jc < n; jc += NC) {
+    long nc = n - jc < NC ? n - jc : NC;
+    for (long pc = 0; pc < k; pc += KC) {
+      long kc = k - pc < KC ? k - pc : KC;
+      // After the first depth block every element continues its own chain from C.
+      int load = accumulate || pc > 0;
+      pack_b(tb, b, ldb, pc, kc, jc, nc, bp);
+      for (long ic = 0; ic < m; ic += MC) {
+        long mc = m - ic < MC ? m - ic : MC;
+        pack_a(ta, a, lda, m, ic, mc, pc, kc, ap);
+        for (long jr = 0; jr < nc; jr += NR) {
+          long cols = nc - jr < NR ? nc - jr : NR;
+          const float *bpanel = bp + (jr / NR) * kc * NR;
+          for (long ir = 0; ir < mc; ir += MR) {
+            long rows = mc - ir < MR ? mc - ir : MR;
+            const float *apanel = ap + (ir / MR) * kc * MR;
+            long i = ic + ir, j = jc + jr;
+            if (!transposed_c && rows == MR && cols == NR) {
+              kernel_6x16(kc, apanel, bpanel, c + i * ldc + j, ldc, load);
+              continue;
+            }
+            // Through a copy of the tile; padded lanes are computed and discarded.
+            memset(tile, 0, sizeof tile);
+            if (load) {
+              for (long r = 0; r < rows; r++)
+                for (long q = 0; q < cols; q++)
+                  tile[r * NR + q] = transposed_c ? c[(j + q) * ldc + i + r] : c[(i + r) * ldc + j + q];
+            }
+            kernel_6x16(kc, apanel, bpanel, tile, NR, load);
+            for (long r = 0; r < rows; r++)
+              for (long q = 0; q < cols; q++) {
+                if (transposed_c) c[(j + q) * ldc + i + r] = tile[r * NR + q];
+                else c[(i + r) * ldc + j + q] = tile[r * NR + q];
+              }
+          }
+        }
+      }
+    }
+  }
+}
+
+static long round_up(long x, long to) { return (x + to - 1) / to * to; }
+
+__attribute__((target("avx2,fma")))
+static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, long lda,
+                       const float *b, long ldb, int accumulate, float *c, long ldc) {
+  if (k == 0) {
+    if (!accumulate) for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
+    return;
+  }
+  // Cᵀ = op(B)ᵀ·op(A)ᵀ computes every element by the same chain, so pick the
+  // orientation whose tiles waste fewer padded lanes.
+  if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3)
+    sgemm_blocked(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
+  else
+    sgemm_blocked(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
+}
+#endif
+
+static int vector_path = -1;
+static int forced_reference = 0;
+
+int tandem_gemm_vector_path(void) {
+#if defined(__x86_64__)
+  if (vector_path < 0) vector_path = detect_avx2_fma();
+  return vector_path && !forced_reference;
+#else
+  return 0;
+#endif
+}
+
+void tandem_gemm_force_reference(int on) { forced_reference = on; }
+
+void tandem_sgemm(int ta, int tb, long m, long n, long k, const float *a, long lda,
+                  const float *b, long ldb, int accumulate, float *c, long ldc) {
+  if (m <= 0 || n <= 0) return;
+#if defined(__x86_64__)
+  if (tandem_gemm_vector_path()) { sgemm_avx2(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc); return; }
+#endif
+  tandem_sgemm_reference(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+}

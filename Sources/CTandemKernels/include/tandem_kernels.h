@@ -1,0 +1,39 @@
+#ifndef TANDEM_KERNELS_H
+#define TANDEM_KERNELS_H
+// Tandem's own matrix product, the kernel behind its pinned numeric path.
+//
+// Every element is computed as one chain of fused multiply-adds in ascending
+// k, starting from C (accumulate) or +0:
+//     acc = accumulate ? C[i][j] : +0;  for p in 0..<k: acc = fma(A[i][p], B[p][j], acc)
+// Blocking, vector width and the instruction set only decide which elements
+// are computed together, never the order of any element's additions, so the
+// AVX2 kernel, any wider kernel and the scalar `fmaf` reference give the same
+// bits on every machine.
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Row-major `C = op(A)·op(B)` (or `C += ...` with `accumulate`), where op(A) is
+/// m×k and op(B) is k×n. `transpose_a`/`transpose_b` read A as k×m / B as n×k.
+void tandem_sgemm(int transpose_a, int transpose_b, long m, long n, long k,
+                  const float *a, long lda, const float *b, long ldb,
+                  int accumulate, float *c, long ldc);
+
+/// The same product by the scalar reference loop (`fmaf`), on any CPU.
+void tandem_sgemm_reference(int transpose_a, int transpose_b, long m, long n, long k,
+                            const float *a, long lda, const float *b, long ldb,
+                            int accumulate, float *c, long ldc);
+
+/// Which code `tandem_sgemm` runs here: 1 for the AVX2+FMA kernel, 0 for the
+/// scalar reference (slow: no vector FMA on this CPU).
+int tandem_gemm_vector_path(void);
+
+/// Forces the scalar reference (for tests and the self-test's cross-check).
+void tandem_gemm_force_reference(int on);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
