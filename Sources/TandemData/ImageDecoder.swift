@@ -41,10 +41,31 @@ public struct GrayImage: Sendable, Equatable {
 /// Holds a TurboJPEG handle, which is not thread-safe: use one decoder per thread.
 public final class ImageDecoder {
   private let jpeg: tjhandle
+  /// The most pixels an image may claim in its header; larger ones are refused
+  /// before anything is allocated, so one forged upload cannot exhaust memory.
+  public let maximumPixels: Int
 
-  public init() {
+  /// 64 Mi pixels (an 8192 x 8192 image), far above any chest X-ray; the
+  /// environment variable `TANDEM_MAX_IMAGE_PIXELS` sets another limit.
+  public static let defaultMaximumPixels = 1 << 26
+
+  public static var configuredMaximumPixels: Int {
+    ProcessInfo.processInfo.environment["TANDEM_MAX_IMAGE_PIXELS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+      ?? defaultMaximumPixels
+  }
+
+  public init(maximumPixels: Int = ImageDecoder.configuredMaximumPixels) {
     guard let handle = tjInitDecompress() else { fatalError("tjInitDecompress failed: out of memory") }
     jpeg = handle
+    self.maximumPixels = maximumPixels
+  }
+
+  private func checkSize(width: Int, height: Int, path: String) throws(ImageError) {
+    guard width.multipliedReportingOverflow(by: height).partialValue <= maximumPixels,
+          width <= maximumPixels, height <= maximumPixels else {
+      throw ImageError(path: path, message: "the image claims \(width) x \(height) pixels, more than the decode limit of "
+                       + "\(maximumPixels) (TANDEM_MAX_IMAGE_PIXELS)")
+    }
   }
 
   deinit { tjDestroy(jpeg) }
@@ -96,6 +117,7 @@ public final class ImageDecoder {
       throw ImageError(path: path, message: "cannot read JPEG header: \(jpegMessage())")
     }
     guard width > 0, height > 0 else { throw ImageError(path: path, message: "JPEG has no pixels") }
+    try checkSize(width: Int(width), height: Int(height), path: path)
     var outWidth = width, outHeight = height
     if let minimumSide {
       var count: Int32 = 0
@@ -134,6 +156,7 @@ public final class ImageDecoder {
     image.format = CPNG_format_gray()
     let width = Int(image.width), height = Int(image.height)
     guard width > 0, height > 0 else { throw ImageError(path: path, message: "PNG has no pixels") }
+    try checkSize(width: width, height: height, path: path)
     var pixels = [UInt8](repeating: 0, count: width * height)  // black background under any alpha
     let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
     guard ok != 0 else {
@@ -145,11 +168,14 @@ public final class ImageDecoder {
 
 /// The whole file, or an `ImageError` naming it.
 func readFileBytes(_ path: String) throws(ImageError) -> [UInt8] {
-  let fd = open(path, O_RDONLY)
+  // Non-blocking open: a FIFO would otherwise block here until a writer came.
+  let fd = open(path, O_RDONLY | O_NONBLOCK)
   guard fd >= 0 else { throw ImageError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
   defer { close(fd) }
   var info = stat()
   guard fstat(fd, &info) == 0 else { throw ImageError(path: path, message: "cannot stat: \(String(cString: strerror(errno)))") }
+  guard (info.st_mode & S_IFMT) == S_IFREG else { throw ImageError(path: path, message: "not a regular file") }
+  _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
   let size = Int(info.st_size)
   var failure: Int32 = 0
   let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in

@@ -33,7 +33,12 @@ public struct ExactReducer {
     flat.reserveCapacity(parameterCount)
     for p in parameters { flat.append(contentsOf: p.gradient.scalars) }
     invariant(flat.count == parameterCount, "exact reduction: \(flat.count) gradient scalars, expected \(parameterCount)")
-    for v in flat { localMaximum = max(localMaximum, abs(v)) }
+    // `max` would drop a NaN (every comparison with it is false); count it as
+    // infinite, so the agreed maximum says the step diverged on every rank.
+    for v in flat {
+      let magnitude = abs(v)
+      if !(magnitude <= localMaximum) { localMaximum = magnitude.isNaN ? .infinity : magnitude }
+    }
     gradients.append(flat)
   }
 

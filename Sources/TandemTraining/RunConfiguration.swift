@@ -105,6 +105,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   public var release: Release
 
   static let keys = ["model", "dataset", "task", "output", "store", "seed", "epochs", "training", "cluster", "release"]
+  static let maximumBatch = 1 << 24
+  static let maximumEpochs = 1_000_000
 
   /// The reference model this run trains.
   public var modelName: ModelName { get throws { try ModelName(parsing: model) } }
@@ -263,12 +265,22 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   private func validate(file: String, model: ModelName) throws(ConfigurationError) {
     func fail(_ message: String) -> ConfigurationError { ConfigurationError(file: file, message) }
     guard epochs > 0 else { throw fail("'epochs' must be positive, got \(epochs)") }
-    if let b = training.globalBatch, b <= 0 { throw fail("'training.global_batch' must be positive, got \(b)") }
+    // Bounds keep every count representable in the step arithmetic (a batch
+    // of 2^63 samples would overflow it) and far above any real use.
+    if let b = training.globalBatch, !(1...Self.maximumBatch).contains(b) {
+      throw fail("'training.global_batch' must be between 1 and \(Self.maximumBatch), got \(b)")
+    }
+    guard epochs <= Self.maximumEpochs else { throw fail("'epochs' must be at most \(Self.maximumEpochs), got \(epochs)") }
     if let r = training.learningRate, !(r > 0 && r.isFinite) { throw fail("'training.learning_rate' must be positive, got \(r)") }
     guard training.momentum >= 0 && training.momentum < 1 else { throw fail("'training.momentum' must be in [0, 1), got \(training.momentum)") }
     guard training.weightDecay >= 0 else { throw fail("'training.weight_decay' must be non-negative, got \(training.weightDecay)") }
     guard training.threshold > 0 && training.threshold < 1 else { throw fail("'training.threshold' must be in (0, 1), got \(training.threshold)") }
     if let m = training.microBatch, m <= 0 { throw fail("'training.micro_batch' must be positive, got \(m)") }
+    let globalBatch = training.globalBatch ?? TrainingSettings.reference(for: model).globalBatch
+    if let m = training.microBatch, m > globalBatch {
+      throw fail("'training.micro_batch' (\(m)) must not exceed the global batch (\(globalBatch))")
+    }
+    guard cluster.collectiveTimeout.isFinite else { throw fail("'cluster.collective_timeout' must be finite, got \(cluster.collectiveTimeout)") }
     guard training.checkpointEvery >= 0 else { throw fail("'training.checkpoint_every' must be non-negative, got \(training.checkpointEvery)") }
     guard training.keepCheckpoints >= 1 else { throw fail("'training.keep_checkpoints' must be at least 1, got \(training.keepCheckpoints)") }
     guard training.maxSteps >= 0 else { throw fail("'training.max_steps' must be non-negative, got \(training.maxSteps)") }

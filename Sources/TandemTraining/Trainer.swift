@@ -112,7 +112,14 @@ public final class Trainer {
       exactReducer.add(model.parameters)
     }
     let computed = DispatchTime.now().uptimeNanoseconds
-    let total = try exactReducer.reduce(into: model.parameters, loss: loss, over: communicator)
+    let total: Double
+    do {
+      total = try exactReducer.reduce(into: model.parameters, loss: loss, over: communicator)
+    } catch ExactReductionError.nonFiniteGradient {
+      // Every rank agreed on the non-finite maximum: report it as the
+      // divergence it is, with the step, as the float path does.
+      return (.nan, timings)
+    }
     let reduced = DispatchTime.now().uptimeNanoseconds
     optimizer.step(model.parameters)
     let end = DispatchTime.now().uptimeNanoseconds

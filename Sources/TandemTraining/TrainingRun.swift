@@ -54,6 +54,29 @@ public final class TrainingRun {
     self.log = log
   }
 
+  /// Every rank must train the same run: ranks whose run files resolve
+  /// differently would issue different collectives and fail obscurely (or,
+  /// worse, train a model the snapshot does not describe). Rank 0's settings
+  /// are the reference; the lowest differing rank names the first key. The
+  /// dataset's path may differ between nodes; its content hash is checked later.
+  static func checkSettingsAgree(_ config: RunConfiguration, over comm: any Communicator) throws {
+    guard comm.worldSize > 1 else { return }
+    let mine = try config.resolved().filter { $0.key != "dataset" }
+    let encoded = mine.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
+    let reference = String(decoding: try comm.broadcast(bytes: Array(encoded.utf8), root: 0), as: UTF8.self)
+    try comm.agree {
+      guard encoded != reference else { return }
+      var theirs: [String: String] = [:]
+      for line in reference.split(separator: "\n") {
+        guard let eq = line.firstIndex(of: "=") else { continue }
+        theirs[String(line[..<eq])] = String(line[line.index(after: eq)...])
+      }
+      let key = Set(mine.keys).union(theirs.keys).sorted().first { mine[$0] != theirs[$0] } ?? "?"
+      throw ConfigurationError(file: "run file",
+                               "'\(key)' is \(mine[key] ?? "unset") here but \(theirs[key] ?? "unset") on rank 0; every rank must train the same run")
+    }
+  }
+
   public func run() throws -> Summary {
     let comm = communicator
     let rank = comm.rank, world = comm.worldSize
@@ -64,6 +87,7 @@ public final class TrainingRun {
     let trainSplit = Split(name: config.training.trainSplit)!, validationSplit = Split(name: config.training.validationSplit)!
     BLAS.threadCount = config.cluster.blasThreads
     Numerics.path = config.cluster.numerics
+    try Self.checkSettingsAgree(config, over: comm)
 
     // Every rank that reads data opens the file and checks it; any failure on
     // any rank (a path that exists on one node only) stops all of them.
@@ -182,7 +206,11 @@ public final class TrainingRun {
     if rank == 0 {
       log("run \((runDirectory as NSString).lastPathComponent): \(name.rawValue) (\(model.parameterCount) parameters), task \(config.task), "
           + "\(facts.trainIndices.count) train / \(facts.validationIndices.count) \(validationSplit) samples, "
-          + "\(world) rank(s), global batch \(settings.globalBatch), lr \(settings.learningRate), seed \(config.seed)")
+          + "\(world) rank(s), global batch \(settings.globalBatch), lr \(settings.learningRate), seed \(config.seed), "
+          + "numerics \(Numerics.identifier)")
+      if config.cluster.numerics == .pinned && Numerics.pinnedKernel != "avx2-fma" {
+        log("note: this CPU has no AVX2/FMA: the pinned numerics run their scalar reference (the same bits, many times slower)")
+      }
       if let recording { log("snapshot \(recording.snapshotID) in \(config.store)") }
     }
 

@@ -84,3 +84,54 @@ import TandemData
     }
   }
 }
+
+/// Forged and odd inputs are refused from what the header says, before any
+/// allocation, and a FIFO never blocks the reader.
+@Suite struct ImageLimitTests {
+  static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for b in bytes {
+      crc ^= UInt32(b)
+      for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
+    }
+    return ~crc
+  }
+
+  /// A PNG whose header claims `width` x `height` pixels, with one tiny IDAT.
+  static func forgedPNG(width: UInt32, height: UInt32) -> [UInt8] {
+    func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+    func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+      let body = Array(type.utf8) + data
+      return bigEndian(UInt32(data.count)) + body + bigEndian(crc32(body))
+    }
+    let header = bigEndian(width) + bigEndian(height) + [8, 0, 0, 0, 0]
+    return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header)
+      + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
+  }
+
+  @Test func aPNGClaimingTenGigapixelsIsRefusedBeforeAllocation() throws {
+    let bytes = Self.forgedPNG(width: 100_000, height: 100_000)
+    do {
+      _ = try bytes.withUnsafeBytes { try ImageDecoder().decode($0, path: "huge.png") }
+      Issue.record("a 100000 x 100000 PNG was decoded")
+    } catch {
+      #expect("\(error)" == "huge.png: the image claims 100000 x 100000 pixels, more than the decode limit of 67108864 (TANDEM_MAX_IMAGE_PIXELS)")
+    }
+    // A lower limit applies to ordinary sizes too.
+    let small = Self.forgedPNG(width: 300, height: 300)
+    #expect(throws: ImageError.self) { try small.withUnsafeBytes { try ImageDecoder(maximumPixels: 50_000).decode($0, path: "p.png") } }
+  }
+
+  @Test func aFIFOIsRefusedInsteadOfBlocking() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-fifo-\(getpid()).png").path
+    unlink(path)
+    #expect(mkfifo(path, 0o600) == 0)
+    defer { unlink(path) }
+    do {
+      _ = try ImageDecoder().decode(contentsOf: path)
+      Issue.record("a FIFO was read as an image")
+    } catch {
+      #expect("\(error)".hasSuffix("not a regular file"), "\(error)")
+    }
+  }
+}

@@ -91,3 +91,24 @@ func fusedGradientsOnNRanksEqualSingleProcess(worldSize: Int) throws {
     }
   }
 }
+
+/// A NaN in one rank's gradient must stop every rank with the divergence
+/// error, not trap converting it to fixed point (`max` drops a NaN, so it
+/// used to pass the finiteness check).
+@Test(arguments: [Float.nan, .infinity, -.infinity])
+func aNonFiniteGradientOnOneRankStopsEveryRankWithTheDivergenceError(bad: Float) throws {
+  let outcomes = try LocalWorld.run(worldSize: 2) { comm -> String in
+    let model = try Model.reference(.churnMLP, features: 4, seed: 1)
+    var reducer = ExactReducer()
+    reducer.begin(parameterCount: model.parameterCount)
+    if comm.rank == 1 { model.parameters[2].gradient.scalars[3] = bad }
+    reducer.add(model.parameters)
+    do {
+      _ = try reducer.reduce(into: model.parameters, loss: 0, over: comm)
+      return "reduced"
+    } catch let error as ExactReductionError {
+      return error.description
+    }
+  }
+  #expect(outcomes.allSatisfy { $0.contains("not finite") }, "\(outcomes)")
+}
