@@ -104,7 +104,9 @@ extension Tandem {
         }
       }
       let store = try storeOption.open()
-      try AuditLog(store: store, model: version.name).append(records)
+      if let torn = try AuditLog(store: store, model: version.name).append(records) {
+        printError("tandem: note: the audit log ended in a torn line (a crash mid-append); it was moved to \(torn)")
+      }
       let failed = samples.indices.filter { ok[$0] != 1 }
       if let out {
         try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: out)

@@ -59,8 +59,13 @@ public struct AuditLog {
     path = store.root + "/audit/\(model).jsonl"
   }
 
-  public func append(_ records: [PredictionRecord]) throws {
-    guard !records.isEmpty else { return }
+  /// Appends `records` under the lock and fsyncs. A torn last line (a crash
+  /// mid-append left a record without its newline, and that `predict` never
+  /// reported success) is moved to `LOG.torn-OFFSET` and cut off first, so the
+  /// new records start on a line of their own; returns that file's path.
+  @discardableResult
+  public func append(_ records: [PredictionRecord]) throws -> String? {
+    guard !records.isEmpty else { return nil }
     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
@@ -70,15 +75,39 @@ public struct AuditLog {
       text.append(try encoder.encode(record))
       text.append(0x0A)
     }
-    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    let fd = open(path, O_RDWR | O_APPEND | O_CREAT, 0o644)  // read too: the torn-tail check
     guard fd >= 0 else { throw DataError(path: path, message: "cannot open the audit log: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    flock(fd, LOCK_EX)
+    guard flock(fd, LOCK_EX) == 0 else {
+      throw DataError(path: path, message: "cannot lock the audit log: \(String(cString: strerror(errno)))")
+    }
     defer { flock(fd, LOCK_UN) }
+    let torn = try cutTornTail(fd)
     let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     guard written == text.count, fsync(fd) == 0 else {
       throw DataError(path: path, message: "cannot append to the audit log (disk full?): \(String(cString: strerror(errno)))")
     }
+    return torn
+  }
+
+  private func cutTornTail(_ fd: Int32) throws -> String? {
+    let size = lseek(fd, 0, SEEK_END)
+    guard size > 0 else { return nil }
+    // A record is a few hundred bytes: the last newline lies in the final MiB.
+    let window = min(Int(size), 1 << 20)
+    var tail = [UInt8](repeating: 0, count: window)
+    guard pread(fd, &tail, window, off_t(Int(size) - window)) == window else {
+      throw DataError(path: path, message: "cannot read the audit log's end: \(String(cString: strerror(errno)))")
+    }
+    guard tail.last != 0x0A else { return nil }
+    let keep = tail.lastIndex(of: 0x0A).map { Int(size) - window + $0 + 1 } ?? (window == Int(size) ? 0 : -1)
+    guard keep >= 0 else { throw DataError(path: path, message: "the last line is over 1 MiB long: not an audit log") }
+    let sidecar = "\(path).torn-\(keep)"
+    try AtomicFile.write(Data(tail[(window - (Int(size) - keep))...]), to: sidecar)
+    guard ftruncate(fd, off_t(keep)) == 0, fsync(fd) == 0 else {
+      throw DataError(path: path, message: "cannot cut the torn last line: \(String(cString: strerror(errno)))")
+    }
+    return sidecar
   }
 
   /// Every record, in order; a damaged line is an error naming its number.

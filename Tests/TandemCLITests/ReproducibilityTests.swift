@@ -130,6 +130,22 @@ extension MPIJobTests {
     let verified = try tandem(["audit", "verify", "--model", "churn", "--sample", "0"], environment: sandybridge)
     #expect(verified.status == 0 && verified.stdout.contains("300 of 300 sampled predictions"), "\(verified)")
 
+    // A crash mid-append leaves a torn last line: the next predict moves it
+    // aside and starts on a line of its own, so the log still verifies.
+    let torn = Data("{\"model\":\"churn\",\"vers".utf8)
+    let handle = try FileHandle(forWritingTo: home.appendingPathComponent("store/audit/churn.jsonl"))
+    try handle.seekToEnd(); try handle.write(contentsOf: torn); try handle.close()
+    try (rows.prefix(3).joined(separator: "\r\n") + "\r\n").write(to: home.appendingPathComponent("two.csv"), atomically: true, encoding: .utf8)
+    let again = try tandem(["predict", "--model", "churn@1", "--input", "two.csv", "--out", "two-preds.csv"])
+    #expect(again.status == 0 && again.stderr.contains("torn line"), "\(again)")
+    let sidecars = try FileManager.default.contentsOfDirectory(atPath: home.appendingPathComponent("store/audit").path).filter { $0.contains(".torn-") }
+    #expect(sidecars.count == 1, "\(sidecars)")
+    if let sidecar = sidecars.first {
+      #expect(try Data(contentsOf: home.appendingPathComponent("store/audit/\(sidecar)")) == torn)
+    }
+    let afterTear = try tandem(["audit", "verify", "--model", "churn", "--sample", "0"])
+    #expect(afterTear.status == 0 && afterTear.stdout.contains("302 of 302 sampled predictions"), "\(afterTear)")
+
     // One record claims numerics this build does not have.
     let log = home.appendingPathComponent("store/audit/churn.jsonl")
     var lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").map(String.init)
@@ -138,7 +154,7 @@ extension MPIJobTests {
     #expect(lines[5].contains("fma-chain\\/0") || lines[5].contains("fma-chain/0"), "\(lines[5])")
     try (lines.joined(separator: "\n") + "\n").write(to: log, atomically: true, encoding: .utf8)
     let refused = try tandem(["audit", "verify", "--model", "churn", "--sample", "0"])
-    #expect(refused.status == 4 && refused.stdout.contains("299 of 300") && refused.stderr.contains("line 6")
+    #expect(refused.status == 4 && refused.stdout.contains("301 of 302") && refused.stderr.contains("line 6")
             && refused.stderr.contains("tandem-fma-chain/0"), "\(refused)")
   }
 
