@@ -25,12 +25,14 @@ public struct DataError: Error, CustomStringConvertible, Sendable {
 public final class AtomicOutput {
   public let path: String
   public let temporaryPath: String
+  private let replacing: Bool
   private var committed = false
 
   public init(path: String, replacing: Bool) throws(DataError) {
     self.path = path
+    self.replacing = replacing
     // Matches the repository's ignore pattern `*.h5.tmp*`.
-    temporaryPath = path + ".tmp-\(getpid())"
+    temporaryPath = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     var info = stat()
     if lstat(path, &info) == 0 {
       if (info.st_mode & S_IFMT) == S_IFDIR { throw DataError(path: path, message: "is a directory") }
@@ -62,8 +64,19 @@ public final class AtomicOutput {
     let syncErrno = errno
     close(fd)
     guard synced == 0 else { throw DataError(path: path, message: "cannot fsync: \(String(cString: strerror(syncErrno)))") }
-    guard rename(temporaryPath, path) == 0 else {
-      throw DataError(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
+    if replacing {
+      guard rename(temporaryPath, path) == 0 else {
+        throw DataError(path: path, message: "cannot rename into place: \(String(cString: strerror(errno)))")
+      }
+    } else {
+      // link() fails if the name exists: of two jobs writing the same new
+      // output, exactly one wins; the other is told, and nothing is replaced.
+      guard link(temporaryPath, path) == 0 else {
+        let reason = errno == EEXIST ? "was created by another job while this one ran (pass --force to replace it)"
+          : "cannot move into place: \(String(cString: strerror(errno)))"
+        throw DataError(path: path, message: reason)
+      }
+      unlink(temporaryPath)
     }
     committed = true
     let dir = open(Self.directory(of: path), O_RDONLY | O_DIRECTORY)

@@ -4,7 +4,7 @@ import TandemData
 /// The run store: one directory that makes every run auditable after the fact.
 ///
 ///     STORE/datasets/<sha256>.h5      each dataset once, named by its content hash
-///                                     (a hard link to the ingested file where possible)
+///                                     (a read-only copy of the ingested file)
 ///     STORE/snapshots/<id>.json       snapshot manifests; <id> = SHA-256 of the file's bytes
 ///     STORE/models/<sha256>.h5        parameters of each registered model version, by parameters hash
 ///     STORE/registry.sqlite           the run registry and model registry (SQLite, WAL), plus -wal and -shm
@@ -68,12 +68,11 @@ public struct Store: Sendable {
   /// does not have. A hash already stored is not copied or checked again
   /// (`verifiedDataset` checks it on use).
   ///
-  /// The stored file is a hard link when the store is on the same filesystem:
-  /// no space is used, and since Tandem replaces files by rename (a re-ingest
-  /// makes a new file), the stored link keeps the old contents. An in-place
-  /// edit of the original would change the stored copy too, and is caught by
-  /// `verifiedDataset`. Otherwise it is a copy (temporary file, fsync, rename),
-  /// made read-only.
+  /// The stored file is a read-only copy (a reflink where the filesystem
+  /// has them, else bytes: temporary file, fsync, rename), never a hard link:
+  /// an in-place edit of the user's file (h5py in `r+` mode) would otherwise
+  /// change the snapshot's data too. The copy's own hash is checked before the
+  /// store returns it, so an edit racing the copy is caught here.
   @discardableResult
   public func storeDataset(at path: String, contentSHA256: String) throws -> String {
     try Self.checkHash(contentSHA256, kind: "dataset hash")
@@ -101,14 +100,13 @@ public struct Store: Sendable {
     guard computed == contentSHA256 else {
       throw StoreError(path: path, message: "contents hash to \(computed.prefix(12))…, but the file says \(contentSHA256.prefix(12))…: damaged after ingest")
     }
-    // Follow a symbolic link: the store must hold the data, not a link to it.
-    if linkat(AT_FDCWD, path, AT_FDCWD, stored, AT_SYMLINK_FOLLOW) == 0 {
-      StoreFiles.syncDirectory(of: stored)
-      return stored
-    }
-    // EEXIST: another job stored the same data a moment ago; the name is its hash.
-    if errno == EEXIST { return stored }
+    // open() follows a symbolic link: the store holds the data, not a link to it.
     try StoreFiles.copy(from: path, to: stored, mode: 0o444)
+    let copied = (try? ContentHash.compute(path: stored)) ?? ""
+    guard copied == contentSHA256 else {
+      unlink(stored)
+      throw StoreError(path: path, message: "changed while it was being stored (its copy hashes to \(copied.prefix(12))…); store it again")
+    }
     return stored
   }
 

@@ -27,16 +27,18 @@ public struct Checkpoint: Equatable {
   public var configTOML: String
   /// Validation metrics of the finished epochs, as JSON.
   public var validationJSON: String
+  /// The training data's content hash; nil in checkpoints written before it was recorded.
+  public var datasetSHA256: String?
 
   public static func == (a: Checkpoint, b: Checkpoint) -> Bool {
     a.parameters.map(\.name) == b.parameters.map(\.name) && a.parameters.map(\.value) == b.parameters.map(\.value)
       && a.velocities == b.velocities && a.epoch == b.epoch && a.stepInEpoch == b.stepInEpoch
       && a.globalStep == b.globalStep && a.seed == b.seed && a.configTOML == b.configTOML
-      && a.validationJSON == b.validationJSON
+      && a.validationJSON == b.validationJSON && a.datasetSHA256 == b.datasetSHA256
   }
 
   public init(parameters: [(name: String, value: Tensor)], velocities: [[Float]], epoch: Int, stepInEpoch: Int,
-              globalStep: Int, seed: UInt64, configTOML: String, validationJSON: String) {
+              globalStep: Int, seed: UInt64, configTOML: String, validationJSON: String, datasetSHA256: String? = nil) {
     self.parameters = parameters
     self.velocities = velocities
     self.epoch = epoch
@@ -45,6 +47,7 @@ public struct Checkpoint: Equatable {
     self.seed = seed
     self.configTOML = configTOML
     self.validationJSON = validationJSON
+    self.datasetSHA256 = datasetSHA256
   }
 
   /// SHA-256 over the logical contents, in a fixed order.
@@ -74,6 +77,8 @@ public struct Checkpoint: Equatable {
     add(Int64(bitPattern: seed))
     add(configTOML)
     add(validationJSON)
+    // Absent in older checkpoints, whose checksums must still verify.
+    if let datasetSHA256 { add(datasetSHA256) }
     return hash.finalize().map { String(format: "%02x", $0) }.joined()
   }
 
@@ -95,6 +100,7 @@ public struct Checkpoint: Equatable {
     try file.setAttribute("seed", .string(String(seed)))
     try file.setAttribute("config_toml", .string(configTOML))
     try file.setAttribute("validation_json", .string(validationJSON))
+    if let datasetSHA256 { try file.setAttribute("dataset_sha256", .string(datasetSHA256)) }
     try file.setAttribute("checksum", .string(checksum))
     try file.close()
     try output.commit()
@@ -133,6 +139,7 @@ public struct Checkpoint: Equatable {
     self.seed = seed
     configTOML = try string("config_toml")
     validationJSON = try string("validation_json")
+    datasetSHA256 = try file.attribute("dataset_sha256")?.stringValue
     let stored = try string("checksum")
     guard stored == checksum else {
       throw DataError(path: path, message: "checksum mismatch (stored \(stored.prefix(12)), contents \(checksum.prefix(12))): damaged checkpoint")

@@ -108,6 +108,28 @@ final class MetricsLog {
     try handle.write(contentsOf: try encoder.encode(line) + Data("\n".utf8))
   }
 
+  /// Where a resumed run picked up. Step lines are written at each epoch's
+  /// end, so the interrupted process's steps of this epoch are not in the
+  /// log; this line says so instead of leaving a silent gap.
+  func write(resumeAt epoch: Int, stepInEpoch: Int, globalStep: Int, worldSize: Int) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let line = ResumeLine(epoch: epoch, step: stepInEpoch, globalStep: globalStep, worldSize: worldSize,
+                          note: stepInEpoch > 0 ? "steps 1 to \(stepInEpoch) of epoch \(epoch) ran before the interruption; their step records were not written"
+                            : "resumed at the start of epoch \(epoch)")
+    try handle.write(contentsOf: try encoder.encode(line) + Data("\n".utf8))
+    try handle.synchronize()
+  }
+
+  struct ResumeLine: Encodable {
+    var type = "resume"
+    var epoch: Int
+    var step: Int
+    var globalStep: Int
+    var worldSize: Int
+    var note: String
+  }
+
   struct CheckpointLine: Encodable {
     var type = "checkpoint"
     var step: Int

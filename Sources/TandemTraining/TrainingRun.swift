@@ -77,6 +77,24 @@ public final class TrainingRun {
     }
   }
 
+  /// A resumed run must continue the same run: the data and every setting
+  /// but the dataset's path (and the collective timeout, a property of the
+  /// cluster rather than the model) as the checkpoint recorded them.
+  static func checkResumable(_ checkpoint: Checkpoint, config: RunConfiguration, datasetSHA256: String,
+                             checkpoints: String) throws {
+    if let recorded = checkpoint.datasetSHA256, recorded != datasetSHA256 {
+      throw DataError(path: config.dataset, message: "its content hash is \(datasetSHA256.prefix(12))… but the run trained on "
+                      + "\(recorded.prefix(12))… (\(checkpoints)): resume continues the same data only; train a new run on the new data")
+    }
+    let then = try RunConfiguration(toml: checkpoint.configTOML, file: "checkpoint").resolved()
+    let now = try config.resolved()
+    let ignored: Set<String> = ["dataset", "cluster.collective_timeout"]
+    if let key = Set(then.keys).union(now.keys).subtracting(ignored).sorted().first(where: { then[$0] != now[$0] }) {
+      throw ConfigurationError(file: "run file", "'\(key)' is \(now[key] ?? "unset") now but was \(then[key] ?? "unset") "
+                               + "when the checkpoint was written (\(checkpoints)): resume continues the same run only; start a new run to change it")
+    }
+  }
+
   public func run() throws -> Summary {
     let comm = communicator
     let rank = comm.rank, world = comm.worldSize
@@ -121,10 +139,20 @@ public final class TrainingRun {
     let trainer = Trainer(model: model, settings: settings, communicator: comm)
     let source = BatchSource(reader: reader, task: task, scatter: config.cluster.scatter, sampleShape: facts.sampleShape)
 
-    let runDirectory = try comm.agree { () throws -> String in
-      guard rank == 0 else { return "" }
-      return try resumeDirectory ?? createRunDirectory(name: name)
+    // Rank 0 holds RUN/.lock while the run trains: a second `train --resume`
+    // of it (or a report writer) waits for nobody and is refused at once.
+    let (runDirectory, runLock) = try comm.agree { () throws -> (String, FileLock?) in
+      guard rank == 0 else { return ("", nil) }
+      let directory = try resumeDirectory ?? createRunDirectory(name: name)
+      let lock = try FileLock(path: directory + "/.lock", waiting: false,
+                              busy: "run \((directory as NSString).lastPathComponent) is being trained by another process")
+      if resumeDirectory != nil, FileManager.default.fileExists(atPath: directory + "/summary.json") {
+        throw DataError(path: directory, message: "the run has finished (summary.json): nothing to resume; "
+                        + "start a new run with tandem train --config")
+      }
+      return (directory, lock)
     }
+    defer { withExtendedLifetime(runLock) {} }
     let checkpoints = CheckpointDirectory(run: runDirectory)
     var validation: [ClassificationMetrics] = []
     // Position to start from: (epoch, steps done in it, global step).
@@ -139,6 +167,7 @@ public final class TrainingRun {
               checkpoint.parameters.map(\.value.shape) == model.parameters.map(\.value.shape) else {
           throw DataError(path: checkpoints.path, message: "checkpoint parameters do not match \(name.rawValue)")
         }
+        try Self.checkResumable(checkpoint, config: config, datasetSHA256: facts.contentSHA256, checkpoints: checkpoints.path)
         return checkpoint
       }
       var state = restored.map { c in c.parameters.flatMap(\.value.scalars) + c.velocities.flatMap { $0 } }
@@ -191,6 +220,9 @@ public final class TrainingRun {
     let checkpoints = CheckpointDirectory(run: runDirectory)
     var validation = validation
     let metricsLog = rank == 0 ? try MetricsLog(path: runDirectory + "/metrics.jsonl") : nil
+    if resumeDirectory != nil {
+      try metricsLog?.write(resumeAt: Int(position[0]) + 1, stepInEpoch: Int(position[1]), globalStep: Int(position[2]), worldSize: world)
+    }
     let saveCheckpoint = { (epoch: Int, stepInEpoch: Int, globalStep: Int) throws in
       guard rank == 0 else { return }
       let start = DispatchTime.now().uptimeNanoseconds
@@ -198,7 +230,7 @@ public final class TrainingRun {
       let checkpoint = Checkpoint(parameters: model.parameters.map { ($0.name, $0.value) },
                                   velocities: trainer.optimizer.velocities, epoch: epoch, stepInEpoch: stepInEpoch,
                                   globalStep: globalStep, seed: config.seed, configTOML: self.configurationText,
-                                  validationJSON: json)
+                                  validationJSON: json, datasetSHA256: facts.contentSHA256)
       try checkpoints.save(checkpoint, keep: config.training.keepCheckpoints)
       let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
       try metricsLog?.write(checkpointAt: globalStep, seconds: seconds, path: checkpoints.fileName(globalStep: globalStep))

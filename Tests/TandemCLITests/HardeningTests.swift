@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TandemTestSupport
+import TandemTraining
 
 extension MPIJobTests {
   /// A learning rate of 1e20 makes the gradients overflow to inf and NaN:
@@ -46,5 +47,71 @@ extension MPIJobTests {
             "\(run)")
     let runs = (one as NSString).deletingLastPathComponent + "/runs"
     #expect((try? FileManager.default.contentsOfDirectory(atPath: runs))?.isEmpty ?? true, "nothing may be trained")
+  }
+}
+
+extension MPIJobTests {
+  /// `train --resume` continues the same run or nothing: an edited run file
+  /// or other data is refused naming what changed, a finished run has nothing
+  /// to resume, and the resumed log marks where it picked up.
+  @Test func resumeRefusesChangedSettingsChangedDataAndFinishedRuns() throws {
+    let killed = try train(SmallXray.toml, ranks: 1, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=0:step=5"])
+    #expect(killed.output.status != 0, "\(killed.output)")
+    let directory = try newestRun(besides: killed.config)
+    let configPath = directory + "/config.toml"
+    let original = try String(contentsOfFile: configPath, encoding: .utf8)
+
+    try original.replacingOccurrences(of: "seed = 4", with: "seed = 5").write(toFile: configPath, atomically: true, encoding: .utf8)
+    let edited = try resume(directory, config: killed.config, ranks: 1)
+    #expect(edited.status == 1 && tandemLines(edited.stderr).count == 1
+            && edited.stderr.contains("'seed' is 5 now but was 4 when the checkpoint was written"), "\(edited)")
+
+    // The same images split with another seed: same shape, other content hash.
+    let home = (killed.config as NSString).deletingLastPathComponent
+    let other = home + "/other-split.h5"
+    let ingested = try TandemProcess.run(["ingest", "images", TandemProcess.packageRoot.appendingPathComponent("Data/sample/chest-xray").path,
+                                          "--size", "32", "--seed", "9", "--out", other])
+    #expect(ingested.status == 0, "\(ingested)")
+    try original.replacingOccurrences(of: SmallXray.dataset, with: other).write(toFile: configPath, atomically: true, encoding: .utf8)
+    let changedData = try resume(directory, config: killed.config, ranks: 1)
+    #expect(changedData.status == 1 && changedData.stderr.contains("other-split.h5: its content hash is")
+            && changedData.stderr.contains("resume continues the same data only"), "\(changedData)")
+
+    try original.write(toFile: configPath, atomically: true, encoding: .utf8)
+    let resumed = try resume(directory, config: killed.config, ranks: 2)
+    #expect(resumed.status == 0, "\(resumed)")
+    let log = try String(contentsOfFile: directory + "/metrics.jsonl", encoding: .utf8)
+    #expect(log.contains("\"type\":\"resume\"") && log.contains("their step records were not written"), "\(log)")
+    let report = try TandemProcess.run(["report", directory, "--out", home + "/report.html"], directory: URL(fileURLWithPath: home))
+    #expect(report.status == 0, "a resumed run's log must still make a report: \(report)")
+
+    let again = try resume(directory, config: killed.config, ranks: 1)
+    #expect(again.status == 1 && again.stderr.contains("the run has finished (summary.json): nothing to resume"), "\(again)")
+  }
+
+  /// While a run trains it holds RUN/.lock: a second `train --resume` of it is
+  /// refused at once instead of interleaving its metrics with the first's.
+  @Test func aRunThatIsStillTrainingCannotBeResumedAlongside() throws {
+    let config = Fixtures.runFile(SmallXray.toml.replacingOccurrences(of: "epochs = 4", with: "epochs = 400"))
+    let home = (config as NSString).deletingLastPathComponent
+    let first = Process()
+    first.executableURL = TandemProcess.binary
+    first.arguments = ["train", "--config", config]
+    first.currentDirectoryURL = URL(fileURLWithPath: home)
+    first.standardOutput = FileHandle.nullDevice
+    first.standardError = FileHandle.nullDevice
+    try first.run()
+    // SIGKILL: Open MPI handles SIGTERM in a singleton and would let it train on.
+    defer { if first.isRunning { kill(first.processIdentifier, SIGKILL); first.waitUntilExit() } }
+    // Wait for its first checkpoint, so that there is something to resume.
+    let deadline = Date().addingTimeInterval(60)
+    var directory: String?
+    while Date() < deadline, first.isRunning {
+      if let run = try? newestRun(besides: config), !CheckpointDirectory(run: run).files().isEmpty { directory = run; break }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    let run = try #require(directory, "the first run wrote no checkpoint within 60 s")
+    let second = try resume(run, config: config, ranks: 1)
+    #expect(second.status == 1 && second.stderr.contains("is being trained by another process"), "\(second)")
   }
 }

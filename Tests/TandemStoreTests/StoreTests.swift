@@ -11,18 +11,35 @@ struct StoreTests {
     let stored = try store.storeDataset(at: path, contentSHA256: hash)
     #expect(stored == store.datasetsDirectory + "/\(hash).h5")
     let first = Fixtures.identity(stored)
-    // Same filesystem: a hard link, so the ingested file now has two names.
-    #expect(first.inode == Fixtures.identity(path).inode && first.links == 2)
+    // A read-only copy, never a hard link: the user's file stays the user's.
+    #expect(first.inode != Fixtures.identity(path).inode && first.links == 1 && Fixtures.identity(path).links == 1)
+    #expect(access(stored, W_OK) != 0 || getuid() == 0)
+    #expect((try FileManager.default.attributesOfItem(atPath: stored)[.posixPermissions] as? Int) == 0o444)
 
     // A second copy of the same data (another run, another directory) is not stored again.
     let copy = work + "/copy.h5"
     try FileManager.default.copyItem(atPath: path, toPath: copy)
     #expect(try store.storeDataset(at: copy, contentSHA256: hash) == stored)
     let second = Fixtures.identity(stored)
-    #expect(second.inode == first.inode && second.links == 2 && second.modified == first.modified)
+    #expect(second.inode == first.inode && second.links == 1 && second.modified == first.modified)
     #expect(Fixtures.identity(copy).links == 1)
     #expect(try FileManager.default.contentsOfDirectory(atPath: store.datasetsDirectory) == ["\(hash).h5"])
     #expect(try store.verifiedDataset(sha256: hash) == stored)
+  }
+
+  /// Editing the ingested file in place (as h5py's r+ mode does) must not
+  /// touch the snapshot's data: the store holds its own copy.
+  @Test func anInPlaceEditOfTheUsersFileLeavesTheStoredCopyIntact() throws {
+    let work = Fixtures.folder()
+    let store = try Store(root: work + "/store")
+    let (path, hash) = try Fixtures.dataset(in: work)
+    try store.storeDataset(at: path, contentSHA256: hash)
+    let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+    let handle = try #require(FileHandle(forUpdatingAtPath: path))
+    try handle.seek(toOffset: UInt64(size - 64))
+    try handle.write(contentsOf: Data(repeating: 0x5A, count: 32))
+    try handle.close()
+    #expect(try store.verifiedDataset(sha256: hash) == store.datasetsDirectory + "/\(hash).h5")
   }
 
   @Test func storingRefusesAHashTheFileDoesNotHave() throws {

@@ -1,0 +1,29 @@
+import Foundation
+
+/// An exclusive `flock` on a file, held until the value is released. Locks go
+/// with the open file description, so a process that dies, however it dies,
+/// lets go of them; a child that inherits the descriptor holds it too.
+public final class FileLock {
+  public let path: String
+  private let descriptor: Int32
+
+  /// Takes the lock, creating the file if needed. With `waiting: false` a lock
+  /// held elsewhere is an error saying `busy`, naming the lock file.
+  public init(path: String, waiting: Bool, busy: String) throws(DataError) {
+    self.path = path
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw DataError(path: path, message: "cannot open the lock file: \(String(cString: strerror(errno)))") }
+    while flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
+      if errno == EINTR { continue }
+      let reason = errno == EWOULDBLOCK ? busy : "cannot lock: \(String(cString: strerror(errno)))"
+      close(fd)
+      throw DataError(path: path, message: reason)
+    }
+    descriptor = fd
+  }
+
+  deinit {
+    flock(descriptor, LOCK_UN)
+    close(descriptor)
+  }
+}
