@@ -14,8 +14,10 @@ extension Tandem {
         mpirun -np N tandem predict --model NAME[@VERSION] --input FILE.h5|FILE.csv|DIR --out preds.csv
           Sharded across ranks; preds.csv keeps input order: id, probability, label, threshold,
           needs_review. Samples that cannot be scored (an unreadable file, an image smaller than
-          the model's input, a CSV value never seen in training) go to preds.csv.errors with the
-          reason; the rest are scored. A CSV must have every column the model was trained on.
+          the model's input, a CSV value never seen in training, a number that is not finite) go to
+          preds.csv.errors with the reason; the rest are scored. A CSV must have every column the
+          model was trained on. A row with a number more than 10 training standard deviations from
+          the training mean is scored but marked needs_review, whatever its probability.
         tandem predict --model pneumonia FILE.jpeg
           Prints the label, the probability, and whether it lies within --review-band of the
           threshold, where a person should look.
@@ -57,7 +59,8 @@ extension Tandem {
         var notes: [String] = []
         for (k, p) in good.enumerated() {
           scores[share.startIndex + p] = local[k]
-          ok[share.startIndex + p] = 1
+          // 2: scored, but the input lies far outside the training data.
+          ok[share.startIndex + p] = scorer.isOutOfRange(try prepared[p].input.get()) ? 2 : 1
           notes.append("\(share.startIndex + p)\t\(Scorer.inputHash(try prepared[p].input.get()[...]))")
         }
         for (p, item) in prepared.enumerated() {
@@ -88,10 +91,10 @@ extension Tandem {
       var records: [PredictionRecord] = []
       var lines = ["id,probability,label,threshold,needs_review"]
       let now = Date()
-      for i in samples.indices where ok[i] == 1 {
+      for i in samples.indices where ok[i] >= 1 {
         let p = scores[i]
         let label = Double(p) >= version.threshold ? names[1] : names[0]
-        let review = abs(Double(p) - version.threshold) < reviewBand
+        let review = abs(Double(p) - version.threshold) < reviewBand || ok[i] == 2
         lines.append("\(csvField(samples[i].id)),\(p),\(csvField(label)),\(version.threshold),\(review)")
         records.append(PredictionRecord(
           model: version.name, version: version.version, snapshotID: version.snapshotID, parametersSHA256: version.parametersSHA256,
@@ -100,14 +103,15 @@ extension Tandem {
           user: RunRecord.currentUser()))
         if out == nil {
           printNow(String(format: "%@: %@ (probability %.4f, threshold %.4f)%@", samples[i].id, label, p, version.threshold,
-                          review ? ", within the review band: needs a person" : ""))
+                          ok[i] == 2 ? ", input far outside the training data: needs a person"
+                            : review ? ", within the review band: needs a person" : ""))
         }
       }
       let store = try storeOption.open()
       if let torn = try AuditLog(store: store, model: version.name).append(records) {
         printError("tandem: note: the audit log ended in a torn line (a crash mid-append); it was moved to \(torn)")
       }
-      let failed = samples.indices.filter { ok[$0] != 1 }
+      let failed = samples.indices.filter { ok[$0] < 1 }
       if let out {
         try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: out)
         if !failed.isEmpty {

@@ -11,6 +11,7 @@ public struct CSVTable: Sendable {
   /// Parses `bytes`, the contents of `path` (named in errors). A row with a
   /// different number of fields from the header is an error naming its line.
   public init(bytes: [UInt8], path: String) throws(DataError) {
+    try Self.checkText(bytes, path: path)
     var records: [[String]] = []
     var recordLines: [Int] = []
     var field: [UInt8] = []
@@ -71,12 +72,42 @@ public struct CSVTable: Sendable {
 
     guard let header = records.first else { throw DataError(path: path, message: "empty file, no header row") }
     self.header = header.map { $0.trimmingCharacters(in: .whitespaces) }
+    var seen: [String: Int] = [:]
+    for (k, name) in self.header.enumerated() {
+      if let first = seen[name] {
+        throw DataError(path: path, message: "line 1: columns \(first + 1) and \(k + 1) are both named '\(name)'")
+      }
+      seen[name] = k
+    }
     for (k, record) in records.enumerated().dropFirst() where record.count != header.count {
       throw DataError(path: path, message: "line \(recordLines[k]) (row \(k)): ragged row: \(record.count) fields, "
                                          + "the header has \(header.count)")
     }
     rows = Array(records.dropFirst())
     lines = Array(recordLines.dropFirst())
+  }
+
+  /// CSV is UTF-8 text: a NUL byte (binary data) or bytes that are not UTF-8
+  /// (Latin-1, say) would otherwise be cut or turned into U+FFFD silently;
+  /// a file with carriage returns but no line feeds has old Mac line ends.
+  static func checkText(_ bytes: [UInt8], path: String) throws(DataError) {
+    func line(at offset: Int) -> Int { 1 + bytes[..<offset].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
+    if let nul = bytes.firstIndex(of: 0) {
+      throw DataError(path: path, message: "line \(line(at: nul)): a NUL byte: binary data, not CSV text")
+    }
+    if String(validating: bytes, as: UTF8.self) == nil {
+      var start = 0
+      for end in bytes.indices where bytes[end] == 0x0A || end == bytes.count - 1 {
+        if String(validating: bytes[start...end], as: UTF8.self) == nil {
+          throw DataError(path: path, message: "line \(line(at: start)): not UTF-8 text (re-encode the file as UTF-8, e.g. iconv -f LATIN1 -t UTF-8)")
+        }
+        start = end + 1
+      }
+      throw DataError(path: path, message: "not UTF-8 text")
+    }
+    if !bytes.contains(0x0A), bytes.contains(0x0D) {
+      throw DataError(path: path, message: "lines end in CR only (old Mac text): convert them to LF or CRLF")
+    }
   }
 
   /// The index of column `name`, or an error listing the columns there are.

@@ -57,6 +57,26 @@ public final class DatasetReader: @unchecked Sendable {
   private var scratch: UnsafeMutableRawBufferPointer
   private let lock = NSLock()
 
+  /// The dataset layout this build writes and reads (`format_version`).
+  public static let formatVersion: Int64 = 1
+
+  /// The first feature that is NaN or infinite, as (row, column): a table
+  /// written by other tools (h5py) must be refused before it trains, since
+  /// one such value poisons every gradient. Reads the table once.
+  public func firstNonFiniteFeature() throws -> (row: Int, column: Int)? {
+    guard kind == .table, count > 0 else { return nil }
+    let width = sampleShape[0], rowsPerRead = max(1, (1 << 20) / max(width, 1))
+    var buffer = [Float](repeating: 0, count: rowsPerRead * width)
+    var start = 0
+    while start < count {
+      let n = min(rowsPerRead, count - start)
+      try buffer.withUnsafeMutableBytes { try data.readRows(start: start, count: n, into: $0.baseAddress!) }
+      if let k = buffer[..<(n * width)].firstIndex(where: { !$0.isFinite }) { return (start + k / width, k % width) }
+      start += n
+    }
+    return nil
+  }
+
   /// Opens `path` read-only and loads its per-sample metadata.
   public init(path: String) throws {
     self.path = path
@@ -65,6 +85,11 @@ public final class DatasetReader: @unchecked Sendable {
       throw DataError(path: path, message: "not a Tandem dataset (no kind attribute 'images' or 'table')")
     }
     self.kind = kind
+    let version = try file.attribute("format_version")?.intValue ?? 0
+    guard version == Self.formatVersion else {
+      throw DataError(path: path, message: "dataset format_version \(version), but this Tandem reads version \(Self.formatVersion)"
+                      + (version > Self.formatVersion ? " (written by a newer Tandem?)" : ""))
+    }
     // Each batch touches a chunk once, so a chunk cache would only copy.
     data = try file.dataset(kind == .images ? "/images" : "/features", chunkCacheBytes: 0)
     count = data.rowCount

@@ -189,6 +189,6 @@ func readFileBytes(_ path: String) throws(ImageError) -> [UInt8] {
     initialized = done
   }
   if failure != 0 { throw ImageError(path: path, message: "cannot read: \(String(cString: strerror(failure)))") }
-  guard !bytes.isEmpty else { throw ImageError(path: path, message: "empty file, not an image") }
+  guard !bytes.isEmpty else { throw ImageError(path: path, message: "empty file") }
   return bytes
 }

@@ -59,7 +59,7 @@ public struct IngestSummary: Sendable {
 /// File layout (kind "images"; every name is readable with h5py alone):
 ///
 ///     /images          uint8 [N, S, S]   grayscale, row-major, top row first
-///     /labels          int32 [N]         index into @class_names (folder names, sorted):
+///     /labels          int32 [N]         index into @class_names (two folders, NORMAL first):
 ///                                        0 NORMAL, 1 PNEUMONIA for the X-ray set
 ///     /subtype         int32 [N]         0 none, 1 bacterial, 2 viral (from the file name)
 ///     /patient         str   [N]         personN, or IM-NNNN for NORMAL files
@@ -94,13 +94,24 @@ public enum ImageIngest {
         throw DataError(path: path, message: "cannot list folder")
       }
     }
-    let classes = try list(directory).filter { name in
+    var classes = try list(directory).filter { name in
       var isDir: ObjCBool = false
       return fm.fileExists(atPath: directory + "/" + name, isDirectory: &isDir) && isDir.boolValue
     }
     guard !classes.isEmpty else {
       throw DataError(path: directory, message: "no class folders (expected \(directory)/CLASS/*.jpeg|png)")
     }
+    // Two classes, NORMAL the negative one: sorting alone would make NORMAL
+    // the positive class beside ABNORMAL, and a third folder fails only later.
+    guard classes.count == 2 else {
+      throw DataError(path: directory, message: "\(classes.count) class folder(s) (\(classes.joined(separator: ", "))); "
+                      + "a dataset needs exactly two: NORMAL and the positive class")
+    }
+    guard let normal = classes.firstIndex(where: { $0.uppercased() == "NORMAL" }) else {
+      throw DataError(path: directory, message: "no NORMAL class folder among \(classes.joined(separator: ", ")): "
+                      + "the negative class must be named NORMAL")
+    }
+    if normal == 1 { classes.swapAt(0, 1) }
     var sources: [ImageSource] = []
     for (classIndex, className) in classes.enumerated() {
       let classPath = directory + "/" + className

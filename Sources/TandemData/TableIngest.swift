@@ -179,6 +179,24 @@ public enum TableIngest {
       }
       labels.append(Int32(k))
     }
+    let present = Set(labels)
+    guard present.count == classNames.count else {
+      let only = classNames.indices.filter { present.contains(Int32($0)) }.map { "'\(classNames[$0])'" }.joined(separator: ", ")
+      throw DataError(path: path, message: "column '\(options.labelColumn)' holds only \(only): a classifier needs examples of "
+                                         + "every class (\(classNames.joined(separator: ", ")))")
+    }
+    // One customer twice would land in different splits: a leak from train to test.
+    if let idIndex {
+      var firstLine: [String: Int] = [:]
+      for (r, row) in table.rows.enumerated() {
+        let id = row[idIndex].trimmingCharacters(in: .whitespaces)
+        if let first = firstLine[id] {
+          throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): id '\(id)' appears again (first on line "
+                                             + "\(first)): duplicated rows would leak across the splits")
+        }
+        firstLine[id] = table.lines[r]
+      }
+    }
 
     // Kinds and policies.
     var kinds: [Int: ColumnKind] = [:]
@@ -194,7 +212,12 @@ public enum TableIngest {
         let cell = row[c].trimmingCharacters(in: .whitespaces)
         if missingTokens.contains(cell) { numbers.append(nil); continue }
         if distinct.count <= 2 { distinct.insert(cell) }
-        if allNumeric, let v = Double(cell), v.isFinite {
+        if allNumeric, let v = Double(cell) {
+          // "inf", "nan" and 1e39 parse, but no float32 feature can hold them.
+          guard v.isFinite, abs(v) <= Double(Float.greatestFiniteMagnitude) else {
+            throw DataError(path: path, message: "line \(table.lines[numbers.count]) (row \(numbers.count + 1)): column '\(name)' holds "
+                                               + "'\(cell)', which is not a finite 32-bit number")
+          }
           numbers.append(v)
           if v != v.rounded() { allIntegers = false }
         } else {

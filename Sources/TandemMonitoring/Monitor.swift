@@ -33,6 +33,11 @@ public enum Monitor {
     let referencePath = try store.verifiedDataset(sha256: manifest.datasetSHA256)
     let reference = try DatasetReader(path: referencePath)
     let new = try DatasetReader(path: path)
+    // A NaN or infinity would make every statistic of its column meaningless
+    // (an infinite mean still bins as "no drift"): refuse it by position.
+    if let (row, column) = try new.firstNonFiniteFeature() {
+      throw DataError(path: path, message: "/features[\(row), \(column)] is not finite: no drift can be measured against it")
+    }
     let trainSplit = Split(name: configuration.training.trainSplit) ?? .train
     let referenceSample = try DriftSample(reader: reference, indices: reference.indices(in: trainSplit))
     let newSample = try DriftSample(reader: new)

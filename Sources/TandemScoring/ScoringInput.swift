@@ -46,6 +46,18 @@ public final class Scorer {
   }
   public var side: Int { trained.sampleShape.last ?? 0 }
 
+  /// A standardised numeric feature beyond this many training standard
+  /// deviations is outside anything the model learned from: its score goes
+  /// to a person whatever its probability.
+  public static let reviewDeviations: Float = 10
+
+  /// Whether a prepared input lies far outside the training data (tables only;
+  /// a pixel is bounded by construction).
+  public func isOutOfRange(_ input: [Float]) -> Bool {
+    guard let schema else { return false }
+    return schema.numericFeatures.contains { !(abs(input[$0]) <= Self.reviewDeviations) }
+  }
+
   /// Probability of class 1 for each input `[n] + sampleShape` (already normalised).
   ///
   /// One sample at a time: sgemm rounds differently for different batch

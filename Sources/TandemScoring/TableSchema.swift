@@ -36,6 +36,10 @@ struct CSVRowEncoder {
     return table
   }
 
+  /// Feature positions of the numeric columns: where an input far outside
+  /// the training distribution shows (one-hot features are 0 or 1 by design).
+  var numericFeatures: [Int] { columns.filter { $0.kind == .numeric }.map(\.featureStart) }
+
   func id(of row: [String], in table: CSVTable) -> String? {
     idColumn.flatMap { table.header.firstIndex(of: $0) }.map { row[$0] }
   }
@@ -52,7 +56,11 @@ struct CSVRowEncoder {
         guard missing || Double(cell) != nil else {
           throw DataError(path: path, message: "line \(line): column '\(column.name)' is numeric but holds '\(cell)'")
         }
-        raw[column.featureStart] = Float(missing ? column.mean : Double(cell)!)
+        let value = missing ? column.mean : Double(cell)!
+        guard value.isFinite, abs(value) <= Double(Float.greatestFiniteMagnitude) else {
+          throw DataError(path: path, message: "line \(line): column '\(column.name)' holds '\(cell)', which is not a finite 32-bit number")
+        }
+        raw[column.featureStart] = Float(value)
       } else {
         let value = missing ? TableIngest.missingCategory : cell
         guard let k = column.categories.firstIndex(of: value) else {

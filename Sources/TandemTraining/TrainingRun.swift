@@ -376,6 +376,9 @@ public final class TrainingRun {
       throw DataError(path: file, message: "holds images, but \(model.rawValue) trains on a table")
     default: break
     }
+    if let (row, column) = try reader.firstNonFiniteFeature() {
+      throw DataError(path: file, message: "/features[\(row), \(column)] is not finite: the table cannot be trained on")
+    }
     if model.isImageModel {
       let s = reader.sampleShape
       guard s.count == 3, s[0] == 1, s[1] == s[2], s[1] % 8 == 0 else {

@@ -115,3 +115,50 @@ extension MPIJobTests {
     #expect(second.status == 1 && second.stderr.contains("is being trained by another process"), "\(second)")
   }
 }
+
+extension MPIJobTests {
+  /// Scoring and data edges: a NaN cell loses its row only (to the errors
+  /// file), a number far outside the training data is scored but sent to a
+  /// person, and tables edited behind Tandem's back (NaN features, a format
+  /// from the future) are refused by train and monitor with the place.
+  @Test func scoringAndDatasetEdgesAreReportedPerRowAndPerPlace() throws {
+    let (run, directory, config) = try train(Reproducibility.toml("churn-mlp"), ranks: 1)
+    #expect(run.status == 0, "\(run)")
+    let home = (config as NSString).deletingLastPathComponent
+    func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output {
+      try tandemCommand(arguments, ranks: ranks, in: URL(fileURLWithPath: home))
+    }
+    #expect(try tandem(["evaluate", try #require(directory)]).status == 0)
+    let csv = TandemProcess.packageRoot.appendingPathComponent("Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv").path
+    var rows = try String(contentsOfFile: csv, encoding: .utf8).components(separatedBy: "\r\n").prefix(6).map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    let header = rows[0]
+    let tenure = try #require(header.firstIndex(of: "tenure")), charges = try #require(header.firstIndex(of: "MonthlyCharges"))
+    rows[2][tenure] = "-1e30"
+    rows[3][charges] = "nan"
+    try (rows.map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n").write(toFile: home + "/edge.csv", atomically: true, encoding: .utf8)
+    let scored = try tandem(["predict", "--model", "churn@1", "--input", "edge.csv", "--out", "edge-preds.csv"], ranks: 2)
+    #expect(scored.status == 0 && scored.stdout.contains("4 predictions") && scored.stdout.contains("1 not scored"), "\(scored)")
+    let preds = try String(contentsOfFile: home + "/edge-preds.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+    let far = try #require(preds.first { $0.hasPrefix(rows[2][0]) })
+    #expect(far.hasSuffix(",true"), "a tenure of -1e30 must need review: \(far)")
+    let errors = try String(contentsOfFile: home + "/edge-preds.csv.errors", encoding: .utf8)
+    #expect(errors.contains(rows[3][0]) && errors.contains("column 'MonthlyCharges' holds 'nan', which is not a finite 32-bit number"), "\(errors)")
+
+    // Tables edited with h5py: a NaN feature, and a format_version from the future.
+    let dataset = Reproducibility.churn
+    let edited = try TandemProcess.run([], executable: "/usr/bin/env", arguments: ["python3", "-c", """
+      import h5py, shutil
+      shutil.copy('\(dataset)', '\(home)/nan.h5'); shutil.copy('\(dataset)', '\(home)/future.h5')
+      with h5py.File('\(home)/nan.h5', 'r+') as f: f['features'][17, 3] = float('nan')
+      with h5py.File('\(home)/future.h5', 'r+') as f: f.attrs['format_version'] = 99
+      """])
+    #expect(edited.status == 0, "\(edited)")
+    let nanRun = try train(Reproducibility.toml("churn-mlp").replacingOccurrences(of: dataset, with: home + "/nan.h5"), ranks: 2)
+    #expect(nanRun.output.status == 1 && tandemLines(nanRun.output.stderr) == ["tandem: \(home)/nan.h5: /features[17, 3] is not finite: the table cannot be trained on"],
+            "\(nanRun.output)")
+    let monitored = try tandem(["monitor", "--model", "churn@1", "--data", home + "/nan.h5"])
+    #expect(monitored.status == 1 && monitored.stderr.contains("/features[17, 3] is not finite"), "\(monitored)")
+    let future = try train(Reproducibility.toml("churn-mlp").replacingOccurrences(of: dataset, with: home + "/future.h5"), ranks: 1)
+    #expect(future.output.status == 1 && future.output.stderr.contains("dataset format_version 99, but this Tandem reads version 1"), "\(future.output)")
+  }
+}
