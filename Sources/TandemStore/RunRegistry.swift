@@ -48,6 +48,11 @@ public final class RunRegistry: Sendable {
     }
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
+      // Another program's database must not get our tables added to it.
+      let tables = try pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+      if !tables.isEmpty && !tables.contains("grdb_migrations") {
+        throw StoreError(path: path, message: "not a Tandem run registry (it holds tables \(tables.prefix(5).joined(separator: ", ")))")
+      }
       try Self.migrator.migrate(pool)
       if try pool.read(Self.migrator.hasBeenSuperseded) {
         throw StoreError(path: path, message: "written by a newer Tandem (unknown schema migrations)")

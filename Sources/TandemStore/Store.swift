@@ -206,10 +206,11 @@ public struct Store: Sendable {
       datasetName = "\(manifest.datasetSHA256).h5"
     }
     try StoreFiles.makeDirectory(directory)
-    let outputs = ["manifest.json", "config.toml", datasetName].map { directory + "/" + $0 }
-    for path in outputs where FileManager.default.fileExists(atPath: path) {
-      throw StoreError(path: path, message: "already exists; export into a new or empty directory")
+    let present = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    guard present.isEmpty else {
+      throw StoreError(path: directory, message: "is not empty (\(present.count) entries); export into a new or empty directory")
     }
+    let outputs = ["manifest.json", "config.toml", datasetName].map { directory + "/" + $0 }
     try StoreFiles.write(manifest.canonicalJSON(), to: outputs[0])
     try StoreFiles.write(Data(manifest.configTOML.utf8), to: outputs[1])
     try StoreFiles.copy(from: dataset, to: outputs[2])
@@ -258,7 +259,17 @@ public struct Store: Sendable {
   /// The run registry in `registry.sqlite`, opened (and created or migrated)
   /// on first use and shared by later uses of this `Store` value and its copies.
   public var registry: RunRegistry {
-    get throws { try registryBox.registry(path: registryPath, lockPath: root + "/registry.lock") }
+    get throws {
+      // SQLite would take a 0-byte file for a new, empty registry and orphan
+      // every snapshot: a store that has snapshots has lost its registry.
+      var info = stat()
+      if stat(registryPath, &info) == 0, info.st_size == 0,
+         let snapshots = try? FileManager.default.contentsOfDirectory(atPath: snapshotsDirectory), !snapshots.isEmpty {
+        throw StoreError(path: registryPath, message: "is empty (0 bytes) but the store holds \(snapshots.count) snapshot(s): "
+                         + "the registry was truncated or replaced; restore it from a backup")
+      }
+      return try registryBox.registry(path: registryPath, lockPath: root + "/registry.lock")
+    }
   }
 }
 

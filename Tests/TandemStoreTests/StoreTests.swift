@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TandemData
 import TandemStore
+import TandemTestSupport
 
 struct StoreTests {
   @Test func storingTheSameDataTwiceKeepsOneFile() throws {
@@ -175,7 +176,36 @@ struct StoreTests {
     #expect(Fixtures.identity(export + "/churn.h5").inode != Fixtures.identity(path).inode)
     // Existing files are never replaced.
     let again = try #require(throws: StoreError.self) { try store.exportSnapshot(id: id, to: export) }
-    #expect(again.description == "\(export)/manifest.json: already exists; export into a new or empty directory")
+    #expect(again.description == "\(export): is not empty (3 entries); export into a new or empty directory")
+    // Any non-empty directory (say /etc) is refused, not only one holding an export.
+    let busy = work + "/busy"
+    try FileManager.default.createDirectory(atPath: busy, withIntermediateDirectories: true)
+    try Data("x".utf8).write(to: URL(fileURLWithPath: busy + "/hosts"))
+    #expect(throws: StoreError.self) { try store.exportSnapshot(id: id, to: busy) }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: busy) == ["hosts"])
+  }
+
+  /// A registry truncated to 0 bytes, or another program's SQLite file, is
+  /// an error: neither may be taken for a new, empty registry.
+  @Test func anEmptiedOrForeignRegistryIsAnErrorNotANewRegistry() throws {
+    let work = Fixtures.folder()
+    let store = try Store(root: work + "/store")
+    let (path, hash) = try Fixtures.dataset(in: work)
+    try store.storeDataset(at: path, contentSHA256: hash)
+    _ = try store.saveSnapshot(Fixtures.manifest(datasetSHA256: hash))
+    _ = try store.registry.runs()
+    for suffix in ["", "-wal", "-shm"] { unlink(store.registryPath + suffix) }
+    FileManager.default.createFile(atPath: store.registryPath, contents: Data())
+    let reopened = try Store(root: work + "/store", create: false)
+    let emptied = try #require(throws: StoreError.self) { _ = try reopened.registry }
+    #expect(emptied.description.contains("is empty (0 bytes) but the store holds 1 snapshot(s)"), "\(emptied)")
+
+    let foreign = work + "/foreign.sqlite"
+    let made = try TandemProcess.run([], executable: "/usr/bin/env", arguments: ["python3", "-c",
+      "import sqlite3; c = sqlite3.connect('\(foreign)'); c.execute('CREATE TABLE invoices (n INTEGER)'); c.commit()"])
+    #expect(made.status == 0, "\(made)")
+    let refused = try #require(throws: StoreError.self) { _ = try RunRegistry(path: foreign, lockPath: foreign + ".lock") }
+    #expect(refused.description.contains("not a Tandem run registry (it holds tables invoices)"), "\(refused)")
   }
 
   @Test func aMissingStoreIsAnErrorWhenNotCreating() throws {
