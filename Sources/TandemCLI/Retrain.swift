@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TandemData
 import TandemMonitoring
 import TandemStore
 import TandemTraining
@@ -31,13 +32,20 @@ extension Tandem {
       let store = try Store(root: settings.store)
       let started = Date()
       try FileManager.default.createDirectory(atPath: store.root + "/locks", withIntermediateDirectories: true)
-      guard let lock = try FileLock(path: store.root + "/locks/retrain-\(settings.model).lock") else {
-        printNow("another retrain of \(settings.model) is running (lock \(store.root)/locks/retrain-\(settings.model).lock); nothing to do")
+      let lockPath = store.root + "/locks/retrain-\(settings.model).lock"
+      // The training a retrain launches holds this second lock itself, so a
+      // retrain killed mid-training does not let the next one train alongside.
+      let trainingLockPath = store.root + "/locks/retrain-\(settings.model).training.lock"
+      guard let lock = try FileLock.attempt(path: lockPath), try !FileLock.isHeld(path: trainingLockPath) else {
+        printNow("another retrain of \(settings.model) (or the training it launched) is running (locks \(lockPath), "
+                 + "\(trainingLockPath)); nothing to do")
         try? store.registry.record(RetrainDecision(model: settings.model, startedAt: started, outcome: "skipped",
                                                    detail: "another retrain of the model was running"))
         return
       }
-      defer { lock.release() }
+      lock.recordOwner()
+      setenv(TrainingRun.heldLockVariable, trainingLockPath, 1)
+      defer { withExtendedLifetime(lock) {} }
       do {
         try retrain(settings, store: store, started: started)
       } catch let exit as ExitCode {
@@ -76,7 +84,7 @@ extension Tandem {
       printNow("training: \(arguments.joined(separator: " "))")
       let (status, output) = try Self.launch(arguments)
       guard status == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("results: ") }) else {
-        throw ValidationError("training failed (exit \(status)); run file \(runFile)")
+        throw RetrainError.trainingFailed(status: status, runFile: runFile)
       }
       let runDirectory = String(line.dropFirst("results: ".count).split(separator: " ")[0].dropLast())
 
@@ -118,29 +126,13 @@ extension Tandem {
   }
 }
 
-/// An exclusive `flock` held until `release` (or the process ends: the kernel
-/// drops it with the descriptor, so a killed retrain never leaves a stale lock).
-final class FileLock {
-  private let descriptor: Int32
-
-  /// Nil when another process holds the lock.
-  init?(path: String) throws {
-    let fd = open(path, O_RDWR | O_CREAT, 0o644)
-    guard fd >= 0 else { throw ValidationError("\(path): cannot open the lock file: \(String(cString: strerror(errno)))") }
-    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-      let busy = errno == EWOULDBLOCK
-      close(fd)
-      if busy { return nil }
-      throw ValidationError("\(path): cannot lock: \(String(cString: strerror(errno)))")
+/// A runtime failure (exit 1), not a usage error: launchers and schedulers
+/// read 64 as "called wrongly".
+enum RetrainError: Error, CustomStringConvertible {
+  case trainingFailed(status: Int32, runFile: String)
+  var description: String {
+    switch self {
+    case .trainingFailed(let status, let runFile): return "training failed (exit \(status)); run file \(runFile)"
     }
-    let pid = Data("\(getpid())\n".utf8)
-    ftruncate(fd, 0)
-    _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    descriptor = fd
-  }
-
-  func release() {
-    flock(descriptor, LOCK_UN)
-    close(descriptor)
   }
 }

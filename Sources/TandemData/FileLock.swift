@@ -22,6 +22,24 @@ public final class FileLock {
     descriptor = fd
   }
 
+  /// The lock, or nil when another process holds it.
+  public static func attempt(path: String) throws(DataError) -> FileLock? {
+    do { return try FileLock(path: path, waiting: false, busy: busyMarker) } catch where error.message == busyMarker { return nil }
+  }
+  private static let busyMarker = "held by another process"
+
+  /// Whether another process holds the lock now (taken and let go at once).
+  public static func isHeld(path: String) throws(DataError) -> Bool {
+    try attempt(path: path) == nil
+  }
+
+  /// Writes this process's id into the lock file, for people looking at it.
+  public func recordOwner() {
+    ftruncate(descriptor, 0)
+    let pid = Array("\(getpid())\n".utf8)
+    _ = pwrite(descriptor, pid, pid.count, 0)
+  }
+
   deinit {
     flock(descriptor, LOCK_UN)
     close(descriptor)

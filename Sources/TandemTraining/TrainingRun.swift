@@ -95,6 +95,10 @@ public final class TrainingRun {
     }
   }
 
+  /// Names a lock file rank 0 holds for the whole run: `tandem retrain` sets
+  /// it, so its training keeps the retrain's exclusion even if the retrain dies.
+  public static let heldLockVariable = "TANDEM_HOLD_LOCK"
+
   public func run() throws -> Summary {
     let comm = communicator
     let rank = comm.rank, world = comm.worldSize
@@ -141,8 +145,11 @@ public final class TrainingRun {
 
     // Rank 0 holds RUN/.lock while the run trains: a second `train --resume`
     // of it (or a report writer) waits for nobody and is refused at once.
-    let (runDirectory, runLock) = try comm.agree { () throws -> (String, FileLock?) in
-      guard rank == 0 else { return ("", nil) }
+    let (runDirectory, runLock, heldLock) = try comm.agree { () throws -> (String, FileLock?, FileLock?) in
+      guard rank == 0 else { return ("", nil, nil) }
+      let held = try ProcessInfo.processInfo.environment[Self.heldLockVariable].map {
+        try FileLock(path: $0, waiting: false, busy: "another training holds this retrain lock")
+      }
       let directory = try resumeDirectory ?? createRunDirectory(name: name)
       let lock = try FileLock(path: directory + "/.lock", waiting: false,
                               busy: "run \((directory as NSString).lastPathComponent) is being trained by another process")
@@ -150,9 +157,9 @@ public final class TrainingRun {
         throw DataError(path: directory, message: "the run has finished (summary.json): nothing to resume; "
                         + "start a new run with tandem train --config")
       }
-      return (directory, lock)
+      return (directory, lock, held)
     }
-    defer { withExtendedLifetime(runLock) {} }
+    defer { withExtendedLifetime((runLock, heldLock)) {} }
     let checkpoints = CheckpointDirectory(run: runDirectory)
     var validation: [ClassificationMetrics] = []
     // Position to start from: (epoch, steps done in it, global step).

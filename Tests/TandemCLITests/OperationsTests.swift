@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TandemData
 import TandemStore
 import TandemTestSupport
 
@@ -118,11 +119,34 @@ extension MPIJobTests {
     let outputs = try results.values.map { try $0.get() }
     #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs)")
     let ran = outputs.filter { $0.stdout.contains("is in production") }
-    let skipped = outputs.filter { $0.stdout.contains("another retrain of churn is running") }
+    let skipped = outputs.filter { $0.stdout.contains("another retrain of churn (or the training it launched) is running") }
     #expect(ran.count == 1 && skipped.count == 1, "\(outputs)")
     let production = try store.registry.modelVersion(name: "churn")
     #expect(production.version == 3 && production.metrics.champion?.version == 1, "\(production)")
     #expect(try store.registry.retrainDecisions(model: "churn").map(\.outcome).sorted() == ["not due", "promoted", "skipped"])
+
+    // A retrain killed while its training runs: the training holds the
+    // retrain's second lock (TANDEM_HOLD_LOCK), so the next retrain stays out.
+    let trainingLock = home + "/store/locks/retrain-churn.training.lock"
+    do {
+      let held = try FileLock(path: trainingLock, waiting: false, busy: "test")
+      let blocked = try tandem(["retrain", "--config", "retrain.toml"])
+      #expect(blocked.status == 0 && blocked.stdout.contains("(or the training it launched) is running"), "\(blocked)")
+      let second = try TandemProcess.run(["train", "--config", "churn.toml"], timeout: 120,
+                                         environment: ["TANDEM_HOLD_LOCK": trainingLock], directory: here)
+      #expect(second.status == 1 && second.stderr.contains("another training holds this retrain lock"), "\(second)")
+      withExtendedLifetime(held) {}
+    }
+
+    // A launcher that fails is a runtime failure: exit 1, never the usage code 64.
+    // (A model with no production version yet, so retraining is due.)
+    try retrainFile("month3")
+    try String(contentsOfFile: home + "/retrain.toml", encoding: .utf8)
+      .replacingOccurrences(of: "launcher = [\"mpirun\", \"--oversubscribe\", \"-np\", \"{ranks}\"]", with: "launcher = [\"false\"]")
+      .replacingOccurrences(of: "model = \"churn\"", with: "model = \"churn-fresh\"")
+      .write(toFile: home + "/retrain.toml", atomically: true, encoding: .utf8)
+    let failed = try tandem(["retrain", "--config", "retrain.toml"])
+    #expect(failed.status == 1 && failed.stderr.contains("training failed (exit 1)"), "\(failed)")
   }
 }
 
