@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TandemDistributed
 import TandemTensor
 
 @main
@@ -49,7 +50,7 @@ struct Tandem: ParsableCommand {
       // `tandem CMD --help` and `tandem help CMD` come back from run() as a help request.
       exit(withError: error)
     } catch {
-      printError("tandem: \(error)")
+      printError("tandem: \(ErrorText.line(error))")
       Foundation.exit(1)
     }
   }

@@ -1,4 +1,5 @@
 import CHDF5
+import Foundation
 
 /// A failed HDF5 call. `description` is one line naming the file, and the
 /// dataset or attribute where there is one: `xray.h5: /images: cannot read rows`.
@@ -26,7 +27,12 @@ func silenceHDF5Errors() {
 /// left dirty on a worker thread makes process exit print "HDF5: infinite
 /// loop closing library" (STYLE.md section 6).
 func hdf5Failure(_ path: String, _ message: String) -> HDF5Error {
+  // HDF5's own message never says why a write failed; the C library's errno does.
+  let cause = errno
   H5Eclear2(CHDF5_error_stack_default())
+  if [ENOSPC, EFBIG, EDQUOT].contains(cause) {
+    return HDF5Error(path: path, message: message + " (the disk is full or the file-size limit is reached: \(String(cString: strerror(cause))))")
+  }
   return HDF5Error(path: path, message: message)
 }
 

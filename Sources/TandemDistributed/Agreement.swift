@@ -27,7 +27,7 @@ extension Communicator {
     // The exit status travels as the message's first byte.
     var text: [UInt8] = []
     if case .failure(let error) = result, rank == root {
-      text = [UInt8(clamping: (error as? DistinctExitStatus)?.exitStatus ?? 1)] + Array("\(error)".utf8)
+      text = [UInt8(clamping: (error as? DistinctExitStatus)?.exitStatus ?? 1)] + Array(ErrorText.line(error).utf8)
     }
     let message = try broadcast(bytes: text, root: root)
     var failure = AgreedFailure(rank: root, message: String(decoding: message.dropFirst(), as: UTF8.self), coordinatorFailed: root == 0)

@@ -22,7 +22,7 @@ public enum MPIWorld {
       MPI_Finalize()
       exit(failure.exitStatus)
     } catch {
-      let line = "tandem: rank \(world.rank): \(error)\n"
+      let line = "tandem: rank \(world.rank): \(ErrorText.line(error))\n"
       FileHandle.standardError.write(Data(line.utf8))
       world.abort(code: (error as? DistinctExitStatus)?.exitStatus ?? 1)
     }

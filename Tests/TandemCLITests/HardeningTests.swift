@@ -162,3 +162,20 @@ extension MPIJobTests {
     #expect(future.output.status == 1 && future.output.stderr.contains("dataset format_version 99, but this Tandem reads version 1"), "\(future.output)")
   }
 }
+
+extension MPIJobTests {
+  /// An output that cannot be written (a directory under /proc, which even
+  /// root cannot create) is one line naming the path, never a Foundation dump.
+  @Test func anUnwritableOutputIsOneLineNamingThePath() throws {
+    let (run, _, _) = try train("""
+      model = "churn-mlp"
+      dataset = "\(Reproducibility.churn)"
+      output = "/proc/tandem-no-such-dir/runs"
+      store = ""
+      [training]
+      max_steps = 2
+      """, ranks: 2, timeout: 120)
+    let lines = tandemLines(run.stderr)
+    #expect(run.status == 1 && lines.count == 1 && lines[0].contains("/proc/tandem-no-such-dir") && !run.stderr.contains("Error Domain"), "\(run)")
+  }
+}
