@@ -20,8 +20,12 @@ struct IngestOptions: ParsableArguments {
   @Option(name: .customLong("out"), help: "Output HDF5 file.") var output: String
   @Flag(help: "Replace OUT if it exists.") var force = false
   @Option(help: "Seed for the train/val/test split.") var seed: UInt64 = 1
-  @Option(name: .customLong("val-fraction"), help: "Fraction of samples for validation.") var validationFraction = 0.1
-  @Option(name: .customLong("test-fraction"), help: "Fraction of samples for test.") var testFraction = 0.2
+  // `.unconditional`: a negative number is the value, not a missing one, so
+  // validate() can say what is wrong with it.
+  @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Fraction of samples for validation.")
+  var validationFraction = 0.1
+  @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Fraction of samples for test.")
+  var testFraction = 0.2
 
   func validate() throws {
     guard validationFraction >= 0, testFraction >= 0, validationFraction + testFraction < 1 else {
@@ -35,7 +39,7 @@ extension Tandem.Ingest {
     static let configuration = CommandConfiguration(
       abstract: "Ingest DIR/CLASS/*.jpeg|png as grayscale uint8 [N, size, size].",
       discussion: """
-        Class labels are the folder names in sorted order (NORMAL 0, PNEUMONIA 1).
+        Exactly two class folders: NORMAL is label 0, the other (PNEUMONIA) label 1.
         The pneumonia subtype (bacteria/virus) and the patient (personN) come from
         the file names; the split keeps each patient in one split.
         """)

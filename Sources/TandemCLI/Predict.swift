@@ -123,7 +123,11 @@ extension Tandem {
       } else {
         for i in failed { printNow("\(samples[i].id): not scored: \(errors[i] ?? "unknown error")") }
       }
-      if records.isEmpty { throw DataError(path: input ?? file!, message: "nothing could be scored") }
+      if records.isEmpty {
+        // Say why: with one sample (a single image) the reason is the whole story.
+        let reason = failed.first.flatMap { errors[$0] }.map { failed.count == 1 ? ": \($0)" : " (first: \($0))" } ?? ""
+        throw DataError(path: input ?? file!, message: "nothing could be scored\(reason)")
+      }
     }
   }
 }

@@ -179,3 +179,12 @@ extension MPIJobTests {
     #expect(run.status == 1 && lines.count == 1 && lines[0].contains("/proc/tandem-no-such-dir") && !run.stderr.contains("Error Domain"), "\(run)")
   }
 }
+
+/// A negative fraction is reported as what it is, not as a missing value.
+@Test func aNegativeSplitFractionIsNamedAsSuch() throws {
+  let csv = TandemProcess.packageRoot.appendingPathComponent("Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv").path
+  let out = Fixtures.directory.appendingPathComponent("negative-\(UUID().uuidString).h5").path
+  let run = try TandemProcess.run(["ingest", "csv", csv, "--label", "Churn", "--val-fraction", "-0.1", "--out", out])
+  #expect(run.status == 64 && run.stderr.contains("--val-fraction and --test-fraction must be >= 0") && !run.stderr.contains("Missing value"),
+          "\(run)")
+}

@@ -310,5 +310,9 @@ extension MPIJobTests {
     let line = try #require(single.stdout.split(separator: "\n").first { $0.hasPrefix(good[0]) })
     #expect(line.contains("probability") && line.contains("threshold") && (line.contains("NORMAL") || line.contains("PNEUMONIA")), "\(line)")
     #expect(try tandem(["audit", "verify", "--model", "pneumonia", "--sample", "0"]).stdout.contains("7 of 7 sampled"))
+    // One image that cannot be scored: the error says why.
+    let unreadable = try tandem(["predict", "--model", "pneumonia@1", "incoming/notes.jpeg"])
+    #expect(unreadable.status == 1 && tandemLines(unreadable.stderr).last?.contains("nothing could be scored: ") == true
+            && unreadable.stderr.contains("not a JPEG or PNG"), "\(unreadable)")
   }
 }
