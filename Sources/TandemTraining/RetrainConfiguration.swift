@@ -35,10 +35,7 @@ public struct RetrainConfiguration: Sendable, Equatable {
     guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
       throw ConfigurationError(file: name, "cannot read the retrain file")
     }
-    let table: TOMLTable
-    do { table = try TOMLTable(string: text) } catch {
-      throw ConfigurationError(file: name, "\(error)".split(separator: "\n").first.map(String.init) ?? "not TOML")
-    }
+    let table = try TOMLText.parse(text, file: name)
     for key in table.keys where !Self.keys.contains(key) { throw ConfigurationError(file: name, "unknown key '\(key)'") }
     func string(_ key: String, default value: String? = nil) throws(ConfigurationError) -> String {
       guard let v = table[key] else {
@@ -80,8 +77,7 @@ public struct RetrainConfiguration: Sendable, Equatable {
     guard let data = FileManager.default.contents(atPath: run), let text = String(data: data, encoding: .utf8) else {
       throw ConfigurationError(file: run, "cannot read the run file named by 'run'")
     }
-    let table: TOMLTable
-    do { table = try TOMLTable(string: text) } catch { throw ConfigurationError(file: run, "\(error)") }
+    let table = try TOMLText.parse(text, file: run)
     table["dataset"] = self.data
     table["store"] = store
     let out = table.convert(to: .toml)

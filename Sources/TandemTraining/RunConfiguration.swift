@@ -159,14 +159,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   }
 
   public init(toml text: String, file: String) throws(ConfigurationError) {
-    let table: TOMLTable
-    do {
-      table = try TOMLTable(string: text)
-    } catch let error as TOMLParseError {
-      throw ConfigurationError(file: file, "line \(error.source.begin.line): \(error.description)")
-    } catch {
-      throw ConfigurationError(file: file, "\(error)")
-    }
+    let table = try TOMLText.parse(text, file: file)
     try Self.checkKeys(table, allowed: Self.keys, section: nil, file: file)
     for (section, keys) in [("training", Training.keys), ("cluster", Cluster.keys), ("release", Release.keys)] {
       guard let value = table[section] else { continue }

@@ -30,6 +30,14 @@ import TandemTraining
     #expect(error("[cluster]\ncollective_timeout = inf")?.contains("'cluster.collective_timeout'") == true)
   }
 
+  /// Found by the run-file fuzzer: toml++ aborted the process (an assertion
+  /// in its key parser) on a table header with no name.
+  @Test func aTableHeaderWithoutANameIsAnErrorNotAnAbort() {
+    #expect(error("[training]\nmax_steps = 1\n[\nreduction = \"exact\"") == "run.toml: line 5: a table header needs a name, as in [training]")
+    #expect(error("[ ]\n")?.contains("a table header needs a name") == true)
+    #expect(error("[[]]\n")?.contains("a table header needs a name") == true)
+  }
+
   @Test func numericsIsPinnedOrOpenBLAS() throws {
     #expect(error("[cluster]\nnumerics = \"fast\"")?.contains("'cluster.numerics' must be \"pinned\" or \"openblas\"") == true)
     let pinned = try RunConfiguration(toml: "model = \"churn-mlp\"\ndataset = \"d.h5\"\n", file: "run.toml")
