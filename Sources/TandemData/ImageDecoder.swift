@@ -166,8 +166,9 @@ public final class ImageDecoder {
   }
 }
 
-/// The whole file, or an `ImageError` naming it.
-func readFileBytes(_ path: String) throws(ImageError) -> [UInt8] {
+/// The whole file, or an `ImageError` naming it. Only regular files are
+/// read: a FIFO or device would block or never end.
+public func readFileBytes(_ path: String) throws(ImageError) -> [UInt8] {
   // Non-blocking open: a FIFO would otherwise block here until a writer came.
   let fd = open(path, O_RDONLY | O_NONBLOCK)
   guard fd >= 0 else { throw ImageError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }

@@ -133,8 +133,9 @@ public struct AuditLog {
 public enum LiveFromAudit {
   public static func metrics(log: AuditLog, version: ModelVersion, labels path: String, classNames: [String]) throws
     -> DriftReport.LiveMetric {
-    guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path: path, message: "cannot read") }
-    let table = try CSVTable(bytes: Array(data), path: path)
+    let data: [UInt8]
+    do { data = try readFileBytes(path) } catch { throw DataError(path: path, message: error.message) }
+    let table = try CSVTable(bytes: data, path: path)
     guard let idColumn = table.header.firstIndex(of: "id"), let labelColumn = table.header.firstIndex(of: "label") else {
       throw DataError(path: path, message: "needs columns id and label, has \(table.header.joined(separator: ", "))")
     }

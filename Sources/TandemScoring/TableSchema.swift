@@ -24,9 +24,7 @@ struct CSVRowEncoder {
   /// Parses `path`, refusing it when a column the model needs is missing.
   func read(csv path: String) throws -> CSVTable {
     let bytes: [UInt8]
-    do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-      throw DataError(path: path, message: "cannot read: \(error.localizedDescription)")
-    }
+    do { bytes = try readFileBytes(path) } catch { throw DataError(path: path, message: error.message) }
     let table = try CSVTable(bytes: bytes, path: path)
     let present = Set(table.header)
     if let missing = columns.first(where: { !present.contains($0.name) }) {

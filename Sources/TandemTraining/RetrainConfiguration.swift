@@ -1,4 +1,5 @@
 import Foundation
+import TandemData
 import TOMLKit
 
 /// `tandem retrain`'s file: which registered model to keep fresh, the run
@@ -32,8 +33,8 @@ public struct RetrainConfiguration: Sendable, Equatable {
 
   public init(contentsOf path: String) throws(ConfigurationError) {
     let name = (path as NSString).lastPathComponent
-    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-      throw ConfigurationError(file: name, "cannot read the retrain file")
+    guard let data = try? readFileBytes(path), let text = String(validating: data, as: UTF8.self) else {
+      throw ConfigurationError(file: name, "cannot read the retrain file (missing, not a regular file, or not UTF-8 text)")
     }
     let table = try TOMLText.parse(text, file: name)
     for key in table.keys where !Self.keys.contains(key) { throw ConfigurationError(file: name, "unknown key '\(key)'") }
@@ -74,7 +75,7 @@ public struct RetrainConfiguration: Sendable, Equatable {
   /// The run file for this retrain: `run` with `dataset` and `store` replaced,
   /// checked like any run file.
   public func runFile() throws -> String {
-    guard let data = FileManager.default.contents(atPath: run), let text = String(data: data, encoding: .utf8) else {
+    guard let data = try? readFileBytes(run), let text = String(validating: data, as: UTF8.self) else {
       throw ConfigurationError(file: run, "cannot read the run file named by 'run'")
     }
     let table = try TOMLText.parse(text, file: run)

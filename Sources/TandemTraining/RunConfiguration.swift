@@ -1,4 +1,5 @@
 import Foundation
+import TandemData
 import TandemNN
 import TandemTensor
 import TOMLKit
@@ -151,8 +152,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   /// Reads and validates `path`; every problem is a `ConfigurationError` naming the file.
   public init(contentsOf path: String) throws(ConfigurationError) {
     let name = (path as NSString).lastPathComponent
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw ConfigurationError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+    // readFileBytes: a FIFO in place of the file is refused, not waited on.
+    let data: Data
+    do { data = Data(try readFileBytes(path)) } catch {
+      throw ConfigurationError(file: path, FileManager.default.fileExists(atPath: path) ? error.message : "no such file")
     }
     guard let text = String(data: data, encoding: .utf8) else { throw ConfigurationError(file: name, "not UTF-8 text") }
     try self.init(toml: text, file: name)

@@ -188,3 +188,17 @@ extension MPIJobTests {
   #expect(run.status == 64 && run.stderr.contains("--val-fraction and --test-fraction must be >= 0") && !run.stderr.contains("Missing value"),
           "\(run)")
 }
+
+/// A FIFO where a run file or a CSV should be is refused at once, never
+/// waited on (nothing would ever write to it).
+@Test func fifosInPlaceOfInputFilesAreRefusedAtOnce() throws {
+  let folder = Fixtures.directory.appendingPathComponent("fifo-\(UUID().uuidString)").path
+  try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+  for name in ["run.toml", "table.csv", "data.h5"] { #expect(mkfifo(folder + "/" + name, 0o600) == 0) }
+  let runFile = try TandemProcess.run(["train", "--config", folder + "/run.toml"], timeout: 30)
+  #expect(runFile.status == 1 && runFile.stderr.contains("not a regular file") && runFile.seconds < 20, "\(runFile)")
+  let csv = try TandemProcess.run(["ingest", "csv", folder + "/table.csv", "--out", folder + "/t.h5"], timeout: 30)
+  #expect(csv.status == 1 && csv.stderr.contains("not a regular file"), "\(csv)")
+  let dataset = try TandemProcess.run(["dataset", "inspect", folder + "/data.h5"], timeout: 30)
+  #expect(dataset.status == 1 && dataset.stderr.contains("not a regular file"), "\(dataset)")
+}
