@@ -86,6 +86,7 @@ struct IngestCLITests {
     expectRefused(try tandem("ingest", "images", empty, "--out", out + "/x.h5"), naming: empty, "no class folders",
                   outputFolder: out)
     try FileManager.default.createDirectory(atPath: empty + "/NORMAL", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: empty + "/PNEUMONIA", withIntermediateDirectories: true)
     expectRefused(try tandem("ingest", "images", empty, "--out", out + "/x.h5"), naming: empty + "/NORMAL", "no images",
                   outputFolder: out)
   }
