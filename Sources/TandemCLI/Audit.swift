@@ -78,7 +78,7 @@ extension Tandem.Audit {
       printNow("\(reproduced) of \(chosen.count) sampled predictions (of \(records.count) logged) reproduced exactly"
                + (unreproducible.isEmpty ? "" : "; \(unreproducible.count) made with numerics this machine cannot compute"))
       if !failures.isEmpty { throw ExitCode(1) }
-      if !unreproducible.isEmpty { throw ExitCode(Tandem.cannotReproduceExitCode) }
+      if !unreproducible.isEmpty { throw ExitCode(Numerics.cannotReproduceExitStatus) }
     }
   }
 }

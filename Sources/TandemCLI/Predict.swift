@@ -58,10 +58,11 @@ extension Tandem {
         let local = try scorer.scores(inputs, count: good.count)
         var notes: [String] = []
         for (k, p) in good.enumerated() {
+          let input = try prepared[p].input.get()
           scores[share.startIndex + p] = local[k]
           // 2: scored, but the input lies far outside the training data.
-          ok[share.startIndex + p] = scorer.isOutOfRange(try prepared[p].input.get()) ? 2 : 1
-          notes.append("\(share.startIndex + p)\t\(Scorer.inputHash(try prepared[p].input.get()[...]))")
+          ok[share.startIndex + p] = scorer.isOutOfRange(input) ? 2 : 1
+          notes.append("\(share.startIndex + p)\t\(Scorer.inputHash(input[...]))")
         }
         for (p, item) in prepared.enumerated() {
           if case .failure(let error) = item.input { notes.append("\(share.startIndex + p)\t!\(error.message)") }

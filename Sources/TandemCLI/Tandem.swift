@@ -13,11 +13,6 @@ struct Tandem: ParsableCommand {
     version: version,
     subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Report.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
 
-  /// Exit status for "this machine cannot compute the recorded numerics":
-  /// a failed numerics self-test, or a snapshot or prediction made with a
-  /// numeric configuration this build or CPU does not have.
-  static let cannotReproduceExitCode: Int32 = CannotReproduceError(what: "", reason: "").exitStatus
-
   /// Parse errors and `--help` go through ArgumentParser (usage, exit 64 or 0);
   /// errors from running a command print one line, `tandem: <what>`, and exit 1
   /// (4 when the numerics cannot be reproduced here).

@@ -90,12 +90,25 @@ public struct CSVTable: Sendable {
   /// CSV is UTF-8 text: a NUL byte (binary data) or bytes that are not UTF-8
   /// (Latin-1, say) would otherwise be cut or turned into U+FFFD silently;
   /// a file with carriage returns but no line feeds has old Mac line ends.
+  /// One pass over the bytes; UTF-8 is validated only when a non-ASCII byte
+  /// was seen (the Telco file and most tables have none).
   static func checkText(_ bytes: [UInt8], path: String) throws(DataError) {
     func line(at offset: Int) -> Int { 1 + bytes[..<offset].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
-    if let nul = bytes.firstIndex(of: 0) {
+    var nul: Int?, nonASCII = false, lineFeed = false, carriageReturn = false
+    for (i, b) in bytes.enumerated() {
+      switch b {
+      case 0: nul = i
+      case 0x0A: lineFeed = true
+      case 0x0D: carriageReturn = true
+      case 0x80...: nonASCII = true
+      default: continue
+      }
+      if nul != nil { break }
+    }
+    if let nul {
       throw DataError(path: path, message: "line \(line(at: nul)): a NUL byte: binary data, not CSV text")
     }
-    if String(validating: bytes, as: UTF8.self) == nil {
+    if nonASCII, String(validating: bytes, as: UTF8.self) == nil {
       var start = 0
       for end in bytes.indices where bytes[end] == 0x0A || end == bytes.count - 1 {
         if String(validating: bytes[start...end], as: UTF8.self) == nil {
@@ -105,7 +118,7 @@ public struct CSVTable: Sendable {
       }
       throw DataError(path: path, message: "not UTF-8 text")
     }
-    if !bytes.contains(0x0A), bytes.contains(0x0D) {
+    if !lineFeed, carriageReturn {
       throw DataError(path: path, message: "lines end in CR only (old Mac text): convert them to LF or CRLF")
     }
   }

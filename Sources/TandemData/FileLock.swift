@@ -2,31 +2,42 @@ import Foundation
 
 /// An exclusive `flock` on a file, held until the value is released. Locks go
 /// with the open file description, so a process that dies, however it dies,
-/// lets go of them; a child that inherits the descriptor holds it too.
+/// lets go of them. The descriptor is close-on-exec: a program this process
+/// launches takes a lock of its own (as a retrain's training does).
 public final class FileLock {
   public let path: String
   private let descriptor: Int32
 
   /// Takes the lock, creating the file if needed. With `waiting: false` a lock
   /// held elsewhere is an error saying `busy`, naming the lock file.
-  public init(path: String, waiting: Bool, busy: String) throws(DataError) {
+  public convenience init(path: String, waiting: Bool, busy: String) throws(DataError) {
+    guard let fd = try Self.lock(path, waiting: waiting) else { throw DataError(path: path, message: busy) }
+    self.init(path: path, descriptor: fd)
+  }
+
+  private init(path: String, descriptor: Int32) {
     self.path = path
-    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw DataError(path: path, message: "cannot open the lock file: \(String(cString: strerror(errno)))") }
-    while flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
-      if errno == EINTR { continue }
-      let reason = errno == EWOULDBLOCK ? busy : "cannot lock: \(String(cString: strerror(errno)))"
-      close(fd)
-      throw DataError(path: path, message: reason)
-    }
-    descriptor = fd
+    self.descriptor = descriptor
   }
 
   /// The lock, or nil when another process holds it.
   public static func attempt(path: String) throws(DataError) -> FileLock? {
-    do { return try FileLock(path: path, waiting: false, busy: busyMarker) } catch where error.message == busyMarker { return nil }
+    try lock(path, waiting: false).map { FileLock(path: path, descriptor: $0) }
   }
-  private static let busyMarker = "held by another process"
+
+  /// The locked descriptor, or nil when the lock is held elsewhere (never nil when waiting).
+  private static func lock(_ path: String, waiting: Bool) throws(DataError) -> Int32? {
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw DataError(path: path, message: "cannot open the lock file: \(String(cString: strerror(errno)))") }
+    while flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
+      if errno == EINTR { continue }
+      let busy = errno == EWOULDBLOCK, reason = String(cString: strerror(errno))
+      close(fd)
+      if busy { return nil }
+      throw DataError(path: path, message: "cannot lock: \(reason)")
+    }
+    return fd
+  }
 
   /// Whether another process holds the lock now (taken and let go at once).
   public static func isHeld(path: String) throws(DataError) -> Bool {

@@ -10,10 +10,14 @@ struct CSVRowEncoder {
   let featureCount: Int
   let idColumn: String?
   let missingValues: Set<String>
+  /// Feature positions of the numeric columns: where an input far outside
+  /// the training distribution shows (one-hot features are 0 or 1 by design).
+  let numericFeatures: [Int]
 
   init(dataset path: String) throws {
     let schema = try TableSchema(contentsOf: path)
     columns = schema.columns
+    numericFeatures = schema.columns.filter { $0.kind == .numeric }.map(\.featureStart)
     featureCount = schema.featureNames.count
     let file = try HDF5File(readingAt: path)
     let id = try file.attribute("id_column")?.stringValue ?? ""
@@ -34,9 +38,6 @@ struct CSVRowEncoder {
     return table
   }
 
-  /// Feature positions of the numeric columns: where an input far outside
-  /// the training distribution shows (one-hot features are 0 or 1 by design).
-  var numericFeatures: [Int] { columns.filter { $0.kind == .numeric }.map(\.featureStart) }
 
   func id(of row: [String], in table: CSVTable) -> String? {
     idColumn.flatMap { table.header.firstIndex(of: $0) }.map { row[$0] }

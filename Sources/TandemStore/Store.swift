@@ -71,8 +71,7 @@ public struct Store: Sendable {
   /// The stored file is a read-only copy (a reflink where the filesystem
   /// has them, else bytes: temporary file, fsync, rename), never a hard link:
   /// an in-place edit of the user's file (h5py in `r+` mode) would otherwise
-  /// change the snapshot's data too. The copy's own hash is checked before the
-  /// store returns it, so an edit racing the copy is caught here.
+  /// change the snapshot's data too.
   @discardableResult
   public func storeDataset(at path: String, contentSHA256: String) throws -> String {
     try Self.checkHash(contentSHA256, kind: "dataset hash")
@@ -91,21 +90,21 @@ public struct Store: Sendable {
     guard attribute == contentSHA256 else {
       throw StoreError(path: path, message: "its \(ContentHash.attributeName) is \(attribute.prefix(12))…, not \(contentSHA256.prefix(12))…")
     }
+    // open() follows a symbolic link: the store holds the data, not a link to it.
+    try StoreFiles.copy(from: path, to: stored, mode: 0o444)
+    // One read, of the copy: it catches a file damaged after ingest and an
+    // edit racing the copy alike.
     let computed: String
     do {
-      computed = try ContentHash.compute(path: path)
+      computed = try ContentHash.compute(path: stored)
     } catch {
+      unlink(stored)
       throw StoreError(path: path, message: "cannot hash its contents: \(error.message)")
     }
     guard computed == contentSHA256 else {
-      throw StoreError(path: path, message: "contents hash to \(computed.prefix(12))…, but the file says \(contentSHA256.prefix(12))…: damaged after ingest")
-    }
-    // open() follows a symbolic link: the store holds the data, not a link to it.
-    try StoreFiles.copy(from: path, to: stored, mode: 0o444)
-    let copied = (try? ContentHash.compute(path: stored)) ?? ""
-    guard copied == contentSHA256 else {
       unlink(stored)
-      throw StoreError(path: path, message: "changed while it was being stored (its copy hashes to \(copied.prefix(12))…); store it again")
+      throw StoreError(path: path, message: "contents hash to \(computed.prefix(12))…, but the file says \(contentSHA256.prefix(12))…: "
+                       + "damaged after ingest, or changed while it was being stored")
     }
     return stored
   }

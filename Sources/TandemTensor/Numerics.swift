@@ -35,6 +35,10 @@ public enum Numerics {
     }
   }
 
+  /// The exit status for "this machine cannot compute these numerics": a
+  /// failed self-test, or a record made with numerics this build lacks.
+  public static let cannotReproduceExitStatus: Int32 = 4
+
   /// The identifier of the current path.
   public static var identifier: String { identifier(of: path) }
 
@@ -140,7 +144,7 @@ public protocol DistinctExitStatus: Error {
 
 /// The pinned arithmetic failed its known-answer test here.
 public struct NumericsError: DistinctExitStatus, CustomStringConvertible {
-  public var exitStatus: Int32 { 4 }
+  public var exitStatus: Int32 { Numerics.cannotReproduceExitStatus }
   public let message: String
   public var description: String { "numerics self-test failed: \(message); this machine cannot compute Tandem's pinned numerics" }
 }
@@ -148,7 +152,7 @@ public struct NumericsError: DistinctExitStatus, CustomStringConvertible {
 /// What was recorded cannot be computed bit for bit here: another numeric
 /// configuration, not a changed model. The CLI exits 4 for it.
 public struct CannotReproduceError: DistinctExitStatus, CustomStringConvertible {
-  public var exitStatus: Int32 { 4 }
+  public var exitStatus: Int32 { Numerics.cannotReproduceExitStatus }
   public let what: String
   public let reason: String
   public init(what: String, reason: String) { self.what = what; self.reason = reason }

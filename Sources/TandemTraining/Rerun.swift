@@ -35,8 +35,7 @@ public struct Rerun: Sendable {
     }
     var notes: [String] = []
     let resolved = try configuration.resolved()
-    for key in Set(resolved.keys).union(manifest.resolvedConfig.keys).sorted()
-    where resolved[key] != manifest.resolvedConfig[key] {
+    for key in RunConfiguration.differingKeys(resolved, manifest.resolvedConfig) {
       notes.append("setting \(key) resolves to \(resolved[key] ?? "nothing") now, \(manifest.resolvedConfig[key] ?? "nothing") in the snapshot")
     }
     // The bits depend on the numeric configuration alone: refuse what this
@@ -53,10 +52,8 @@ public struct Rerun: Sendable {
     where current != then {
       notes.append("\(what) is \(current) here, \(then) in the snapshot (the pinned numerics do not depend on it)")
     }
-    if configuration.cluster.numerics == .openBLAS {
-      for (what, current, then) in [("OpenBLAS", now.openBLASConfig, was.openBLASConfig)] where current != then {
-        notes.append("\(what) is \(current) here, \(then) in the snapshot: the bits may differ")
-      }
+    if configuration.cluster.numerics == .openBLAS && now.openBLASConfig != was.openBLASConfig {
+      notes.append("OpenBLAS is \(now.openBLASConfig) here, \(was.openBLASConfig) in the snapshot: the bits may differ")
     }
     let code = CodeVersion.current()
     if code != manifest.code { notes.append("code is \(code.summary), the snapshot ran \(manifest.code.summary)") }

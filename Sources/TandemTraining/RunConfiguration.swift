@@ -149,6 +149,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     return values
   }
 
+  /// The keys, sorted, whose resolved values differ between two `resolved()`
+  /// dictionaries (a key present in one only differs too).
+  public static func differingKeys(_ a: [String: String], _ b: [String: String], ignoring: Set<String> = []) -> [String] {
+    Set(a.keys).union(b.keys).subtracting(ignoring).sorted().filter { a[$0] != b[$0] }
+  }
+
   /// Reads and validates `path`; every problem is a `ConfigurationError` naming the file.
   public init(contentsOf path: String) throws(ConfigurationError) {
     let name = (path as NSString).lastPathComponent

@@ -61,17 +61,13 @@ public final class TrainingRun {
   /// dataset's path may differ between nodes; its content hash is checked later.
   static func checkSettingsAgree(_ config: RunConfiguration, over comm: any Communicator) throws {
     guard comm.worldSize > 1 else { return }
-    let mine = try config.resolved().filter { $0.key != "dataset" }
-    let encoded = mine.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
-    let reference = String(decoding: try comm.broadcast(bytes: Array(encoded.utf8), root: 0), as: UTF8.self)
+    let mine = try config.resolved()
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let reference = try comm.broadcast(bytes: Array(try encoder.encode(mine)), root: 0)
     try comm.agree {
-      guard encoded != reference else { return }
-      var theirs: [String: String] = [:]
-      for line in reference.split(separator: "\n") {
-        guard let eq = line.firstIndex(of: "=") else { continue }
-        theirs[String(line[..<eq])] = String(line[line.index(after: eq)...])
-      }
-      let key = Set(mine.keys).union(theirs.keys).sorted().first { mine[$0] != theirs[$0] } ?? "?"
+      let theirs = try JSONDecoder().decode([String: String].self, from: Data(reference))
+      guard let key = RunConfiguration.differingKeys(mine, theirs, ignoring: ["dataset"]).first else { return }
       throw ConfigurationError(file: "run file",
                                "'\(key)' is \(mine[key] ?? "unset") here but \(theirs[key] ?? "unset") on rank 0; every rank must train the same run")
     }
@@ -88,8 +84,7 @@ public final class TrainingRun {
     }
     let then = try RunConfiguration(toml: checkpoint.configTOML, file: "checkpoint").resolved()
     let now = try config.resolved()
-    let ignored: Set<String> = ["dataset", "cluster.collective_timeout"]
-    if let key = Set(then.keys).union(now.keys).subtracting(ignored).sorted().first(where: { then[$0] != now[$0] }) {
+    if let key = RunConfiguration.differingKeys(then, now, ignoring: ["dataset", "cluster.collective_timeout"]).first {
       throw ConfigurationError(file: "run file", "'\(key)' is \(now[key] ?? "unset") now but was \(then[key] ?? "unset") "
                                + "when the checkpoint was written (\(checkpoints)): resume continues the same run only; start a new run to change it")
     }
