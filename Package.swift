@@ -33,7 +33,7 @@ let package = Package(
     .target(name: "TandemMPI", dependencies: ["TandemDistributed", "CMPI"]),
     .target(
       name: "TandemData",
-      dependencies: ["TandemTensor", "CHDF5", "CJPEG", "CPNG", .product(name: "Crypto", package: "swift-crypto")]),
+      dependencies: ["TandemTensor", "CHDF5", "CJPEG", "CPNG", "CSystem", .product(name: "Crypto", package: "swift-crypto")]),
     .target(
       name: "TandemTraining",
       dependencies: ["TandemNN", "TandemDistributed", "TandemData", "TandemStore", "TOMLKit", .product(name: "Crypto", package: "swift-crypto")]),
@@ -55,14 +55,15 @@ let package = Package(
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
 
     .testTarget(name: "TandemTensorTests", dependencies: ["TandemTensor", "TandemTestSupport"]),
-    .testTarget(name: "TandemDataTests", dependencies: ["TandemData", "TandemTestSupport"]),
+    .testTarget(name: "TandemDataTests", dependencies: ["TandemData", "TandemTestSupport"], exclude: ["interop.py"]),
     .testTarget(name: "TandemNNTests", dependencies: ["TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     .testTarget(name: "TandemMonitoringTests", dependencies: ["TandemMonitoring", "TandemTestSupport"]),
     .testTarget(name: "TandemExplainTests", dependencies: ["TandemExplain", "TandemTraining", "TandemNN", "TandemData", "TandemTensor", "TandemTestSupport"]),
-    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemData", "TandemTensor", "TandemStore"]),
+    .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemTraining", "TandemData", "TandemTensor", "TandemStore"],
+                exclude: ["Resources"]),
     .testTarget(name: "TandemReportTests", dependencies: ["TandemReport"]),
   ]
 )

@@ -6,7 +6,7 @@ extension Tandem {
   struct Dataset: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Inspect or verify a Tandem HDF5 dataset.",
-      subcommands: [Inspect.self, Verify.self, BenchRead.self])
+      subcommands: [Inspect.self, Verify.self, BenchRead.self, IsolatedHash.self])
   }
 }
 
@@ -61,6 +61,25 @@ extension Tandem.Dataset {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
       printNow(String(decoding: try encoder.encode(try bench.run(path: file)), as: UTF8.self))
+    }
+  }
+}
+
+extension Tandem.Dataset {
+  /// The child of `HDF5Isolation`: reads a file whole where a crash of the
+  /// HDF5 library harms nobody, and prints its content hash.
+  struct IsolatedHash: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "isolated-hash", shouldDisplay: false)
+
+    @Argument var file: String
+
+    func run() throws {
+      do {
+        printNow(try HDF5Isolation.childHash(path: file))
+      } catch {
+        printError(error.message)
+        throw ExitCode(HDF5Isolation.unreadableStatus)
+      }
     }
   }
 }

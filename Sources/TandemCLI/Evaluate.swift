@@ -62,6 +62,8 @@ extension Tandem {
 
     func run() throws {
       let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
+      let lock = try RunLock.take(run: directory)
+      defer { withExtendedLifetime(lock) {} }
       let previousPath = Evaluation.path(run: directory, split: split)
       if FileManager.default.fileExists(atPath: previousPath), let previous = try? Evaluation.read(previousPath),
          case .notReproducible(let why) = Numerics.reproducibility(of: previous.numerics) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TandemData
 import TandemExplain
+import TandemTraining
 
 extension Tandem {
   struct Explain: ParsableCommand {
@@ -50,6 +51,8 @@ extension Tandem {
     func run() throws {
       let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
       let output = out ?? directory + "/explanations"
+      let lock = out == nil ? try RunLock.take(run: directory) : nil
+      defer { withExtendedLifetime(lock) {} }
       let split = Split(name: self.split)!
       let run = try RunExplanation(runDirectory: directory)
       let rows = try run.rows(try rowList(), count: count ?? 5, split: split)

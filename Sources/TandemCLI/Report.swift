@@ -20,10 +20,12 @@ extension Tandem {
 
     func run() throws {
       // Everything is read before the output is created, so bad input leaves no file.
+      let lock = out == nil ? try RunLock.take(run: runDirectory) : nil
       let report = try RunReport(runDirectory: runDirectory, store: store)
       let page = report.page()
       let path = out ?? report.runDirectory + "/report.html"
       try AtomicFile.write(Data(page.html.utf8), to: path)
+      withExtendedLifetime(lock) {}
       printNow("wrote \(path) (\(page.charts) charts)")
     }
   }

@@ -88,6 +88,8 @@ extension Tandem {
       }
       let runDirectory = String(line.dropFirst("results: ".count).split(separator: " ")[0].dropLast())
 
+      let runLock = try RunLock.take(run: runDirectory)
+      defer { withExtendedLifetime(runLock) {} }
       let evaluation = try Evaluation.evaluate(runDirectory: runDirectory, split: "test")
       try evaluation.write(to: Evaluation.path(run: runDirectory, split: "test"))
       let version = try Evaluate.register(evaluation, runDirectory: runDirectory, store: settings.store)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TandemData
 import TandemDistributed
 import TandemTensor
 
@@ -31,6 +32,10 @@ struct Tandem: ParsableCommand {
       // arithmetic must not train, score or verify (about a millisecond).
       Numerics.applyKernelChoice(environment: ProcessInfo.processInfo.environment)
       try Numerics.selfTest()
+      // Files from outside are first read by a child process, where a crash
+      // of libhdf5 on corrupt metadata harms nobody.
+      HDF5Isolation.enable(command: [Bundle.main.executablePath ?? CommandLine.arguments[0], "dataset", "isolated-hash"],
+                           environment: ProcessInfo.processInfo.environment)
       try command.run()
     } catch let error as DistinctExitStatus {
       printError("tandem: \(error)")

@@ -29,32 +29,37 @@ public enum ContentHash {
   /// Rows per read while hashing a large dataset: bounded memory for any size.
   static let blockBytes = 8 << 20
 
-  public static func compute(_ file: HDF5File) throws(HDF5Error) -> String {
+  /// `readingExcluded` also reads the excluded attributes (without hashing
+  /// them), so that every byte the file's metadata points to has been read.
+  public static func compute(_ file: HDF5File, readingExcluded: Bool = false) throws(HDF5Error) -> String {
     var hasher = SHA256()
     hasher.update(data: Data("tandem-content-v1\n".utf8))
-    try visit("/", file, &hasher)
+    try visit("/", file, readingExcluded, &hasher)
     return hexString(hasher.finalize())
   }
 
   /// Reads `path` and computes its hash.
   public static func compute(path: String, displayPath: String? = nil) throws(HDF5Error) -> String {
-    try compute(HDF5File(readingAt: path, displayPath: displayPath))
+    let file = try HDF5File(readingAt: path, displayPath: displayPath)
+    // Opening ran the isolated check, which read the file whole and hashed it.
+    if let hash = HDF5Isolation.checkedHash(path: path) { return hash }
+    return try compute(file)
   }
 
-  private static func visit(_ path: String, _ file: HDF5File, _ hasher: inout SHA256) throws(HDF5Error) {
+  private static func visit(_ path: String, _ file: HDF5File, _ readingExcluded: Bool, _ hasher: inout SHA256) throws(HDF5Error) {
     switch try file.kind(of: path) {
     case .group:
       hasher.update(data: Data("group \(path)\n".utf8))
-      try hashAttributes(path, file, &hasher)
+      try hashAttributes(path, file, readingExcluded, &hasher)
       for name in try file.memberNames(of: path) {
-        try visit(path == "/" ? "/" + name : path + "/" + name, file, &hasher)
+        try visit(path == "/" ? "/" + name : path + "/" + name, file, readingExcluded, &hasher)
       }
     case .dataset:
       let dataset = try file.dataset(path, chunkCacheBytes: 0)
       let shape = dataset.shape.map(String.init).joined(separator: "x")
       hasher.update(data: Data("dataset \(path) \(dataset.elementType.rawValue) \(shape)\n".utf8))
       try hashData(dataset, &hasher)
-      try hashAttributes(path, file, &hasher)
+      try hashAttributes(path, file, readingExcluded, &hasher)
     case .other:
       throw hdf5Failure(file.displayPath, "\(path): neither a group nor a dataset")
     }
@@ -94,8 +99,13 @@ public enum ContentHash {
     }
   }
 
-  private static func hashAttributes(_ path: String, _ file: HDF5File, _ hasher: inout SHA256) throws(HDF5Error) {
-    for name in try file.attributeNames(of: path) where !(path == "/" && excludedAttributes.contains(name)) {
+  private static func hashAttributes(_ path: String, _ file: HDF5File, _ readingExcluded: Bool,
+                                     _ hasher: inout SHA256) throws(HDF5Error) {
+    for name in try file.attributeNames(of: path) {
+      if path == "/" && excludedAttributes.contains(name) {
+        if readingExcluded { _ = try file.attribute(name, on: path) }
+        continue
+      }
       guard let value = try file.attribute(name, on: path) else { continue }
       func header(_ kind: String, _ count: Int?) {
         hasher.update(data: Data("attr \(name) \(kind) \(count.map(String.init) ?? "scalar")\n".utf8))

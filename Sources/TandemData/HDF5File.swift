@@ -114,6 +114,7 @@ public final class HDF5File {
     // HDF5 would block forever opening a FIFO.
     var info = stat()
     guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw hdf5Failure(shown, "not a regular file") }
+    try HDF5Isolation.check(path: path, shown: shown)
     guard H5Fis_hdf5(path) > 0 else { throw hdf5Failure(shown, "not an HDF5 file") }
     id = try check(H5Fopen(path, CHDF5_acc_rdonly(), CHDF5_default()), shown, "cannot open as HDF5")
   }

@@ -177,7 +177,9 @@ public enum ImageIngest {
 
     let file = try HDF5File(creatingAt: output.temporaryPath, displayPath: output.path)
     let chunk = options.imageChunk(count: n)
-    let images = try file.createDataset("/images", type: .uint8, shape: [n, size, size], chunk: chunk)
+    // Released before the file closes: an open dataset keeps HDF5's file
+    // (and its write lock) open past `close()`.
+    var images: HDF5Dataset? = try file.createDataset("/images", type: .uint8, shape: [n, size, size], chunk: chunk)
 
     var fileHashes = [String](repeating: "", count: n)
     var pixelSum: UInt64 = 0, pixelSquares: UInt64 = 0, trainPixels: UInt64 = 0
@@ -222,7 +224,7 @@ public enum ImageIngest {
         }
       }
       if let blockError { throw blockError }
-      try images.writeRows(start: blockStart, rowCount: count, block)
+      try images!.writeRows(start: blockStart, rowCount: count, block)
       for i in 0..<count where splits[blockStart + i] == .train {
         var s: UInt64 = 0, q: UInt64 = 0
         for p in block[(i * pixelsPerImage)..<((i + 1) * pixelsPerImage)] {
@@ -268,6 +270,7 @@ public enum ImageIngest {
       ("source_root", .string(directory)),
     ]
     for (name, value) in attributes { try file.setAttribute(name, value) }
+    images = nil
     try file.close()
     let hash = try DatasetFinisher.sealAndCommit(output)
     return IngestSummary(path: output.path, count: n, seconds: Date().timeIntervalSince(start), contentSHA256: hash)

@@ -15,6 +15,16 @@ public enum AtomicFile {
   }
 }
 
+/// `RUN/.lock`, held by the training of a run (rank 0) and by every command
+/// that writes into its directory (evaluate, explain, report), so that no two
+/// processes write one run at once. Nobody waits: a busy run is an error.
+public enum RunLock {
+  public static func take(run directory: String) throws -> FileLock {
+    try FileLock(path: directory + "/.lock", waiting: false,
+                 busy: "run \((directory as NSString).lastPathComponent) is being trained or written by another process; try again when it ends")
+  }
+}
+
 /// A model's parameters in HDF5: one float32 dataset per parameter under
 /// `/parameters`, named as in the model (`conv1.weight`), with its shape;
 /// string attributes on `/` describe the run. Readable with h5py.

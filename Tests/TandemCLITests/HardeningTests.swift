@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TandemTestSupport
+import TandemData
 import TandemTraining
 
 extension MPIJobTests {
@@ -201,4 +202,33 @@ extension MPIJobTests {
   #expect(csv.status == 1 && csv.stderr.contains("not a regular file"), "\(csv)")
   let dataset = try TandemProcess.run(["dataset", "inspect", folder + "/data.h5"], timeout: 30)
   #expect(dataset.status == 1 && dataset.stderr.contains("not a regular file"), "\(dataset)")
+}
+
+extension MPIJobTests {
+  /// RUN/.lock also guards the commands that write into a finished run:
+  /// while another process holds it, evaluate, explain and report are
+  /// refused in one line and write nothing; a report elsewhere (--out) only
+  /// reads and goes ahead.
+  @Test func commandsThatWriteIntoARunTakeItsLock() throws {
+    let (run, directory, config) = try train(Reproducibility.toml("churn-mlp"), ranks: 1)
+    #expect(run.status == 0, "\(run)")
+    let runDirectory = try #require(directory)
+    let home = URL(fileURLWithPath: (config as NSString).deletingLastPathComponent)
+    let name = (runDirectory as NSString).lastPathComponent
+    let busy = "tandem: \(runDirectory)/.lock: run \(name) is being trained or written by another process; try again when it ends"
+    do {
+      let held = try FileLock(path: runDirectory + "/.lock", waiting: false, busy: "test")
+      for arguments in [["evaluate", runDirectory, "--no-register"], ["explain", runDirectory, "--count", "1"], ["report", runDirectory]] {
+        let refused = try TandemProcess.run(arguments, directory: home)
+        #expect(refused.status == 1 && tandemLines(refused.stderr) == [busy], "\(arguments): \(refused)")
+      }
+      #expect(!FileManager.default.fileExists(atPath: runDirectory + "/report.html"))
+      #expect(!FileManager.default.fileExists(atPath: runDirectory + "/evaluation-test.json"))
+      let elsewhere = try TandemProcess.run(["report", runDirectory, "--out", home.path + "/elsewhere.html"], directory: home)
+      #expect(elsewhere.status == 0, "\(elsewhere)")
+      withExtendedLifetime(held) {}
+    }
+    let report = try TandemProcess.run(["report", runDirectory], directory: home)
+    #expect(report.status == 0, "\(report)")
+  }
 }
