@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TandemTensor
+import TandemRun
 import TandemTraining
 
 extension Tandem {
@@ -25,13 +26,10 @@ extension Tandem {
 
       @Option(name: .customLong("blas-threads")) var blasThreads = 1
       @Option var repeats = 5
-      @Option(help: "The numeric path the convolutions and the step run on: pinned or openblas.") var numerics = "pinned"
+      @Option(help: "The numeric path the convolutions and the step run on: pinned or openblas.") var numerics = NumericPath.pinned
 
       func run() throws {
-        guard let path = NumericPath(rawValue: numerics) else {
-          throw ValidationError("--numerics must be pinned or openblas, got '\(numerics)'")
-        }
-        Numerics.path = path
+        Numerics.path = numerics
         BLAS.threadCount = blasThreads
         var bench = KernelBenchmark()
         bench.repeats = repeats
@@ -43,3 +41,5 @@ extension Tandem {
     }
   }
 }
+
+extension NumericPath: ExpressibleByArgument {}

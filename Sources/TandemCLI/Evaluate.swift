@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import TandemData
-import TandemMonitoring
+import TandemRun
+import TandemScoring
 import TandemStore
 import TandemTensor
 import TandemTraining
@@ -24,41 +25,6 @@ extension Tandem {
     @Option(help: "The split to measure: test (default), val or train.") var split = "test"
     @Option(help: "The store (default: the run file's store).") var store: String?
     @Flag(help: "Only evaluate; do not register a model version.") var noRegister = false
-
-    /// Registers an evaluated run as the next version of the model named after its task.
-    static func register(_ evaluation: Evaluation, runDirectory directory: String, store: String?) throws -> ModelVersion {
-      let m = evaluation.metrics
-      let split = evaluation.split
-      let trained = try TrainedModel(runDirectory: directory)
-      let storeRoot = store ?? trained.configuration.store
-      guard !storeRoot.isEmpty else {
-        throw ValidationError("the run keeps no store (store = \"\"); pass --store DIR or --no-register")
-      }
-      let opened = try Store(root: storeRoot, create: false)
-      guard let record = try opened.registry.run(id: evaluation.run), record.status == "finished",
-            let hash = record.parametersSHA256 else {
-        throw StoreError(path: opened.registryPath, message: "run \(evaluation.run) is not recorded as finished in this store")
-      }
-      let file = try opened.storeModel(at: directory + "/model.h5", parametersSHA256: hash)
-      // The production version on the very same samples, for the promotion's comparison.
-      var champion: GatedMetrics.Champion?
-      if let live = try? opened.registry.modelVersion(name: evaluation.task), live.runID != evaluation.run {
-        let reader = try DatasetReader(path: trained.configuration.dataset)
-        let indices = reader.indices(in: Split(name: split)!, task: trained.labelTask)
-        let c = try TandemMonitoring.Monitor.score(store: opened, version: live, data: trained.configuration.dataset, indices: indices)
-        champion = .init(version: live.version, accuracy: c.accuracy, recall: c.recall, rocAUC: c.rocAUC)
-      }
-      let release = trained.configuration.release
-      return try opened.registry.register(ModelVersion(
-        name: evaluation.task, version: 0, runID: evaluation.run, snapshotID: record.snapshotID, parametersSHA256: hash,
-        parametersFile: URL(fileURLWithPath: file).standardizedFileURL.path, runDirectory: record.runDirectory,
-        threshold: evaluation.threshold,
-        thresholdPolicy: evaluation.thresholdPolicy,
-        metrics: GatedMetrics(split: split, accuracy: m.accuracy, recall: m.recall, precision: m.precision, f1: m.f1,
-                              rocAUC: m.rocAUC, falseNegatives: evaluation.falseNegatives, champion: champion),
-        gates: QualityGates(minRecall: release.minRecall, minAccuracy: release.minAccuracy, minAUC: release.minAUC,
-                            tolerance: release.tolerance)))
-    }
 
     func run() throws {
       let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
@@ -84,7 +50,7 @@ extension Tandem {
       printNow("wrote \(Evaluation.path(run: directory, split: split)) (numerics \(Numerics.identifier))")
       guard !noRegister else { return }
 
-      let version = try Self.register(evaluation, runDirectory: directory, store: store)
+      let version = try ModelRegistration.register(evaluation, runDirectory: directory, store: store)
       printNow("registered \(version.name) version \(version.version) (run \(version.runID), snapshot \(version.snapshotID.prefix(12))…)")
     }
   }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TandemData
 import TandemExplain
+import TandemRun
 import TandemTraining
 
 extension Tandem {

@@ -4,6 +4,7 @@ import TandemData
 import TandemMonitoring
 import TandemScoring
 import TandemStore
+import TandemRun
 import TandemTraining
 
 extension Tandem {
@@ -22,11 +23,11 @@ extension Tandem {
     @OptionGroup var storeOption: StoreOption
     @Option(help: "NAME or NAME@VERSION (default: the production version).") var model: ModelReference
     @Option(help: "The new data: a Tandem HDF5 dataset (tandem ingest).") var data: String
-    @Option(name: .customLong("psi-threshold"), help: "PSI above which a feature has drifted.") var psiThreshold = 0.2
+    @Option(name: .customLong("psi-threshold"), help: "PSI above which a feature has drifted.") var psiThreshold = MonitorThresholds.defaultPSI
     @Option(name: .customLong("label-shift-threshold"), help: "Change of the positive rate that counts as drift.")
-    var labelShiftThreshold = 0.1
+    var labelShiftThreshold = MonitorThresholds.defaultLabelShift
     @Option(name: .customLong("metric-drop"), help: "With labels: how far a gated metric may fall below the version's test value.")
-    var metricDrop = 0.05
+    var metricDrop = MonitorThresholds.defaultMetricDrop
     @Option(help: "Write the report as JSON here.") var json: String?
     @Option(help: "Delayed ground truth, a CSV of id,label (label 0/1 or a class name): joined with the audit log's predictions for the live metric.")
     var labels: String?

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import TandemReport
-import TandemTraining
+import TandemRun
+import TandemData
 
 extension Tandem {
   struct Report: ParsableCommand {

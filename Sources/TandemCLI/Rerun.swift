@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TandemMPI
+import TandemRun
 import TandemTraining
 
 extension Tandem {

@@ -14,9 +14,9 @@ struct Tandem: ParsableCommand {
     version: version,
     subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Report.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
 
-  /// Parse errors and `--help` go through ArgumentParser (usage, exit 64 or 0);
-  /// errors from running a command print one line, `tandem: <what>`, and exit 1
-  /// (4 when the numerics cannot be reproduced here).
+  /// Exit status: 0 success; 64 usage (a parse or `validate()` error, printed
+  /// by ArgumentParser with the usage line); 1 any failure while running, as
+  /// one line `tandem: <what>`; 4 when the numerics cannot be reproduced here.
   static func main() {
     // A file-size limit must surface as a write error naming the file, not as
     // a silent kill by SIGXFSZ.
@@ -41,7 +41,10 @@ struct Tandem: ParsableCommand {
       printError("tandem: \(error)")
       Foundation.exit(error.exitStatus)
     } catch let error as ValidationError {
-      exit(withError: error)
+      // Usage was checked when parsing; a ValidationError from running is a
+      // runtime failure like any other (exit 1, not the usage code 64).
+      printError("tandem: \(error.message)")
+      Foundation.exit(1)
     } catch let error as ExitCode {
       exit(withError: error)
     } catch let error as CleanExit {

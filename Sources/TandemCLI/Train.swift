@@ -3,6 +3,7 @@ import Foundation
 import TandemMPI
 import TandemNN
 import TandemTensor
+import TandemRun
 import TandemTraining
 
 extension Tandem {

@@ -83,3 +83,15 @@ public final class AtomicOutput {
     if dir >= 0 { _ = fsync(dir); close(dir) }
   }
 }
+
+/// Small files written whole: temporary name, fsync, rename, fsync of the
+/// directory (through `AtomicOutput`), so a reader sees the old file or the new.
+public enum AtomicFile {
+  public static func write(_ data: Data, to path: String) throws {
+    let output = try AtomicOutput(path: path, replacing: true)
+    guard FileManager.default.createFile(atPath: output.temporaryPath, contents: data) else {
+      throw DataError(path: path, message: "cannot write (disk full or read-only?)")
+    }
+    try output.commit()
+  }
+}

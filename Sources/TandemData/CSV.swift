@@ -133,3 +133,9 @@ public struct CSVTable: Sendable {
     return index
   }
 }
+
+/// A field for a CSV file Tandem writes, quoted when it needs to be.
+public func csvField(_ text: String) -> String {
+  text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+    ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+}

@@ -138,7 +138,7 @@ func sha256Hex(_ bytes: UnsafeRawBufferPointer) -> String {
 }
 
 /// Lower-case hex of a digest.
-func hexString<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+public func hexString<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
   let digits = Array("0123456789abcdef".utf8)
   var out: [UInt8] = []
   for byte in digest {

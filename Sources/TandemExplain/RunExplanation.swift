@@ -2,19 +2,7 @@ import Foundation
 import TandemData
 import TandemNN
 import TandemTensor
-import TandemTraining
-
-/// One source column's global importance: the mean |contribution| to the
-/// logit over a split. `importance.json` is an array of these, largest first.
-public struct FeatureImportance: Codable, Equatable, Sendable {
-  public var feature: String
-  public var importance: Double
-
-  public init(feature: String, importance: Double) {
-    self.feature = feature
-    self.importance = importance
-  }
-}
+import TandemRun
 
 /// A finished run with its dataset, ready to explain rows of it.
 public final class RunExplanation {
@@ -85,11 +73,6 @@ public struct TableExplanation: Sendable {
       }
     }
     try AtomicFile.write(Data(csv.utf8), to: directory + "/contributions.csv")
-  }
-
-  private func csvField(_ text: String) -> String {
-    text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
-      ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
   }
 }
 

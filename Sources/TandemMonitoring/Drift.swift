@@ -1,4 +1,5 @@
 import Foundation
+import TandemRun
 import TandemData
 
 /// Population stability index between a reference distribution and a new
@@ -72,19 +73,7 @@ public struct DriftReport: Codable, Sendable {
     public var difference: Double { abs(newRate - referenceRate) }
   }
 
-  public struct LiveMetric: Codable, Sendable, Equatable {
-    public var count: Int
-    public var accuracy: Double
-    public var recall: Double
-    public var rocAUC: Double
-
-    public init(count: Int, accuracy: Double, recall: Double, rocAUC: Double) {
-      self.count = count
-      self.accuracy = accuracy
-      self.recall = recall
-      self.rocAUC = rocAUC
-    }
-  }
+  public typealias LiveMetric = TandemRun.LiveMetric
 
   public var model: String
   public var version: Int

@@ -1,6 +1,6 @@
 import Foundation
 import TandemStore
-import TandemTraining
+import TandemRun
 
 extension RunReport {
   /// The page and the number of SVG charts in it that draw something, which

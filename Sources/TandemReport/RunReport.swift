@@ -1,7 +1,7 @@
 import Foundation
 import TandemData
 import TandemStore
-import TandemTraining
+import TandemRun
 
 /// Everything a report shows about one run, read from its directory and the
 /// store: metrics per step and epoch, evaluations, explanations, the summary,
@@ -11,12 +11,8 @@ import TandemTraining
 /// an error naming it; an absent optional part (no evaluation yet, no
 /// explanations, no store) becomes a note in the page instead.
 public struct RunReport: Sendable {
-  public struct RankTiming: Codable, Sendable, Equatable {
-    public var rank: Int
-    public var computeMs: Double
-    public var dataWaitMs: Double
-    public var allreduceMs: Double
-  }
+  public typealias RankTiming = MetricsFile.StepLine.RankTiming
+  public typealias CheckpointWrite = MetricsFile.CheckpointLine
 
   public struct Step: Sendable, Equatable {
     public var epoch: Int
@@ -36,18 +32,6 @@ public struct RunReport: Sendable {
     public var validation: ClassificationMetrics
   }
 
-  public struct CheckpointWrite: Sendable, Equatable {
-    public var step: Int
-    public var ms: Double
-    public var file: String
-  }
-
-  /// One feature's entry in `explanations/importance.json` (written by `tandem explain`).
-  public struct FeatureImportance: Codable, Sendable, Equatable {
-    public var feature: String
-    public var importance: Double
-  }
-
   public var runDirectory: String
   public var runID: String
   /// In order; a step logged twice (a resumed run) keeps its last line.
@@ -56,7 +40,7 @@ public struct RunReport: Sendable {
   public var checkpoints: [CheckpointWrite] = []
   /// One per `evaluation-SPLIT.json`, test first.
   public var evaluations: [Evaluation] = []
-  public var summary: TrainingRun.Summary?
+  public var summary: RunSummary?
   /// `config.toml` as written, when present.
   public var configurationText: String?
   public var importance: [FeatureImportance]?
@@ -86,7 +70,7 @@ public struct RunReport: Sendable {
 
     let summaryPath = directory + "/summary.json"
     if let data = FileManager.default.contents(atPath: summaryPath) {
-      do { summary = try JSONDecoder().decode(TrainingRun.Summary.self, from: data) } catch {
+      do { summary = try JSONDecoder().decode(RunSummary.self, from: data) } catch {
         throw DataError(path: summaryPath, message: "not a readable run summary: \(error.localizedDescription)")
       }
     }
@@ -99,16 +83,7 @@ public struct RunReport: Sendable {
       throw DataError(path: path, message: FileManager.default.fileExists(atPath: path)
                       ? "cannot read the metrics file" : "no metrics file: not a training run directory")
     }
-    struct Line: Decodable {
-      var type: String
-      var epoch: Int?
-      var step: Int?
-      var loss: Double?
-      var ranks: [RankTiming]?
-      var validation: ClassificationMetrics?
-      var ms: Double?
-      var file: String?
-    }
+    struct Kind: Decodable { var type: String }
     struct StepKey: Hashable { var epoch, step: Int }
     var stepsByNumber: [StepKey: Step] = [:]
     var epochsByNumber: [Int: ClassificationMetrics] = [:]
@@ -116,26 +91,25 @@ public struct RunReport: Sendable {
     for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
       let number = index + 1
       guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { continue }
-      guard let parsed = try? decoder.decode(Line.self, from: Data(line)) else {
+      guard let kind = try? decoder.decode(Kind.self, from: Data(line)) else {
         throw DataError(path: path, message: "line \(number): not a metrics record (JSON with a \"type\")")
       }
-      switch parsed.type {
+      func record<T: Decodable>(_ type: T.Type, needs fields: String) throws -> T {
+        guard let value = try? decoder.decode(T.self, from: Data(line)) else {
+          throw DataError(path: path, message: "line \(number): a \(kind.type) record needs \(fields)")
+        }
+        return value
+      }
+      switch kind.type {
       case "step":
-        guard let epoch = parsed.epoch, let step = parsed.step, let loss = parsed.loss else {
-          throw DataError(path: path, message: "line \(number): a step record needs epoch, step and loss")
-        }
-        stepsByNumber[StepKey(epoch: epoch, step: step)] = Step(epoch: epoch, step: step, globalStep: 0, loss: loss,
-                                                                ranks: parsed.ranks ?? [])
+        let s = try record(MetricsFile.StepLine.self, needs: "epoch, step and loss")
+        stepsByNumber[StepKey(epoch: s.epoch, step: s.step)] = Step(epoch: s.epoch, step: s.step, globalStep: 0, loss: s.loss,
+                                                                    ranks: s.ranks)
       case "epoch":
-        guard let epoch = parsed.epoch, let validation = parsed.validation else {
-          throw DataError(path: path, message: "line \(number): an epoch record needs epoch and validation")
-        }
-        epochsByNumber[epoch] = validation
+        let e = try record(MetricsFile.EpochLine.self, needs: "epoch and validation")
+        epochsByNumber[e.epoch] = e.validation
       case "checkpoint":
-        guard let step = parsed.step, let ms = parsed.ms else {
-          throw DataError(path: path, message: "line \(number): a checkpoint record needs step and ms")
-        }
-        checkpoints.append(CheckpointWrite(step: step, ms: ms, file: parsed.file ?? ""))
+        checkpoints.append(try record(MetricsFile.CheckpointLine.self, needs: "step, ms and file"))
       default:
         continue  // a record type from a newer Tandem: not shown, not an error
       }

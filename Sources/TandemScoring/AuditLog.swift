@@ -1,9 +1,9 @@
 import Foundation
 import TandemData
-import TandemMonitoring
+
 import TandemStore
 import TandemTensor
-import TandemTraining
+import TandemRun
 
 /// One prediction as the audit log keeps it: enough to score it again and
 /// prove the same model gives the same output for the same input.
@@ -132,7 +132,7 @@ public struct AuditLog {
 /// kept (the latest one per id), at the threshold each prediction used.
 public enum LiveFromAudit {
   public static func metrics(log: AuditLog, version: ModelVersion, labels path: String, classNames: [String]) throws
-    -> DriftReport.LiveMetric {
+    -> LiveMetric {
     let data: [UInt8]
     do { data = try readFileBytes(path) } catch { throw DataError(path: path, message: error.message) }
     let table = try CSVTable(bytes: data, path: path)
@@ -166,6 +166,6 @@ public enum LiveFromAudit {
     let auc = ClassificationMetrics.rocAUC(scores: joined.map { Float($0.probability) }, labels: joined.map { truth[$0.id]! })
     let accuracy = Double(tp + tn) / Double(joined.count)
     let recall: Double = tp + fn == 0 ? 0 : Double(tp) / Double(tp + fn)
-    return DriftReport.LiveMetric(count: joined.count, accuracy: accuracy, recall: recall, rocAUC: auc)
+    return LiveMetric(count: joined.count, accuracy: accuracy, recall: recall, rocAUC: auc)
   }
 }

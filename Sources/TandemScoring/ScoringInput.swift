@@ -1,9 +1,9 @@
 import Crypto
 import Foundation
 import TandemData
-import TandemMonitoring
+
 import TandemStore
-import TandemTraining
+import TandemRun
 
 /// Where one scored sample came from, precisely enough to read it again.
 public struct SampleSource: Codable, Sendable, Equatable {
@@ -133,7 +133,7 @@ public final class Scorer {
         let what = data.kind == .images ? "images of \(data.sampleShape[1]) x \(data.sampleShape[2])" : "\(data.sampleShape[0]) features"
         throw DataError(path: first.source.path, message: "\(what), but the model takes \(trained.sampleShape)")
       }
-      let flat = try Monitor.normalisedInput(data, rows: rows, like: reference, path: first.source.path)
+      let flat = try VersionScoring.normalisedInput(data, rows: rows, like: reference, path: first.source.path)
       let width = trained.sampleShape.reduce(1, *)
       return samples.enumerated().map { k, s in Prepared(id: s.id, source: s.source, input: .success(Array(flat[k * width..<(k + 1) * width]))) }
     case "csv":

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TandemData
 
 /// Everything a run started from, fixed before its first step: the data (by
 /// content hash), the run file as given and every setting after defaults, the
@@ -84,15 +85,5 @@ public struct SnapshotManifest: Codable, Equatable, Sendable {
 
 /// Lower-case hex SHA-256 of `data`, as `sha256sum` prints it.
 func sha256Hex(_ data: Data) -> String {
-  hex(SHA256.hash(data: data))
-}
-
-func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-  let digits = Array("0123456789abcdef".utf8)
-  var out: [UInt8] = []
-  for byte in digest {
-    out.append(digits[Int(byte >> 4)])
-    out.append(digits[Int(byte & 15)])
-  }
-  return String(decoding: out, as: UTF8.self)
+  hexString(SHA256.hash(data: data))
 }

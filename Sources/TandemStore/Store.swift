@@ -1,5 +1,6 @@
 import Foundation
 import TandemData
+import TandemRun
 
 /// The run store: one directory that makes every run auditable after the fact.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import TandemRun
 import TandemData
 import TandemDistributed
 import TandemTensor

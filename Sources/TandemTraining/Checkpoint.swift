@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TandemRun
 import TandemData
 import TandemNN
 import TandemTensor

@@ -1,4 +1,5 @@
 import Foundation
+import TandemRun
 import TandemData
 import TandemStore
 import TandemTensor

@@ -2,6 +2,7 @@ import Foundation
 import TandemData
 import TandemDistributed
 import TandemNN
+import TandemRun
 import TandemTensor
 
 /// One data-parallel training run on every rank of `communicator`.
@@ -15,23 +16,6 @@ import TandemTensor
 /// same SGD update. After each epoch the validation split is evaluated with
 /// every sample counted exactly once, and the metrics are reduced across ranks.
 public final class TrainingRun {
-  public struct Summary: Codable, Sendable {
-    public var runDirectory: String
-    public var model: String
-    public var task: String
-    public var worldSize: Int
-    public var epochs: Int
-    public var steps: Int
-    public var trainSamples: Int
-    public var validation: [ClassificationMetrics]
-    public var seconds: Double
-    public var samplesPerSecond: Double
-    /// The snapshot the run started from, when it keeps a store.
-    public var snapshotID: String?
-    /// The numeric configuration it trained with (`Numerics.identifier`); nil before numerics were pinned.
-    public var numerics: String?
-  }
-
   let configuration: RunConfiguration
   let configurationText: String
   let communicator: any Communicator
@@ -90,11 +74,8 @@ public final class TrainingRun {
     }
   }
 
-  /// Names a lock file rank 0 holds for the whole run: `tandem retrain` sets
-  /// it, so its training keeps the retrain's exclusion even if the retrain dies.
-  public static let heldLockVariable = "TANDEM_HOLD_LOCK"
 
-  public func run() throws -> Summary {
+  public func run() throws -> RunSummary {
     let comm = communicator
     let rank = comm.rank, world = comm.worldSize
     let config = configuration
@@ -142,7 +123,7 @@ public final class TrainingRun {
     // of it (or a report writer) waits for nobody and is refused at once.
     let (runDirectory, runLock, heldLock) = try comm.agree { () throws -> (String, FileLock?, FileLock?) in
       guard rank == 0 else { return ("", nil, nil) }
-      let held = try ProcessInfo.processInfo.environment[Self.heldLockVariable].map {
+      let held = try ProcessInfo.processInfo.environment[TrainingHandoff.heldLockVariable].map {
         try FileLock(path: $0, waiting: false, busy: "another training holds this retrain lock")
       }
       let directory = try resumeDirectory ?? createRunDirectory(name: name)
@@ -212,7 +193,7 @@ public final class TrainingRun {
   }
 
   private func train(model: Model, trainer: Trainer, source: BatchSource, facts: DatasetFacts, runDirectory: String,
-                     position: [Int64], validation: [ClassificationMetrics], recording: RunRecording?) throws -> Summary {
+                     position: [Int64], validation: [ClassificationMetrics], recording: RunRecording?) throws -> RunSummary {
     let comm = communicator
     let rank = comm.rank, world = comm.worldSize
     let config = configuration
@@ -309,7 +290,7 @@ public final class TrainingRun {
     }
 
     let seconds = Date().timeIntervalSince(start)
-    let summary = Summary(runDirectory: runDirectory, model: name.rawValue, task: config.task, worldSize: world,
+    let summary = RunSummary(runDirectory: runDirectory, model: name.rawValue, task: config.task, worldSize: world,
                           epochs: config.epochs, steps: step, trainSamples: facts.trainIndices.count,
                           validation: validation, seconds: seconds,
                           samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9),
@@ -323,7 +304,11 @@ public final class TrainingRun {
       try recording?.finish(parametersFile: runDirectory + "/model.h5")
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      try AtomicFile.write(encoder.encode(summary), to: runDirectory + "/summary.json")
+      let written = try encoder.encode(summary)
+      try AtomicFile.write(written, to: RunSummary.path(run: runDirectory))
+      if let copy = ProcessInfo.processInfo.environment[TrainingHandoff.resultFileVariable] {
+        try AtomicFile.write(written, to: copy)
+      }
     }
     return summary
   }
@@ -389,17 +374,8 @@ public final class TrainingRun {
     }
   }
 
-  /// `20250615-120000`, UTC: the time part of run ids, which sorts by time.
-  public static func timestamp(_ date: Date = Date()) -> String {
-    let formatter = DateFormatter()
-    formatter.locale = Locale(identifier: "en_US_POSIX")
-    formatter.timeZone = TimeZone(identifier: "UTC")
-    formatter.dateFormat = "yyyyMMdd-HHmmss"
-    return formatter.string(from: date)
-  }
-
   private func createRunDirectory(name: ModelName) throws -> String {
-    let base = "\(configuration.output)/\(name.rawValue)-\(Self.timestamp())"
+    let base = "\(configuration.output)/\(name.rawValue)-\(RunID.timestamp())"
     var path = base
     var n = 1
     let fm = FileManager.default

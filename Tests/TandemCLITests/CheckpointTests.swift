@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TandemStore
 import TandemTestSupport
+import TandemRun
 import TandemTraining
 
 /// A small X-ray run: the bundled 240 images at 32 x 32, 4 epochs of 11 steps.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TandemTensor
 import TandemTestSupport
+import TandemRun
 import TandemTraining
 
 /// Runs `tandem train --config` under mpirun and returns the output and the run directory.
@@ -61,7 +62,7 @@ extension MPIJobTests {
         let diff = zip(p.value.scalars, q.value.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
         #expect(diff <= 1e-3 * norm, "\(p.name): relative L2 difference \(diff / norm)")
       }
-      let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
+      let summary = try JSONDecoder().decode(RunSummary.self,
                                              from: Data(contentsOf: URL(fileURLWithPath: two.directory! + "/summary.json")))
       #expect(summary.steps == 20 && summary.worldSize == 2)
     }
@@ -78,7 +79,7 @@ extension MPIJobTests {
       validation_split = "test"
       """, ranks: 2)
     #expect(run.status == 0, "\(run)")
-    let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
+    let summary = try JSONDecoder().decode(RunSummary.self,
                                            from: Data(contentsOf: URL(fileURLWithPath: try #require(directory) + "/summary.json")))
     let auc = try #require(summary.validation.last).rocAUC
     #expect(auc >= 0.83, "\(model) test ROC AUC \(auc), margin \(auc - 0.83) over 0.83")
@@ -98,7 +99,7 @@ extension MPIJobTests {
       epochs = 5
       """, ranks: 2, timeout: 900)
     #expect(run.status == 0, "\(run)")
-    let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
+    let summary = try JSONDecoder().decode(RunSummary.self,
                                            from: Data(contentsOf: URL(fileURLWithPath: try #require(directory) + "/summary.json")))
     let best = summary.validation.map(\.accuracy).max() ?? 0
     // The pinned numerics make this figure the same on every machine; the

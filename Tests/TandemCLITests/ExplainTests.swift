@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TandemData
 import TandemTestSupport
+import TandemRun
 import TandemTraining
 
 extension MPIJobTests {

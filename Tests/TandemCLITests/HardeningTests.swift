@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TandemTestSupport
 import TandemData
+import TandemRun
 import TandemTraining
 
 extension MPIJobTests {

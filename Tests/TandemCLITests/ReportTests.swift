@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TandemTestSupport
+import TandemRun
 import TandemTraining
 
 /// Chromium from Debian's `chromium` package (Scripts/bootstrap.sh installs it).
@@ -77,7 +78,7 @@ extension MPIJobTests {
     #expect(html.contains(String(format: "%.4f", evaluation.metrics.accuracy)))
     #expect(html.contains("ROC curve, test (AUC \(String(format: "%.4f", evaluation.metrics.rocAUC)))"))
     #expect(html.contains(">\(evaluation.metrics.confusion[1][1]) ("))
-    let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
+    let summary = try JSONDecoder().decode(RunSummary.self,
                                            from: Data(contentsOf: URL(fileURLWithPath: runDirectory + "/summary.json")))
     #expect(html.contains(try #require(summary.snapshotID)))
     // Every step of every epoch is counted in each rank's timings.

@@ -4,6 +4,7 @@ import TandemData
 import TandemStore
 import TandemTensor
 import TandemTestSupport
+import TandemRun
 import TandemTraining
 
 /// The promise of the pinned numeric path: the same final parameters, bit for
@@ -164,7 +165,7 @@ extension MPIJobTests {
   @Test func rerunOfAnOpenBLASRunIsRefusedWhereOpenBLASPicksAnotherKernel() throws {
     let original = try train(Reproducibility.toml("churn-mlp") + "\n[cluster]\nnumerics = \"openblas\"\n", ranks: 1)
     #expect(original.output.status == 0, "\(original.output)")
-    let summary = try JSONDecoder().decode(TrainingRun.Summary.self,
+    let summary = try JSONDecoder().decode(RunSummary.self,
                                            from: Data(contentsOf: URL(fileURLWithPath: try #require(original.directory) + "/summary.json")))
     let id = try #require(summary.snapshotID)
     #expect(summary.numerics?.hasPrefix("openblas ") == true, "\(String(describing: summary.numerics))")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TandemStore
 import TandemTestSupport
+import TandemRun
 import TandemTraining
 
 /// Runs `tandem rerun ID` under mpirun from `directory`, where the store is.
@@ -46,7 +47,7 @@ extension MPIJobTests {
     let original = try train(toml, ranks: 2)
     #expect(original.output.status == 0, "\(original.output)")
     let directory = try #require(original.directory)
-    let summary = try JSONDecoder().decode(TrainingRun.Summary.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/summary.json")))
+    let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/summary.json")))
     let id = try #require(summary.snapshotID)
     #expect(original.output.stdout.contains("snapshot: \(id)"))
 
@@ -89,7 +90,7 @@ extension MPIJobTests {
     let original = try train(toml, ranks: 2)
     #expect(original.output.status == 0, "\(original.output)")
     let directory = try #require(original.directory)
-    let summary = try JSONDecoder().decode(TrainingRun.Summary.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/summary.json")))
+    let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/summary.json")))
     let home = (original.config as NSString).deletingLastPathComponent
     let again = try rerun(try #require(summary.snapshotID), in: home, ranks: 1)
     #expect(again.status == 1, "\(again)")

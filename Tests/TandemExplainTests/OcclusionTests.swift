@@ -4,6 +4,7 @@ import TandemData
 import TandemExplain
 import TandemNN
 import TandemTensor
+import TandemRun
 import TandemTraining
 
 /// A score that is the sum of the pixels in rows 8..<16, columns 4..<12: hiding

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TandemRun
 import TandemStore
 
 struct SnapshotManifestTests {

@@ -4,6 +4,7 @@ import TandemNN
 import TandemTensor
 import TandemTestSupport
 import TandemTraining
+import TandemRun
 
 /// Trains `steps` steps of `name` on `worldSize` thread-ranks with exact
 /// reduction and returns rank 0's final parameters (all ranks must agree).

@@ -3,6 +3,7 @@ import TandemNN
 import TandemTensor
 import TandemTestSupport
 import TandemTraining
+import TandemRun
 
 @Test func churnMLPLearnsASeparableProblem() throws {
   BLAS.threadCount = 1

@@ -1,5 +1,5 @@
 import Testing
-import TandemTraining
+import TandemRun
 
 @Test func metricsAtAThresholdCountTheConfusionMatrix() {
   let scores: [Float] = [0.9, 0.8, 0.4, 0.3, 0.6, 0.1]

@@ -1,5 +1,5 @@
 import Testing
-import TandemTraining
+import TandemRun
 
 /// Values a run file cannot mean are configuration errors naming the key,
 /// never arithmetic traps later.

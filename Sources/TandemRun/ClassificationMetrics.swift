@@ -80,3 +80,19 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
     return points
   }
 }
+
+/// A model version's metrics on data seen in production (scored now, or
+/// joined from the audit log with outcomes known later).
+public struct LiveMetric: Codable, Sendable, Equatable {
+  public var count: Int
+  public var accuracy: Double
+  public var recall: Double
+  public var rocAUC: Double
+
+  public init(count: Int, accuracy: Double, recall: Double, rocAUC: Double) {
+    self.count = count
+    self.accuracy = accuracy
+    self.recall = recall
+    self.rocAUC = rocAUC
+  }
+}

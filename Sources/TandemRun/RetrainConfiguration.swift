@@ -24,9 +24,8 @@ public struct RetrainConfiguration: Sendable, Equatable {
   public var store: String
   public var ranks: Int
   public var launcher: [String]
-  public var psiThreshold: Double
-  public var labelShiftThreshold: Double
-  public var metricDrop: Double
+  /// When retraining is due (`[monitor]`).
+  public var thresholds: MonitorThresholds
 
   static let keys = ["model", "run", "data", "store", "ranks", "launcher", "monitor"]
   static let monitorKeys = ["psi_threshold", "label_shift_threshold", "metric_drop"]
@@ -39,18 +38,18 @@ public struct RetrainConfiguration: Sendable, Equatable {
     let table = try TOMLText.parse(text, file: name)
     for key in table.keys where !Self.keys.contains(key) { throw ConfigurationError(file: name, "unknown key '\(key)'") }
     func string(_ key: String, default value: String? = nil) throws(ConfigurationError) -> String {
-      guard let v = table[key] else {
-        if let value { return value }
-        throw ConfigurationError(file: name, "missing required key '\(key)'")
-      }
-      guard let s = v.string, !s.isEmpty else { throw ConfigurationError(file: name, "'\(key)' must be a non-empty string") }
+      let s = try TOMLText.string(table, key, default: value, file: name)
+      guard !s.isEmpty else { throw ConfigurationError(file: name, "'\(key)' must be a non-empty string") }
       return s
     }
     model = try string("model")
+    guard model.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }) else {
+      throw ConfigurationError(file: name, "model name '\(model)' must be lower-case letters, digits and '-'")
+    }
     run = try string("run")
     self.data = try string("data")
     store = try string("store", default: "store")
-    ranks = table["ranks"]?.int ?? 1
+    ranks = try TOMLText.integer(table, "ranks", "ranks", file: name) ?? 1
     guard ranks > 0 else { throw ConfigurationError(file: name, "'ranks' must be positive, got \(ranks)") }
     if let v = table["launcher"] {
       guard let array = v.array, !array.isEmpty, array.allSatisfy({ $0.string != nil }) else {
@@ -60,15 +59,14 @@ public struct RetrainConfiguration: Sendable, Equatable {
     } else {
       launcher = ["mpirun", "-np", "{ranks}"]
     }
-    psiThreshold = 0.2
-    labelShiftThreshold = 0.1
-    metricDrop = 0.05
+    thresholds = MonitorThresholds()
     if let m = table["monitor"] {
       guard let t = m.table else { throw ConfigurationError(file: name, "'monitor' must be a table ([monitor])") }
       for key in t.keys where !Self.monitorKeys.contains(key) { throw ConfigurationError(file: name, "unknown key [monitor] '\(key)'") }
-      psiThreshold = t["psi_threshold"]?.double ?? t["psi_threshold"]?.int.map(Double.init) ?? psiThreshold
-      labelShiftThreshold = t["label_shift_threshold"]?.double ?? labelShiftThreshold
-      metricDrop = t["metric_drop"]?.double ?? metricDrop
+      thresholds.psi = try TOMLText.number(t, "psi_threshold", "monitor.psi_threshold", file: name) ?? thresholds.psi
+      thresholds.labelShift = try TOMLText.number(t, "label_shift_threshold", "monitor.label_shift_threshold", file: name)
+        ?? thresholds.labelShift
+      thresholds.metricDrop = try TOMLText.number(t, "metric_drop", "monitor.metric_drop", file: name) ?? thresholds.metricDrop
     }
   }
 
@@ -88,4 +86,23 @@ public struct RetrainConfiguration: Sendable, Equatable {
 
   /// The launcher's arguments with `{ranks}` replaced.
   public var launcherArguments: [String] { launcher.map { $0.replacingOccurrences(of: "{ranks}", with: String(ranks)) } }
+}
+
+/// Thresholds that make retraining due, shared by `tandem monitor` and the
+/// retrain file's `[monitor]` table.
+public struct MonitorThresholds: Codable, Sendable, Equatable {
+  /// Any feature's PSI above this is drift.
+  public var psi: Double
+  /// An absolute change of the positive-class rate above this is drift.
+  public var labelShift: Double
+  /// With labels: a gated metric this far below the version's own evaluation is decay.
+  public var metricDrop: Double
+
+  public static let defaultPSI = 0.2, defaultLabelShift = 0.1, defaultMetricDrop = 0.05
+
+  public init(psi: Double = defaultPSI, labelShift: Double = defaultLabelShift, metricDrop: Double = defaultMetricDrop) {
+    self.psi = psi
+    self.labelShift = labelShift
+    self.metricDrop = metricDrop
+  }
 }

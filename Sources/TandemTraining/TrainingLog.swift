@@ -1,73 +1,6 @@
 import Foundation
 import TandemData
-import TandemNN
-import TandemTensor
-
-/// Small files written whole: temporary name, fsync, rename, fsync of the
-/// directory (through `AtomicOutput`), so a reader sees the old file or the new.
-public enum AtomicFile {
-  public static func write(_ data: Data, to path: String) throws {
-    let output = try AtomicOutput(path: path, replacing: true)
-    guard FileManager.default.createFile(atPath: output.temporaryPath, contents: data) else {
-      throw DataError(path: path, message: "cannot write (disk full or read-only?)")
-    }
-    try output.commit()
-  }
-}
-
-/// `RUN/.lock`, held by the training of a run (rank 0) and by every command
-/// that writes into its directory (evaluate, explain, report), so that no two
-/// processes write one run at once. Nobody waits: a busy run is an error.
-public enum RunLock {
-  public static func take(run directory: String) throws -> FileLock {
-    try FileLock(path: directory + "/.lock", waiting: false,
-                 busy: "run \((directory as NSString).lastPathComponent) is being trained or written by another process; try again when it ends")
-  }
-}
-
-/// A model's parameters in HDF5: one float32 dataset per parameter under
-/// `/parameters`, named as in the model (`conv1.weight`), with its shape;
-/// string attributes on `/` describe the run. Readable with h5py.
-public enum ParameterFile {
-  public static func write(_ parameters: [Parameter], to path: String, attributes: [String: String]) throws {
-    let output = try AtomicOutput(path: path, replacing: true)
-    let file = try HDF5File(creatingAt: output.temporaryPath, displayPath: path)
-    try file.createGroup("parameters")
-    for p in parameters {
-      try file.write("parameters/\(p.name)", p.value.scalars, shape: p.value.shape)
-    }
-    try file.setAttribute("parameter_names", .strings(parameters.map(\.name)))
-    for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
-      try file.setAttribute(key, .string(value))
-    }
-    try file.close()
-    try output.commit()
-  }
-
-  /// A string attribute of the file (`model`, `task`, `dataset_sha256`, ...).
-  public static func attribute(_ path: String, _ name: String) throws -> String? {
-    try HDF5File(readingAt: path).attribute(name)?.stringValue
-  }
-
-  /// The `sample_shape` attribute (`1x128x128`, `45`), when the file has one.
-  public static func sampleShape(_ path: String) throws -> [Int]? {
-    guard let text = try HDF5File(readingAt: path).attribute("sample_shape")?.stringValue else { return nil }
-    let shape = text.split(separator: "x").compactMap { Int($0) }
-    return shape.isEmpty ? nil : shape
-  }
-
-  /// Parameters in file order, as `(name, tensor)`.
-  public static func read(_ path: String) throws -> [(name: String, value: Tensor)] {
-    let file = try HDF5File(readingAt: path)
-    guard let names = try file.attribute("parameter_names")?.stringsValue else {
-      throw DataError(path: path, message: "not a Tandem parameter file (no parameter_names attribute)")
-    }
-    return try names.map { name in
-      let dataset = try file.dataset("parameters/\(name)")
-      return (name, Tensor(uncheckedShape: dataset.shape, scalars: try dataset.readAll(as: Float.self)))
-    }
-  }
-}
+import TandemRun
 
 /// `metrics.jsonl`: one JSON object per line, per step (loss and every rank's
 /// compute / data-wait / allreduce milliseconds), per epoch (validation) and
@@ -96,16 +29,16 @@ final class MetricsLog {
     var text = ""
     for (k, loss) in losses.enumerated() {
       let s = firstStep + k
-      var ranks: [StepLine.RankTiming] = []
+      var ranks: [MetricsFile.StepLine.RankTiming] = []
       for r in 0..<worldSize {
         let slot = (s * worldSize + r) * 3
         ranks.append(.init(rank: r, computeMs: timings[slot] * 1e3, dataWaitMs: timings[slot + 1] * 1e3,
                            allreduceMs: timings[slot + 2] * 1e3))
       }
-      let line = StepLine(epoch: epoch, step: s + 1, loss: loss, ranks: ranks)
+      let line = MetricsFile.StepLine(epoch: epoch, step: s + 1, loss: loss, ranks: ranks)
       text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n"
     }
-    text += String(decoding: try encoder.encode(EpochLine(epoch: epoch, validation: validation)), as: UTF8.self) + "\n"
+    text += String(decoding: try encoder.encode(MetricsFile.EpochLine(epoch: epoch, validation: validation)), as: UTF8.self) + "\n"
     try handle.write(contentsOf: Data(text.utf8))
     try handle.synchronize()
   }
@@ -114,7 +47,7 @@ final class MetricsLog {
   func write(checkpointAt step: Int, seconds: Double, path: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    let line = CheckpointLine(step: step, ms: seconds * 1e3, file: (path as NSString).lastPathComponent)
+    let line = MetricsFile.CheckpointLine(step: step, ms: seconds * 1e3, file: (path as NSString).lastPathComponent)
     try handle.write(contentsOf: try encoder.encode(line) + Data("\n".utf8))
   }
 
@@ -124,41 +57,11 @@ final class MetricsLog {
   func write(resumeAt epoch: Int, stepInEpoch: Int, globalStep: Int, worldSize: Int) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    let line = ResumeLine(epoch: epoch, step: stepInEpoch, globalStep: globalStep, worldSize: worldSize,
+    let line = MetricsFile.ResumeLine(epoch: epoch, step: stepInEpoch, globalStep: globalStep, worldSize: worldSize,
                           note: stepInEpoch > 0 ? "steps 1 to \(stepInEpoch) of epoch \(epoch) ran before the interruption; their step records were not written"
                             : "resumed at the start of epoch \(epoch)")
     try handle.write(contentsOf: try encoder.encode(line) + Data("\n".utf8))
     try handle.synchronize()
-  }
-
-  struct ResumeLine: Encodable {
-    var type = "resume"
-    var epoch: Int
-    var step: Int
-    var globalStep: Int
-    var worldSize: Int
-    var note: String
-  }
-
-  struct CheckpointLine: Encodable {
-    var type = "checkpoint"
-    var step: Int
-    var ms: Double
-    var file: String
-  }
-
-  struct StepLine: Encodable {
-    struct RankTiming: Encodable { var rank: Int; var computeMs, dataWaitMs, allreduceMs: Double }
-    var type = "step"
-    var epoch, step: Int
-    var loss: Double
-    var ranks: [RankTiming]
-  }
-
-  struct EpochLine: Encodable {
-    var type = "epoch"
-    var epoch: Int
-    var validation: ClassificationMetrics
   }
 }
 

@@ -22,24 +22,10 @@ public func parametersSHA256(_ tensors: [(name: String, values: [Float], shape: 
     for value in tensor.values { withUnsafeBytes(of: value.bitPattern.littleEndian) { hasher.update(bufferPointer: $0) } }
     #endif
   }
-  return hex(hasher.finalize())
+  return hexString(hasher.finalize())
 }
 
-/// `parametersSHA256` of a parameter file as TandemTraining writes it (one
-/// float32 dataset per tensor under `/parameters`, listed in `@parameter_names`).
+/// `parametersSHA256` of a parameter file (`ParameterFile`).
 public func parametersSHA256(file path: String) throws -> String {
-  do {
-    let file = try HDF5File(readingAt: path)
-    guard let names = try file.attribute("parameter_names")?.stringsValue else {
-      throw StoreError(path: path, message: "not a Tandem parameter file (no parameter_names attribute)")
-    }
-    var tensors: [(name: String, values: [Float], shape: [Int])] = []
-    for name in names {
-      let dataset = try file.dataset("parameters/\(name)")
-      tensors.append((name, try dataset.readAll(as: Float.self), dataset.shape))
-    }
-    return parametersSHA256(tensors)
-  } catch let error as HDF5Error {
-    throw StoreError(path: path, message: error.message)
-  }
+  parametersSHA256(try ParameterFile.read(path).map { ($0.name, $0.value.scalars, $0.value.shape) })
 }

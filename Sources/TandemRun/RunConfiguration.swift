@@ -91,6 +91,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     static let keys = ["target_recall", "min_recall", "min_accuracy", "min_auc", "tolerance"]
 
+    /// The promotion gates these settings ask for.
+    public var gates: QualityGates {
+      QualityGates(minRecall: minRecall, minAccuracy: minAccuracy, minAUC: minAUC, tolerance: tolerance)
+    }
+
     /// Defaults per task: pneumonia screening must miss few cases; churn scores must rank well.
     static func defaults(task: String) -> Release {
       var r = Release()
@@ -176,23 +181,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       try Self.checkKeys(sub, allowed: keys, section: section, file: file)
     }
     func string(_ key: String, default value: String? = nil) throws(ConfigurationError) -> String {
-      guard let v = table[key] else {
-        if let value { return value }
-        throw ConfigurationError(file: file, "missing required key '\(key)'")
-      }
-      guard let s = v.string else { throw ConfigurationError(file: file, "'\(key)' must be a string, got \(v.debugDescription)") }
-      return s
+      try TOMLText.string(table, key, default: value, file: file)
     }
     func integer(_ t: TOMLTable, _ key: String, _ label: String) throws(ConfigurationError) -> Int? {
-      guard let v = t[key] else { return nil }
-      guard let i = v.int else { throw ConfigurationError(file: file, "'\(label)' must be an integer, got \(v.debugDescription)") }
-      return i
+      try TOMLText.integer(t, key, label, file: file)
     }
     func number(_ t: TOMLTable, _ key: String, _ label: String) throws(ConfigurationError) -> Double? {
-      guard let v = t[key] else { return nil }
-      if let d = v.double { return d }
-      if let i = v.int { return Double(i) }
-      throw ConfigurationError(file: file, "'\(label)' must be a number, got \(v.debugDescription)")
+      try TOMLText.number(t, key, label, file: file)
     }
     model = try string("model")
     dataset = try string("dataset")

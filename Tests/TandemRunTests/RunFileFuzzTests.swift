@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TandemTraining
+import TandemRun
 
 /// Seeded mutations of a complete run file: each must parse into a
 /// validated configuration or fail with a `ConfigurationError` naming the

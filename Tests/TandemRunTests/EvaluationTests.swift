@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TandemTraining
+import TandemRun
 
 struct EvaluationTests {
   /// 95 of 100: the Wilson 95 % interval is [0.8883, 0.9785].

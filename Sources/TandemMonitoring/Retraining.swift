@@ -1,0 +1,118 @@
+import Foundation
+import TandemData
+import TandemRun
+import TandemScoring
+import TandemStore
+
+/// One scheduled retrain of a registered model: under the model's retrain
+/// lock, check drift; when due, train through the launcher (as a scheduler
+/// starts any job), evaluate on the test split, register and promote through
+/// the gates. Every decision, "not due" included, goes to the registry.
+public struct Retraining {
+  /// How a retrain ended, for the exit status and the registry.
+  public enum Outcome: Equatable, Sendable {
+    case skipped(String), notDue(String), promoted(version: Int), refused(version: Int, reason: String)
+  }
+
+  public let settings: RetrainConfiguration
+  public let store: Store
+  /// Lines for the person or log watching (the CLI prints them).
+  public var say: (String) -> Void = { _ in }
+  /// Starts `arguments` (the launcher, then `tandem train --config FILE`)
+  /// with `environment` added, and returns its exit status.
+  public var launch: (_ arguments: [String], _ environment: [String: String]) throws -> Int32
+
+  public init(settings: RetrainConfiguration, launch: @escaping ([String], [String: String]) throws -> Int32) throws {
+    self.settings = settings
+    store = try Store(root: settings.store)
+    self.launch = launch
+  }
+
+  public func run(tandem executable: String) throws -> Outcome {
+    let started = Date(), model = settings.model
+    try FileManager.default.createDirectory(atPath: store.root + "/locks", withIntermediateDirectories: true)
+    let lockPath = store.root + "/locks/retrain-\(model).lock"
+    // The training holds this second lock itself, so a retrain killed
+    // mid-training does not let the next one train alongside it.
+    let trainingLockPath = store.root + "/locks/retrain-\(model).training.lock"
+    guard let lock = try FileLock.attempt(path: lockPath), try !FileLock.isHeld(path: trainingLockPath) else {
+      let detail = "another retrain of \(model) (or the training it launched) is running (locks \(lockPath), \(trainingLockPath))"
+      try store.registry.record(RetrainDecision(model: model, startedAt: started, outcome: "skipped", detail: detail))
+      return .skipped(detail)
+    }
+    lock.recordOwner()
+    defer { withExtendedLifetime(lock) {} }
+    do {
+      let outcome = try retrain(started: started, trainingLock: trainingLockPath, tandem: executable)
+      let decision: RetrainDecision
+      switch outcome {
+      case .skipped(let detail): decision = RetrainDecision(model: model, startedAt: started, outcome: "skipped", detail: detail)
+      case .notDue(let detail): decision = RetrainDecision(model: model, startedAt: started, outcome: "not due", detail: detail)
+      case .promoted(let version):
+        decision = RetrainDecision(model: model, startedAt: started, outcome: "promoted", detail: "version \(version)",
+                                   runID: try store.registry.modelVersion(name: model, version: version).runID)
+      case .refused(let version, let reason):
+        decision = RetrainDecision(model: model, startedAt: started, outcome: "refused", detail: "version \(version): \(reason)",
+                                   runID: try store.registry.modelVersion(name: model, version: version).runID)
+      }
+      try store.registry.record(decision)
+      return outcome
+    } catch {
+      try? store.registry.record(RetrainDecision(model: model, startedAt: started, outcome: "failed", detail: "\(error)"))
+      throw error
+    }
+  }
+
+  private func retrain(started: Date, trainingLock: String, tandem: String) throws -> Outcome {
+    let registry = try store.registry, model = settings.model
+    if try registry.productionPromotion(name: model) != nil {
+      let report = try Monitor.check(store: store, model: model, data: settings.data, thresholds: settings.thresholds)
+      guard report.retrainDue else {
+        let detail = String(format: "no drift in %@: max PSI %.4f <= %.4f", settings.data, report.maxPSI, settings.thresholds.psi)
+        say("not due: \(detail)")
+        return .notDue(detail)
+      }
+      for reason in report.reasons { say("due: \(reason)") }
+    } else {
+      say("due: \(model) has no production version yet")
+    }
+
+    let folder = store.root + "/retrain", stem = folder + "/\(model)-\(RunID.timestamp())"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let runFile = stem + ".toml", resultFile = stem + ".summary.json"
+    try AtomicFile.write(Data(try settings.runFile().utf8), to: runFile)
+    let arguments = settings.launcherArguments + [tandem, "train", "--config", runFile]
+    say("training: \(arguments.joined(separator: " "))")
+    let status = try launch(arguments, [TrainingHandoff.heldLockVariable: trainingLock, TrainingHandoff.resultFileVariable: resultFile])
+    guard status == 0, let data = FileManager.default.contents(atPath: resultFile),
+          let summary = try? JSONDecoder().decode(RunSummary.self, from: data) else {
+      throw RetrainError.trainingFailed(status: status, runFile: runFile)
+    }
+
+    let runLock = try RunLock.take(run: summary.runDirectory)
+    defer { withExtendedLifetime(runLock) {} }
+    let evaluation = try Evaluation.evaluate(runDirectory: summary.runDirectory, split: "test")
+    try evaluation.write(to: Evaluation.path(run: summary.runDirectory, split: "test"))
+    let version = try ModelRegistration.register(evaluation, runDirectory: summary.runDirectory, store: settings.store)
+    say("registered \(version.name) version \(version.version) from run \(version.runID)")
+    do {
+      try registry.promote(name: model, version: version.version)
+    } catch let refusal as StoreError {
+      say("\(refusal)")
+      return .refused(version: version.version, reason: refusal.message)
+    }
+    say("\(model) version \(version.version) is in production")
+    return .promoted(version: version.version)
+  }
+}
+
+/// The launched training failed: a runtime failure (exit 1), not a usage
+/// error; launchers and schedulers read 64 as "called wrongly".
+public enum RetrainError: Error, CustomStringConvertible {
+  case trainingFailed(status: Int32, runFile: String)
+  public var description: String {
+    switch self {
+    case .trainingFailed(let status, let runFile): return "training failed (exit \(status)); run file \(runFile)"
+    }
+  }
+}
