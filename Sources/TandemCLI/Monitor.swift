@@ -52,7 +52,7 @@ extension Tandem {
       if let json {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(report).write(to: URL(fileURLWithPath: json), options: .atomic)
+        try AtomicFile.write(try encoder.encode(report), to: json)
       }
       var reasons = report.reasons
       if let labels {

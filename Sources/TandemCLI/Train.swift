@@ -65,8 +65,7 @@ extension Tandem {
       try MPIWorld.run { world in
         // Every rank reads and checks the file; a problem is reported once.
         let (configuration, text) = try world.agree { () throws -> (RunConfiguration, String) in
-          let configuration = try RunConfiguration(contentsOf: configPath)
-          return (configuration, (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? "")
+          try RunConfiguration.withText(contentsOf: configPath)
         }
         world.collectiveTimeout = configuration.cluster.collectiveTimeout
         let run = TrainingRun(configuration: configuration, configurationText: text, communicator: world,

@@ -3,17 +3,8 @@ import Foundation
 /// Bad input or output at the data level (a CSV row, a folder, an output
 /// path). One line naming the file, and the line for CSVs:
 /// `churn.csv: line 12: 20 fields, the header has 21`.
-public struct DataError: Error, CustomStringConvertible, Sendable {
-  public let path: String
-  public let message: String
-
-  public init(path: String, message: String) {
-    self.path = path
-    self.message = message
-  }
-
-  public var description: String { "\(path): \(message)" }
-}
+public enum DataFailure: FileErrorKind {}
+public typealias DataError = FileError<DataFailure>
 
 /// An output file written under a temporary name beside its final path and
 /// renamed into place only when complete, so a failed or interrupted ingest

@@ -3,17 +3,8 @@ import Foundation
 
 /// A failed HDF5 call. `description` is one line naming the file, and the
 /// dataset or attribute where there is one: `xray.h5: /images: cannot read rows`.
-public struct HDF5Error: Error, CustomStringConvertible, Sendable {
-  public let path: String
-  public let message: String
-
-  public init(path: String, message: String) {
-    self.path = path
-    self.message = message
-  }
-
-  public var description: String { "\(path): \(message)" }
-}
+public enum HDF5Failure: FileErrorKind {}
+public typealias HDF5Error = FileError<HDF5Failure>
 
 /// Turns off HDF5's automatic error printing on the calling thread. In the
 /// thread-safe build each thread has its own error stack with its own setting,

@@ -4,17 +4,8 @@ import Foundation
 
 /// An image that cannot be read or decoded. One line naming the file:
 /// `xray/NORMAL/IM-0001.jpeg: cannot decode JPEG: Premature end of JPEG file`.
-public struct ImageError: Error, CustomStringConvertible, Sendable {
-  public let path: String
-  public let message: String
-
-  public init(path: String, message: String) {
-    self.path = path
-    self.message = message
-  }
-
-  public var description: String { "\(path): \(message)" }
-}
+public enum ImageFailure: FileErrorKind {}
+public typealias ImageError = FileError<ImageFailure>
 
 /// An 8-bit grayscale image; `pixels` is `[height, width]`, rows top to bottom.
 public struct GrayImage: Sendable, Equatable {

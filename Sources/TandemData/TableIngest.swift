@@ -356,7 +356,7 @@ public enum TableIngest {
     try file.writeStrings("/source/sha256", [bytes.withUnsafeBytes(sha256Hex)])
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    let configJSON = String(decoding: (try? encoder.encode(config)) ?? Data("{}".utf8), as: UTF8.self)
+    let configJSON = String(decoding: try encoder.encode(config), as: UTF8.self)
     let attributes: [(String, HDF5Attribute)] = [
       ("kind", .string("table")),
       ("format_version", .int(1)),

@@ -84,9 +84,10 @@ public struct Retraining {
     let arguments = settings.launcherArguments + [tandem, "train", "--config", runFile]
     say("training: \(arguments.joined(separator: " "))")
     let status = try launch(arguments, [TrainingHandoff.heldLockVariable: trainingLock, TrainingHandoff.resultFileVariable: resultFile])
-    guard status == 0, let data = FileManager.default.contents(atPath: resultFile),
-          let summary = try? JSONDecoder().decode(RunSummary.self, from: data) else {
-      throw RetrainError.trainingFailed(status: status, runFile: runFile)
+    guard status == 0 else { throw RetrainError.trainingFailed(status: status, runFile: runFile) }
+    let summary: RunSummary
+    do { summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: resultFile))) } catch {
+      throw DataError(path: resultFile, message: "the training exited 0 but left no readable summary here: \(error.localizedDescription)")
     }
 
     let runLock = try RunLock.take(run: summary.runDirectory)

@@ -162,6 +162,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
   /// Reads and validates `path`; every problem is a `ConfigurationError` naming the file.
   public init(contentsOf path: String) throws(ConfigurationError) {
+    self = try Self.withText(contentsOf: path).configuration
+  }
+
+  /// The run file at `path`, parsed and checked, with the text it was parsed
+  /// from (kept in checkpoints and snapshots, so a re-run reads the same bytes).
+  public static func withText(contentsOf path: String) throws(ConfigurationError) -> (configuration: RunConfiguration, text: String) {
     let name = (path as NSString).lastPathComponent
     // readFileBytes: a FIFO in place of the file is refused, not waited on.
     let data: Data
@@ -169,7 +175,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       throw ConfigurationError(file: path, FileManager.default.fileExists(atPath: path) ? error.message : "no such file")
     }
     guard let text = String(data: data, encoding: .utf8) else { throw ConfigurationError(file: name, "not UTF-8 text") }
-    try self.init(toml: text, file: name)
+    return (try RunConfiguration(toml: text, file: name), text)
   }
 
   public init(toml text: String, file: String) throws(ConfigurationError) {

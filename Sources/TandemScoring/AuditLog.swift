@@ -75,13 +75,12 @@ public struct AuditLog {
       text.append(try encoder.encode(record))
       text.append(0x0A)
     }
-    let fd = open(path, O_RDWR | O_APPEND | O_CREAT, 0o644)  // read too: the torn-tail check
+    // One appender at a time, across processes and ranks.
+    let lock = try FileLock(path: path, waiting: true, busy: "")
+    defer { withExtendedLifetime(lock) {} }
+    let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)  // read too: the torn-tail check
     guard fd >= 0 else { throw DataError(path: path, message: "cannot open the audit log: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    guard flock(fd, LOCK_EX) == 0 else {
-      throw DataError(path: path, message: "cannot lock the audit log: \(String(cString: strerror(errno)))")
-    }
-    defer { flock(fd, LOCK_UN) }
     let torn = try cutTornTail(fd)
     let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     guard written == text.count, fsync(fd) == 0 else {

@@ -1,4 +1,5 @@
 import Foundation
+import TandemData
 import GRDB
 
 /// Every run recorded in one SQLite file, for `tandem runs` and for audits:
@@ -36,16 +37,11 @@ public final class RunRegistry: Sendable {
     var configuration = Configuration()
     configuration.busyMode = .timeout(Self.busyTimeout)
     configuration.label = "tandem-registry"
-    let lock = open(lockPath, O_RDWR | O_CREAT, 0o644)
-    guard lock >= 0 else {
-      throw StoreError(path: lockPath, message: "cannot open the registry lock: \(String(cString: strerror(errno)))")
+    let lock: FileLock
+    do { lock = try FileLock(path: lockPath, waiting: true, busy: "") } catch {
+      throw StoreError(path: lockPath, message: error.message)
     }
-    defer { close(lock) }
-    while flock(lock, LOCK_EX) != 0 {
-      guard errno == EINTR else {
-        throw StoreError(path: lockPath, message: "cannot lock: \(String(cString: strerror(errno)))")
-      }
-    }
+    defer { withExtendedLifetime(lock) {} }
     do {
       pool = try DatabasePool(path: path, configuration: configuration)
       // Another program's database must not get our tables added to it.

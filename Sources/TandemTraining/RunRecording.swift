@@ -42,14 +42,14 @@ struct RunRecording {
     }
     try store.registry.recordStart(RunRecord(
       id: runID, snapshotID: snapshotID, codeVersion: code.summary, configuration: configurationText,
-      environment: Self.json(environment), trainData: reference(configuration.training.trainSplit),
-      validationData: reference(configuration.training.validationSplit), featureStatistics: Self.json(statistics),
+      environment: try Self.json(environment), trainData: reference(configuration.training.trainSplit),
+      validationData: reference(configuration.training.validationSplit), featureStatistics: try Self.json(statistics),
       worldSize: worldSize, runDirectory: Self.absolute(runDirectory)))
     return RunRecording(store: store, runID: runID, snapshotID: snapshotID)
   }
 
   func epoch(_ epoch: Int, metrics: ClassificationMetrics) throws {
-    try store.registry.recordEpoch(runID: runID, epoch: epoch, metrics: Self.json(metrics))
+    try store.registry.recordEpoch(runID: runID, epoch: epoch, metrics: try Self.json(metrics))
   }
 
   func finish(parametersFile: String) throws {
@@ -67,9 +67,9 @@ struct RunRecording {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
   }
 
-  private static func json(_ value: some Encodable) -> String {
+  private static func json(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
   }
 }

@@ -141,7 +141,7 @@ public final class TrainingRun {
     // Position to start from: (epoch, steps done in it, global step).
     var position: [Int64] = [0, 0, 0]
     if resumeDirectory != nil {
-      let restored = try comm.agree { () throws -> Checkpoint? in
+      let restored = try comm.agree { () throws -> (Checkpoint, [ClassificationMetrics])? in
         guard rank == 0 else { return nil }
         guard let checkpoint = try checkpoints.newestValid(warn: log) else {
           throw DataError(path: checkpoints.path, message: "no valid checkpoint to resume from")
@@ -151,14 +151,18 @@ public final class TrainingRun {
           throw DataError(path: checkpoints.path, message: "checkpoint parameters do not match \(name.rawValue)")
         }
         try Self.checkResumable(checkpoint, config: config, datasetSHA256: facts.contentSHA256, checkpoints: checkpoints.path)
-        return checkpoint
+        do {
+          return (checkpoint, try JSONDecoder().decode([ClassificationMetrics].self, from: Data(checkpoint.validationJSON.utf8)))
+        } catch {
+          throw DataError(path: checkpoints.path, message: "the newest checkpoint's validation history is not readable JSON: \(error)")
+        }
       }
-      var state = restored.map { c in c.parameters.flatMap(\.value.scalars) + c.velocities.flatMap { $0 } }
+      var state = restored.map(\.0).map { c in c.parameters.flatMap(\.value.scalars) + c.velocities.flatMap { $0 } }
         ?? [Float](repeating: 0, count: 2 * model.parameterCount)
       try comm.broadcast(&state, root: 0)
-      if let restored {
+      if let (restored, history) = restored {
         position = [Int64(restored.epoch), Int64(restored.stepInEpoch), Int64(restored.globalStep)]
-        validation = (try? JSONDecoder().decode([ClassificationMetrics].self, from: Data(restored.validationJSON.utf8))) ?? []
+        validation = history
         log("resuming \((runDirectory as NSString).lastPathComponent) at epoch \(restored.epoch + 1), step \(restored.stepInEpoch) "
             + "(global step \(restored.globalStep)) on \(world) rank(s)")
       }
