@@ -5,7 +5,6 @@ import TandemRun
 import TandemScoring
 import TandemStore
 import TandemTensor
-import TandemTraining
 
 extension Tandem {
   struct Evaluate: ParsableCommand {

@@ -3,7 +3,6 @@ import Foundation
 import TandemData
 import TandemExplain
 import TandemRun
-import TandemTraining
 
 extension Tandem {
   struct Explain: ParsableCommand {

@@ -5,7 +5,6 @@ import TandemMonitoring
 import TandemScoring
 import TandemStore
 import TandemRun
-import TandemTraining
 
 extension Tandem {
   struct Monitor: ParsableCommand {

@@ -54,7 +54,8 @@ extension Tandem {
     }
 
     private func write(_ batch: BatchPrediction, input: String) throws {
-      let records = batch.predictions(reviewBand: reviewBand)
+      let scored = batch.predictions(reviewBand: reviewBand)
+      let records = scored.map(\.record)
       if let torn = try AuditLog(store: try storeOption.open(), model: batch.version.name).append(records) {
         printError("tandem: note: the audit log ended in a torn line (a crash mid-append); it was moved to \(torn)")
       }
@@ -65,8 +66,8 @@ extension Tandem {
         printNow("\(records.count) predictions by \(batch.version.name)@\(batch.version.version) in \(out)"
                  + (failures.isEmpty ? "" : "; \(failures.count) not scored, listed in \(out).errors"))
       } else {
-        for r in records {
-          let note = batch.isOutOfRange(r) ? ", input far outside the training data: needs a person"
+        for (r, outOfRange) in scored {
+          let note = outOfRange ? ", input far outside the training data: needs a person"
             : r.needsReview ? ", within the review band: needs a person" : ""
           printNow(String(format: "%@: %@ (probability %.4f, threshold %.4f)%@", r.id, r.label, r.probability, r.threshold, note))
         }

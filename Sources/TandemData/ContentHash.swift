@@ -42,7 +42,7 @@ public enum ContentHash {
   public static func compute(path: String, displayPath: String? = nil) throws(HDF5Error) -> String {
     let file = try HDF5File(readingAt: path, displayPath: displayPath)
     // Opening ran the isolated check, which read the file whole and hashed it.
-    if let hash = HDF5Isolation.checkedHash(path: path) { return hash }
+    if let hash = file.isolatedContentHash { return hash }
     return try compute(file)
   }
 

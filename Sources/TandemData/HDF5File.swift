@@ -102,6 +102,9 @@ public final class HDF5File {
   public let displayPath: String
   let id: hid_t
   private var isOpen = true
+  /// The content hash `HDF5Isolation` computed reading this file in a child
+  /// process before it was opened; nil for files not checked.
+  let isolatedContentHash: String?
 
   /// Opens an existing file read-only. The corresponding C function is `H5Fopen`.
   public init(readingAt path: String, displayPath: String? = nil) throws(HDF5Error) {
@@ -114,7 +117,7 @@ public final class HDF5File {
     // HDF5 would block forever opening a FIFO.
     var info = stat()
     guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw hdf5Failure(shown, "not a regular file") }
-    try HDF5Isolation.check(path: path, shown: shown)
+    isolatedContentHash = try HDF5Isolation.check(path: path, shown: shown, info: info)
     guard H5Fis_hdf5(path) > 0 else { throw hdf5Failure(shown, "not an HDF5 file") }
     id = try check(H5Fopen(path, CHDF5_acc_rdonly(), CHDF5_default()), shown, "cannot open as HDF5")
   }
@@ -123,6 +126,7 @@ public final class HDF5File {
   public init(updatingAt path: String, displayPath: String) throws(HDF5Error) {
     silenceHDF5Errors()
     self.displayPath = displayPath
+    isolatedContentHash = nil
     id = try check(H5Fopen(path, CHDF5_acc_rdwr(), CHDF5_default()), displayPath, "cannot open for writing")
   }
 
@@ -131,6 +135,7 @@ public final class HDF5File {
   public init(creatingAt path: String, displayPath: String) throws(HDF5Error) {
     silenceHDF5Errors()
     self.displayPath = displayPath
+    isolatedContentHash = nil
     id = try check(H5Fcreate(path, CHDF5_acc_trunc(), CHDF5_default(), CHDF5_default()),
                    displayPath, "cannot create HDF5 file")
   }

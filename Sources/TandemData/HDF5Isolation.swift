@@ -40,17 +40,14 @@ public enum HDF5Isolation {
     return try ContentHash.compute(HDF5File(readingAt: path), readingExcluded: true)
   }
 
-  /// The hash the child computed for the file now at `path`, if it was checked.
-  static func checkedHash(path: String) -> String? {
-    guard let identity = FileIdentity(path: path) else { return nil }
-    return state.withLock { $0.checked[identity] ?? nil }
-  }
-
-  /// Called by `HDF5File(readingAt:)` before the library sees the file.
-  static func check(path: String, shown: String) throws(HDF5Error) {
-    guard let identity = FileIdentity(path: path) else { return }
-    let (command, timeout, known) = state.withLock { ($0.command, $0.timeout, $0.checked.keys.contains(identity)) }
-    guard let command, !known else { return }
+  /// Called by `HDF5File(readingAt:)`, with the file's `stat`, before the
+  /// library sees the file. Returns the content hash the child computed (now
+  /// or earlier in this process), nil when there was no check or no hash.
+  static func check(path: String, shown: String, info: stat) throws(HDF5Error) -> String? {
+    let identity = FileIdentity(info)
+    let (command, timeout, known) = state.withLock { ($0.command, $0.timeout, $0.checked[identity]) }
+    if let known { return known }
+    guard let command else { return nil }
     let deadline = timeout ?? 60 + Double(identity.size) / 10_000_000
     let process = Process()
     process.executableURL = URL(fileURLWithPath: command[0])
@@ -66,7 +63,7 @@ public enum HDF5Isolation {
     process.terminationHandler = { _ in finished.signal() }
     do { try process.run() } catch {
       // Not being able to start the check is no reason to refuse a file.
-      return
+      return nil
     }
     // Drained while the child runs, so a long message can never block it.
     let printed = Locked((Data(), Data()))
@@ -92,8 +89,10 @@ public enum HDF5Isolation {
       throw HDF5Error(path: shown, message: "corrupt HDF5 metadata: the HDF5 library crashed reading this file"
                       + " (signal \(signal)) in an isolated check; the file was not used")
     case (.exit, 0):
-      let hash = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-      state.withLock { $0.checked[identity] = .some(hash.count == 64 ? hash : nil) }
+      let printed = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+      let hash = printed.count == 64 ? printed : nil
+      state.withLock { $0.checked[identity] = .some(hash) }
+      return hash
     case (.exit, Self.unreadableStatus):
       // Reading the file whole failed safely: past that point the library
       // may crash, so the file is refused with the child's reason.
@@ -102,7 +101,7 @@ public enum HDF5Isolation {
     default:
       // The child itself failed (it could not start, its self-test...): this
       // process opens the file as it would without isolation.
-      return
+      return nil
     }
   }
 
@@ -124,9 +123,7 @@ struct FileIdentity: Hashable {
   let device: UInt64, inode: UInt64, size: Int64
   let modified: Int64, modifiedNanoseconds: Int, changed: Int64, changedNanoseconds: Int
 
-  init?(path: String) {
-    var info = stat()
-    guard stat(path, &info) == 0 else { return nil }
+  init(_ info: stat) {
     device = UInt64(info.st_dev)
     inode = UInt64(info.st_ino)
     size = Int64(info.st_size)

@@ -11,7 +11,20 @@ import TandemStore
 public struct Retraining {
   /// How a retrain ended, for the exit status and the registry.
   public enum Outcome: Equatable, Sendable {
-    case skipped(String), notDue(String), promoted(version: Int), refused(version: Int, reason: String)
+    case skipped(String), notDue(String), promoted(version: Int, runID: String), refused(version: Int, runID: String, reason: String)
+
+    /// The row the registry keeps for this outcome.
+    func decision(model: String, startedAt: Date) -> RetrainDecision {
+      switch self {
+      case .skipped(let detail): return RetrainDecision(model: model, startedAt: startedAt, outcome: "skipped", detail: detail)
+      case .notDue(let detail): return RetrainDecision(model: model, startedAt: startedAt, outcome: "not due", detail: detail)
+      case .promoted(let version, let runID):
+        return RetrainDecision(model: model, startedAt: startedAt, outcome: "promoted", detail: "version \(version)", runID: runID)
+      case .refused(let version, let runID, let reason):
+        return RetrainDecision(model: model, startedAt: startedAt, outcome: "refused", detail: "version \(version): \(reason)",
+                               runID: runID)
+      }
+    }
   }
 
   public let settings: RetrainConfiguration
@@ -36,26 +49,16 @@ public struct Retraining {
     // mid-training does not let the next one train alongside it.
     let trainingLockPath = store.root + "/locks/retrain-\(model).training.lock"
     guard let lock = try FileLock.attempt(path: lockPath), try !FileLock.isHeld(path: trainingLockPath) else {
-      let detail = "another retrain of \(model) (or the training it launched) is running (locks \(lockPath), \(trainingLockPath))"
-      try store.registry.record(RetrainDecision(model: model, startedAt: started, outcome: "skipped", detail: detail))
-      return .skipped(detail)
+      let skipped = Outcome.skipped(
+        "another retrain of \(model) (or the training it launched) is running (locks \(lockPath), \(trainingLockPath))")
+      try store.registry.record(skipped.decision(model: model, startedAt: started))
+      return skipped
     }
     lock.recordOwner()
     defer { withExtendedLifetime(lock) {} }
     do {
-      let outcome = try retrain(started: started, trainingLock: trainingLockPath, tandem: executable)
-      let decision: RetrainDecision
-      switch outcome {
-      case .skipped(let detail): decision = RetrainDecision(model: model, startedAt: started, outcome: "skipped", detail: detail)
-      case .notDue(let detail): decision = RetrainDecision(model: model, startedAt: started, outcome: "not due", detail: detail)
-      case .promoted(let version):
-        decision = RetrainDecision(model: model, startedAt: started, outcome: "promoted", detail: "version \(version)",
-                                   runID: try store.registry.modelVersion(name: model, version: version).runID)
-      case .refused(let version, let reason):
-        decision = RetrainDecision(model: model, startedAt: started, outcome: "refused", detail: "version \(version): \(reason)",
-                                   runID: try store.registry.modelVersion(name: model, version: version).runID)
-      }
-      try store.registry.record(decision)
+      let outcome = try retrain(trainingLock: trainingLockPath, tandem: executable)
+      try store.registry.record(outcome.decision(model: model, startedAt: started))
       return outcome
     } catch {
       try? store.registry.record(RetrainDecision(model: model, startedAt: started, outcome: "failed", detail: "\(error)"))
@@ -63,7 +66,7 @@ public struct Retraining {
     }
   }
 
-  private func retrain(started: Date, trainingLock: String, tandem: String) throws -> Outcome {
+  private func retrain(trainingLock: String, tandem: String) throws -> Outcome {
     let registry = try store.registry, model = settings.model
     if try registry.productionPromotion(name: model) != nil {
       let report = try Monitor.check(store: store, model: model, data: settings.data, thresholds: settings.thresholds)
@@ -100,10 +103,10 @@ public struct Retraining {
       try registry.promote(name: model, version: version.version)
     } catch let refusal as StoreError {
       say("\(refusal)")
-      return .refused(version: version.version, reason: refusal.message)
+      return .refused(version: version.version, runID: version.runID, reason: refusal.message)
     }
     say("\(model) version \(version.version) is in production")
-    return .promoted(version: version.version)
+    return .promoted(version: version.version, runID: version.runID)
   }
 }
 

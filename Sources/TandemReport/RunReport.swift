@@ -68,7 +68,7 @@ public struct RunReport: Sendable {
     try readEvaluations()
     try readExplanations(directory + "/explanations")
 
-    let summaryPath = directory + "/summary.json"
+    let summaryPath = RunSummary.path(run: directory)
     if let data = FileManager.default.contents(atPath: summaryPath) {
       do { summary = try JSONDecoder().decode(RunSummary.self, from: data) } catch {
         throw DataError(path: summaryPath, message: "not a readable run summary: \(error.localizedDescription)")

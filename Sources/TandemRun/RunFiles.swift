@@ -7,13 +7,16 @@ import TandemTensor
 /// that writes into its directory (evaluate, explain, report), so that no two
 /// processes write one run at once. Nobody waits: a busy run is an error.
 public enum RunLock {
-  public static func take(run directory: String) throws -> FileLock {
+  /// The lock of the run in `directory`; `busy` says who is refused (the
+  /// default suits the commands that write into a finished run).
+  public static func take(run directory: String, busy: String? = nil) throws -> FileLock {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
       throw DataError(path: directory, message: "no such run directory")
     }
+    let name = (directory as NSString).lastPathComponent
     return try FileLock(path: directory + "/.lock", waiting: false,
-                 busy: "run \((directory as NSString).lastPathComponent) is being trained or written by another process; try again when it ends")
+                        busy: busy ?? "run \(name) is being trained or written by another process; try again when it ends")
   }
 }
 

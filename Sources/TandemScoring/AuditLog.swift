@@ -1,9 +1,8 @@
 import Foundation
 import TandemData
-
+import TandemRun
 import TandemStore
 import TandemTensor
-import TandemRun
 
 /// One prediction as the audit log keeps it: enough to score it again and
 /// prove the same model gives the same output for the same input.

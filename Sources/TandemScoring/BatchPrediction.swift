@@ -49,17 +49,19 @@ public struct BatchPrediction: Sendable {
     outcomes = all
   }
 
-  /// The scored samples, with label and review flag: within `reviewBand` of
-  /// the threshold, or out of range, a person must look.
-  public func predictions(reviewBand: Double, at time: Date = Date(), user: String = RunRecord.currentUser()) -> [PredictionRecord] {
+  /// The scored samples, with label and review flag (within `reviewBand` of
+  /// the threshold, or out of range: a person must look), each with whether
+  /// its input lies far outside the training data.
+  public func predictions(reviewBand: Double, at time: Date = Date(), user: String = RunRecord.currentUser())
+    -> [(record: PredictionRecord, outOfRange: Bool)] {
     zip(samples, outcomes).compactMap { sample, outcome in
       guard case .scored(let bits, let hash, let outOfRange) = outcome else { return nil }
       let p = Float(bitPattern: bits)
-      return PredictionRecord(
+      return (PredictionRecord(
         model: version.name, version: version.version, snapshotID: version.snapshotID, parametersSHA256: version.parametersSHA256,
         id: sample.id, source: sample.source, inputSHA256: hash, probability: Double(p), probabilityBits: bits,
         label: Double(p) >= version.threshold ? classNames[1] : classNames[0], threshold: version.threshold,
-        needsReview: outOfRange || abs(Double(p) - version.threshold) < reviewBand, time: time, user: user)
+        needsReview: outOfRange || abs(Double(p) - version.threshold) < reviewBand, time: time, user: user), outOfRange)
     }
   }
 
@@ -68,14 +70,6 @@ public struct BatchPrediction: Sendable {
     zip(samples, outcomes).compactMap { sample, outcome in
       guard case .failed(let reason) = outcome else { return nil }
       return (sample.id, reason)
-    }
-  }
-
-  /// Whether the input of `record` lies far outside the training data.
-  public func isOutOfRange(_ record: PredictionRecord) -> Bool {
-    zip(samples, outcomes).contains { sample, outcome in
-      if case .scored(_, _, true) = outcome, sample.id == record.id, sample.source == record.source { return true }
-      return false
     }
   }
 

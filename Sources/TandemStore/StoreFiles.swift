@@ -4,10 +4,12 @@ import Foundation
 /// target, written, fsynced, renamed into place, then the directory fsynced,
 /// so after a crash a stored file is either absent or complete.
 ///
-/// Unlike TandemData's `AtomicOutput`, the temporary name is unique per call
-/// (process id plus a random suffix), because two threads or two jobs may
-/// store the same snapshot or dataset at the same moment; the second rename
-/// then replaces identical bytes with identical bytes.
+/// The temporary name is unique per call (process id plus a random suffix,
+/// as `AtomicOutput`'s), because two threads or two jobs may store the same
+/// snapshot or dataset at the same moment; the second rename then replaces
+/// identical bytes with identical bytes. What this adds to `AtomicOutput`:
+/// the file mode (stored files are read-only), copies that reflink where
+/// the filesystem can, and errors as `StoreError`.
 enum StoreFiles {
   static func temporaryPath(for path: String) -> String {
     let url = URL(fileURLWithPath: path)

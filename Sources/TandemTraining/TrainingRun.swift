@@ -74,7 +74,6 @@ public final class TrainingRun {
     }
   }
 
-
   public func run() throws -> RunSummary {
     let comm = communicator
     let rank = comm.rank, world = comm.worldSize
@@ -127,9 +126,8 @@ public final class TrainingRun {
         try FileLock(path: $0, waiting: false, busy: "another training holds this retrain lock")
       }
       let directory = try resumeDirectory ?? createRunDirectory(name: name)
-      let lock = try FileLock(path: directory + "/.lock", waiting: false,
-                              busy: "run \((directory as NSString).lastPathComponent) is being trained by another process")
-      if resumeDirectory != nil, FileManager.default.fileExists(atPath: directory + "/summary.json") {
+      let lock = try RunLock.take(run: directory, busy: "run \((directory as NSString).lastPathComponent) is being trained by another process")
+      if resumeDirectory != nil, FileManager.default.fileExists(atPath: RunSummary.path(run: directory)) {
         throw DataError(path: directory, message: "the run has finished (summary.json): nothing to resume; "
                         + "start a new run with tandem train --config")
       }
