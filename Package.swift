@@ -27,46 +27,51 @@ let package = Package(
     // Tandem's own C: the matrix kernel of the pinned numeric path (not a wrapper).
     .target(name: "CTandemKernels"),
 
+    .target(name: "TandemSystem", dependencies: ["CSystem"]),
     .target(name: "TandemTensor", dependencies: ["COpenBLAS", "CSystem", "CTandemKernels"]),
     .target(name: "TandemNN", dependencies: ["TandemTensor"]),
-    .target(name: "TandemDistributed", dependencies: ["TandemNN"]),
-    .target(name: "TandemMPI", dependencies: ["TandemDistributed", "CMPI"]),
+    .target(name: "TandemDistributed", dependencies: ["TandemNN", "TandemSystem", "TandemTensor"]),
+    .target(name: "TandemMPI", dependencies: ["TandemDistributed", "TandemTensor", "CMPI"]),
     .target(
       name: "TandemData",
-      dependencies: ["TandemTensor", "CHDF5", "CJPEG", "CPNG", "CSystem", .product(name: "Crypto", package: "swift-crypto")]),
+      dependencies: ["TandemTensor", "TandemSystem", "CHDF5", "CJPEG", "CPNG", .product(name: "Crypto", package: "swift-crypto")]),
     .target(
       name: "TandemRun",
       dependencies: ["TandemNN", "TandemData", "TandemTensor", "TOMLKit", .product(name: "Crypto", package: "swift-crypto")]),
     .target(
       name: "TandemStore",
-      dependencies: ["TandemRun", "TandemData", "TandemTensor", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
+      dependencies: ["TandemRun", "TandemData", "TandemSystem", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
     .target(
       name: "TandemTraining",
-      dependencies: ["TandemRun", "TandemNN", "TandemDistributed", "TandemData", "TandemStore", .product(name: "Crypto", package: "swift-crypto")]),
-    .target(name: "TandemScoring", dependencies: ["TandemRun", "TandemStore", "TandemData", "TandemDistributed", "TandemTensor", .product(name: "Crypto", package: "swift-crypto")]),
+      dependencies: ["TandemRun", "TandemNN", "TandemDistributed", "TandemData", "TandemStore", "TandemSystem", "TandemTensor", .product(name: "Crypto", package: "swift-crypto")]),
+    .target(name: "TandemScoring", dependencies: ["TandemRun", "TandemStore", "TandemData", "TandemDistributed", "TandemSystem", "TandemTensor", .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "TandemMonitoring", dependencies: ["TandemScoring", "TandemRun", "TandemStore", "TandemData"]),
     .target(name: "TandemExplain", dependencies: ["TandemRun", "TandemNN", "TandemData", "TandemTensor"]),
-    .target(name: "TandemReport", dependencies: ["TandemRun", "TandemStore", "TandemData"]),
+    .target(name: "TandemReport", dependencies: ["TandemRun", "TandemStore", "TandemData", "TandemSystem"]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
-        "TandemRun", "TandemTraining", "TandemMPI", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring",
+        "TandemRun", "TandemTraining", "TandemMPI", "TandemDistributed", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring",
         "TandemScoring", "TandemExplain", "TandemReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemTensor"]),
+    .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemSystem", "TandemTensor"]),
 
+    // Runs one TandemMPI scenario under mpirun for TandemMPITests.
+    .executableTarget(name: "TandemMPIProbe", dependencies: ["TandemMPI", "TandemDistributed"], path: "Tests/TandemMPIProbe"),
+    .testTarget(name: "TandemMPITests", dependencies: ["TandemMPI", "TandemTestSupport"]),
     .testTarget(name: "TandemTensorTests", dependencies: ["TandemTensor", "TandemTestSupport"]),
     .testTarget(name: "TandemDataTests", dependencies: ["TandemData", "TandemTestSupport"], exclude: ["interop.py"]),
     .testTarget(name: "TandemNNTests", dependencies: ["TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemRunTests", dependencies: ["TandemRun", "TandemData", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemRun", "TandemNN", "TandemTestSupport"]),
-    .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemRun", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+    .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemRun", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
+    .testTarget(name: "TandemScoringTests", dependencies: ["TandemScoring", "TandemStore", "TandemRun", "TandemData", "TandemDistributed", "TandemNN"]),
     .testTarget(name: "TandemMonitoringTests", dependencies: ["TandemMonitoring", "TandemRun", "TandemTestSupport"]),
     .testTarget(name: "TandemExplainTests", dependencies: ["TandemExplain", "TandemRun", "TandemTraining", "TandemNN", "TandemData", "TandemTensor", "TandemTestSupport"]),
     .testTarget(name: "TandemCLITests", dependencies: ["TandemTestSupport", "TandemRun", "TandemTraining", "TandemData", "TandemTensor", "TandemStore"],
                 exclude: ["Resources"]),
-    .testTarget(name: "TandemReportTests", dependencies: ["TandemReport", "TandemRun"]),
+    .testTarget(name: "TandemReportTests", dependencies: ["TandemReport", "TandemRun", "TandemData"]),
   ]
 )

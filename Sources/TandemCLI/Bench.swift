@@ -42,4 +42,3 @@ extension Tandem {
   }
 }
 
-extension NumericPath: ExpressibleByArgument {}

@@ -21,7 +21,7 @@ extension Tandem {
         """)
 
     @Argument(help: "The run directory.") var runDirectory: String
-    @Option(help: "The split to measure: test (default), val or train.") var split = "test"
+    @Option(help: "The split to measure: test (default), val or train.") var split = Split.test
     @Option(help: "The store (default: the run file's store).") var store: String?
     @Flag(help: "Only evaluate; do not register a model version.") var noRegister = false
 
@@ -29,12 +29,7 @@ extension Tandem {
       let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
       let lock = try RunLock.take(run: directory)
       defer { withExtendedLifetime(lock) {} }
-      let previousPath = Evaluation.path(run: directory, split: split)
-      if FileManager.default.fileExists(atPath: previousPath), let previous = try? Evaluation.read(previousPath),
-         case .notReproducible(let why) = Numerics.reproducibility(of: previous.numerics) {
-        printError("tandem: note: \(previousPath) cannot be reproduced bit for bit on this machine (\(why)); "
-                   + "this evaluation computes with \(Numerics.identifier) and replaces it")
-      }
+      if let note = Evaluation.replacementNote(at: Evaluation.path(run: directory, split: split)) { printError("tandem: note: \(note)") }
       let evaluation = try Evaluation.evaluate(runDirectory: directory, split: split)
       try evaluation.write(to: Evaluation.path(run: directory, split: split))
       let m = evaluation.metrics
@@ -42,7 +37,7 @@ extension Tandem {
       printNow(String(format: "threshold %.4f (%@); on val: recall %.4f, accuracy %.4f",
                       evaluation.threshold, evaluation.thresholdPolicy, evaluation.validation.recall, evaluation.validation.accuracy))
       printNow(String(format: "%@: accuracy %.4f  ROC AUC %.4f  precision %.4f  recall %.4f  F1 %.4f  false negatives %d  ECE %.4f",
-                      split, m.accuracy, m.rocAUC, m.precision, m.recall, m.f1, evaluation.falseNegatives,
+                      split.description, m.accuracy, m.rocAUC, m.precision, m.recall, m.f1, evaluation.falseNegatives,
                       evaluation.expectedCalibrationError))
       let names = evaluation.classNames.count == 2 ? evaluation.classNames : ["0", "1"]
       printNow("confusion (rows true, columns predicted): \(names[0]) \(m.confusion[0]), \(names[1]) \(m.confusion[1])")

@@ -25,13 +25,12 @@ extension Tandem {
         """)
 
     @Argument(help: "The run directory.") var runDirectory: String
-    @Option(help: "The split to rank columns over and to take rows from: test (default), val or train.") var split = "test"
+    @Option(help: "The split to rank columns over and to take rows from: test (default), val or train.") var split = Split.test
     @Option(help: "Comma-separated dataset rows to explain, e.g. 0,1,2.") var rows: String?
     @Option(help: "Explain the first N rows of the split (default 5).") var count: Int?
     @Option(help: "Output directory (default: RUN/explanations).") var out: String?
 
     func validate() throws {
-      guard Split(name: split) != nil else { throw ValidationError("--split must be train, val or test, got '\(split)'") }
       if rows != nil && count != nil { throw ValidationError("give --rows or --count, not both") }
       if let count, count < 0 { throw ValidationError("--count must not be negative, got \(count)") }
       _ = try rowList()
@@ -53,7 +52,6 @@ extension Tandem {
       let output = out ?? directory + "/explanations"
       let lock = out == nil ? try RunLock.take(run: directory) : nil
       defer { withExtendedLifetime(lock) {} }
-      let split = Split(name: self.split)!
       let run = try RunExplanation(runDirectory: directory)
       let rows = try run.rows(try rowList(), count: count ?? 5, split: split)
       do {

@@ -68,7 +68,7 @@ extension Tandem.Models {
         ["parameters", "\(v.parametersFile) (sha256 \(v.parametersSHA256))"],
         ["threshold", String(format: "%.6f (%@)", v.threshold, v.thresholdPolicy)],
         ["metrics", String(format: "%@: accuracy %.4f, recall %.4f, precision %.4f, F1 %.4f, ROC AUC %.4f, false negatives %d",
-                           m.split, m.accuracy, m.recall, m.precision, m.f1, m.rocAUC, m.falseNegatives)],
+                           m.split.description, m.accuracy, m.recall, m.precision, m.f1, m.rocAUC, m.falseNegatives)],
         ["production then", m.champion.map { String(format: "version %d on the same samples: accuracy %.4f, recall %.4f, ROC AUC %.4f",
                                                           $0.version, $0.accuracy, $0.recall, $0.rocAUC) } ?? "-"],
         ["gates", "recall \(gate(v.gates.minRecall)), accuracy \(gate(v.gates.minAccuracy)), ROC AUC \(gate(v.gates.minAUC)), "

@@ -25,7 +25,7 @@ extension Tandem.Runs {
       }
       var rows = [["RUN", "STATUS", "STARTED", "DURATION", "USER", "WORLD", "SNAPSHOT", "CODE"]]
       for run in runs {
-        let status = run.status.count > 40 ? run.status.prefix(39) + "…" : run.status
+        let status = run.status.description.count > 40 ? run.status.description.prefix(39) + "…" : Substring(run.status.description)
         let duration = run.endedAt.map { durationText($0.timeIntervalSince(run.startedAt)) } ?? "-"
         rows.append([run.id, String(status), formatDate(run.startedAt), duration, run.user, String(run.worldSize),
                      String(run.snapshotID.prefix(12)), run.codeVersion])
@@ -51,7 +51,7 @@ extension Tandem.Runs {
       }
       let rows = [
         ["run", run.id],
-        ["status", run.status],
+        ["status", run.status.description],
         ["user", run.user],
         ["started", formatDate(run.startedAt)],
         ["ended", run.endedAt.map { "\(formatDate($0)) (\(durationText($0.timeIntervalSince(run.startedAt))))" } ?? "-"],
@@ -63,8 +63,8 @@ extension Tandem.Runs {
         ["validation", reference(run.validationData)],
         ["parameters", run.parametersFile ?? "-"],
         ["params sha256", run.parametersSHA256 ?? "-"],
-        ["features", run.featureStatistics],
-        ["environment", run.environment],
+        ["features", features(run.featureStatistics)],
+        ["environment", "\(run.environment.os); \(run.environment.cpuModel); \(run.environment.numerics ?? "numerics unrecorded")"],
       ]
       var text = alignedColumns(rows)
       text += "\nrun file:\n" + indented(run.configuration)
@@ -72,52 +72,22 @@ extension Tandem.Runs {
       printNow(text)
     }
 
-    /// Scalar metrics as a table, one row per epoch (columns: every scalar key
-    /// any epoch has); arrays and objects (a confusion matrix) as JSON lines after it.
+    /// `3 standardised (mean/std): 0.5/1.5 …`, or none for images.
+    func features(_ statistics: FeatureStatistics) -> String {
+      let pairs: [String] = zip(statistics.mean, statistics.std).map { String(format: "%.4g/%.4g", Double($0), Double($1)) }
+      return pairs.isEmpty ? "none (images)" : "\(pairs.count) standardised (mean/std): " + pairs.joined(separator: " ")
+    }
+
+    /// The metrics of each epoch as a table, the confusion matrices after it.
     func epochTable(_ epochs: [RunRecord.Epoch]) -> String {
-      var parsed: [[String: Any]] = []
-      var keys = Set<String>()
-      var nested: [String] = []
-      for epoch in epochs {
-        let object = (try? JSONSerialization.jsonObject(with: Data(epoch.metrics.utf8))) as? [String: Any]
-        guard let object else {
-          parsed.append([:])
-          nested.append("epoch \(epoch.epoch): \(epoch.metrics)")
-          continue
-        }
-        var scalars: [String: Any] = [:]
-        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-          if value is NSNumber || value is String {
-            scalars[key] = value
-            keys.insert(key)
-          } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
-            nested.append("epoch \(epoch.epoch) \(key): \(String(decoding: data, as: UTF8.self))")
-          }
-        }
-        parsed.append(scalars)
+      var rows = [["EPOCH", "COUNT", "LOSS", "ACCURACY", "AUC", "PRECISION", "RECALL", "F1", "THRESHOLD"]]
+      for e in epochs {
+        let m = e.metrics
+        rows.append([String(e.epoch), String(m.count)] + [m.loss, m.accuracy, m.rocAUC, m.precision, m.recall, m.f1, m.threshold]
+          .map { String(format: "%.4f", $0) })
       }
-      let columns = keys.sorted().filter { $0 != "epoch" }
-      var rows = [["EPOCH"] + columns.map { $0.uppercased() }]
-      for (epoch, scalars) in zip(epochs, parsed) {
-        rows.append([String(epoch.epoch)] + columns.map { key in
-          switch scalars[key] {
-          case let number as NSNumber:
-            let value = number.doubleValue
-            return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.4f", value)
-          case let string as String: return string
-          default: return "-"
-          }
-        })
-      }
-      return alignedColumns(rows) + (nested.isEmpty ? "" : "\n" + nested.joined(separator: "\n"))
+      let confusion = epochs.map { "epoch \($0.epoch) confusion: \($0.metrics.confusion)" }
+      return alignedColumns(rows) + "\n" + confusion.joined(separator: "\n")
     }
   }
-}
-
-/// `1h02m`, `3m05s`, `12.3s`.
-func durationText(_ seconds: Double) -> String {
-  let s = Int(seconds.rounded())
-  if s >= 3600 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
-  if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
-  return String(format: "%.1fs", seconds)
 }

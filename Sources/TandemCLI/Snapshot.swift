@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TandemDistributed
 import TandemStore
 
 extension Tandem {
@@ -18,6 +19,15 @@ struct StoreOption: ParsableArguments {
   func open() throws -> Store { try Store(root: store, create: false) }
 }
 
+/// What `body` reads from the store's registry, or nil, said on standard
+/// error, when the registry cannot be read: the snapshots stay listable.
+func registryRead<T>(_ store: Store, _ body: (RunRegistry) throws -> T) -> T? {
+  do { return try body(try store.registry) } catch {
+    printError("tandem: note: \(ErrorText.line(error))")
+    return nil
+  }
+}
+
 extension Tandem.Snapshot {
   struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "One line per snapshot, most recently stored first.")
@@ -31,11 +41,13 @@ extension Tandem.Snapshot {
         printNow("no snapshots in \(store.root)")
         return
       }
-      // A damaged registry must not hide the snapshots: counts are best effort.
-      let registry = try? store.registry
+      // A damaged registry must not hide the snapshots: it is noted, and the counts shown as "?".
+      let counts = registryRead(store) { registry in
+        Dictionary(grouping: try registry.runs(), by: \.snapshotID).mapValues(\.count)
+      }
       var rows = [["ID", "DATASET", "SEED", "WORLD", "CODE", "RUNS"]]
       for (id, manifest) in snapshots {
-        let runs = (try? registry?.runs(snapshotID: id).count).flatMap { $0 }.map(String.init) ?? "?"
+        let runs = counts.map { String($0[id] ?? 0) } ?? "?"
         rows.append([id, manifest.datasetFileName, String(manifest.seed), String(manifest.worldSize),
                      manifest.code.summary, runs])
       }
@@ -78,10 +90,11 @@ extension Tandem.Snapshot {
       }
       var text = alignedColumns(rows)
       text += "\nrun file:\n" + indented(m.configTOML)
-      if let runs = try? store.registry.runs(snapshotID: id), !runs.isEmpty {
-        text += "\nruns:\n" + indented(alignedColumns(runs.map { [$0.id, $0.status, formatDate($0.startedAt)] }))
-      } else {
-        text += "\nruns: none recorded"
+      switch registryRead(store, { try $0.runs(snapshotID: id) }) {
+      case let runs? where !runs.isEmpty:
+        text += "\nruns:\n" + indented(alignedColumns(runs.map { [$0.id, $0.status.description, formatDate($0.startedAt)] }))
+      case .some: text += "\nruns: none recorded"
+      case nil: text += "\nruns: unknown (the registry cannot be read)"
       }
       printNow(text)
     }
@@ -98,39 +111,8 @@ extension Tandem.Snapshot {
     func run() throws {
       let store = try storeOption.open()
       try store.exportSnapshot(id: id, to: directory)
-      let files = (try? FileManager.default.contentsOfDirectory(atPath: directory).sorted()) ?? []
+      let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
       printNow("exported snapshot \(id.prefix(12)) to \(directory): \(files.joined(separator: ", "))")
     }
   }
-}
-
-/// Rows as text columns two spaces apart, each as wide as its widest cell;
-/// the last column is not padded.
-func alignedColumns(_ rows: [[String]]) -> String {
-  let columns = rows.map(\.count).max() ?? 0
-  var widths = [Int](repeating: 0, count: columns)
-  for row in rows {
-    for (k, cell) in row.enumerated() where k < columns - 1 { widths[k] = max(widths[k], cell.count) }
-  }
-  return rows.map { row in
-    row.enumerated().map { k, cell in
-      k == row.count - 1 ? cell : cell.padding(toLength: widths[k], withPad: " ", startingAt: 0)
-    }.joined(separator: "  ")
-  }.joined(separator: "\n")
-}
-
-/// Every line of `text` indented by two spaces (no trailing blank line).
-func indented(_ text: String) -> String {
-  var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-  if lines.last == "" { lines.removeLast() }
-  return lines.map { "  " + $0 }.joined(separator: "\n")
-}
-
-/// `2025-06-15 12:00:00Z`: UTC, so times from different machines compare.
-func formatDate(_ date: Date) -> String {
-  let formatter = DateFormatter()
-  formatter.locale = Locale(identifier: "en_US_POSIX")
-  formatter.timeZone = TimeZone(identifier: "UTC")
-  formatter.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
-  return formatter.string(from: date)
 }

@@ -58,14 +58,3 @@ struct Tandem: ParsableCommand {
     }
   }
 }
-
-/// Writes one line to standard error (Swift 6 rejects Glibc's `stderr` global).
-func printError(_ line: String) {
-  FileHandle.standardError.write(Data((line + "\n").utf8))
-}
-
-/// Writes to standard output now, not when the buffer fills: progress must be
-/// visible while a long step runs, and lines must not interleave across ranks.
-func printNow(_ line: String) {
-  FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}

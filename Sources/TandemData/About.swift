@@ -6,4 +6,4 @@
 // (`AtomicOutput`, `AtomicFile`), file lock (`FileLock`) and error shape
 // (`FileError`).
 //
-// Must not import: any model, run or store module: only TandemTensor and CSystem.
+// Must not import: any model, run or store module: only TandemTensor and TandemSystem.

@@ -1,4 +1,5 @@
 import Foundation
+import TandemSystem
 
 /// An exclusive `flock` on a file, held until the value is released. Locks go
 /// with the open file description, so a process that dies, however it dies,
@@ -6,53 +7,43 @@ import Foundation
 /// launches takes a lock of its own (as a retrain's training does).
 public final class FileLock {
   public let path: String
-  private let descriptor: Int32
+  private let file: SystemFile
 
-  /// Takes the lock, creating the file if needed. With `waiting: false` a lock
-  /// held elsewhere is an error saying `busy`, naming the lock file.
+  /// Takes the lock, waiting for it when `waiting`; otherwise a lock held
+  /// elsewhere is a `DataError` whose message is `busy`.
   public convenience init(path: String, waiting: Bool, busy: String) throws(DataError) {
-    guard let fd = try Self.lock(path, waiting: waiting) else { throw DataError(path: path, message: busy) }
-    self.init(path: path, descriptor: fd)
+    guard let file = try Self.lock(path, waiting: waiting) else { throw DataError(path: path, message: busy) }
+    self.init(path: path, file: file)
   }
 
-  private init(path: String, descriptor: Int32) {
+  private init(path: String, file: SystemFile) {
     self.path = path
-    self.descriptor = descriptor
+    self.file = file
   }
 
-  /// The lock, or nil when another process holds it.
+  /// The lock if it is free now; nil when another process holds it; an
+  /// error when the lock file cannot be opened or locked.
   public static func attempt(path: String) throws(DataError) -> FileLock? {
-    try lock(path, waiting: false).map { FileLock(path: path, descriptor: $0) }
+    try lock(path, waiting: false).map { FileLock(path: path, file: $0) }
   }
 
-  /// The locked descriptor, or nil when the lock is held elsewhere (never nil when waiting).
-  private static func lock(_ path: String, waiting: Bool) throws(DataError) -> Int32? {
-    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw DataError(path: path, message: "cannot open the lock file: \(String(cString: strerror(errno)))") }
-    while flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
-      if errno == EINTR { continue }
-      let busy = errno == EWOULDBLOCK, reason = String(cString: strerror(errno))
-      close(fd)
-      if busy { return nil }
-      throw DataError(path: path, message: "cannot lock: \(reason)")
+  private static func lock(_ path: String, waiting: Bool) throws(DataError) -> SystemFile? {
+    let file: SystemFile
+    do { file = try SystemFile(opening: path, O_RDWR | O_CREAT) } catch {
+      throw DataError(path: path, message: "cannot open the lock file: \(error)")
     }
-    return fd
+    do { return try file.lock(waiting: waiting) ? file : nil } catch {
+      throw DataError(path: path, message: "cannot lock: \(error)")
+    }
   }
 
-  /// Whether another process holds the lock now (taken and let go at once).
+  /// Whether another process holds the lock now (taking and releasing it when free).
   public static func isHeld(path: String) throws(DataError) -> Bool {
     try attempt(path: path) == nil
   }
 
-  /// Writes this process's id into the lock file, for people looking at it.
+  /// Writes this process's id into the lock file, for whoever finds it held.
   public func recordOwner() {
-    ftruncate(descriptor, 0)
-    let pid = Array("\(getpid())\n".utf8)
-    _ = pwrite(descriptor, pid, pid.count, 0)
-  }
-
-  deinit {
-    flock(descriptor, LOCK_UN)
-    close(descriptor)
+    try? file.overwrite(with: Array("\(SystemProcess.id)\n".utf8))
   }
 }

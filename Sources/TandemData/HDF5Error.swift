@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import TandemSystem
 
 /// A failed HDF5 call. `description` is one line naming the file, and the
 /// dataset or attribute where there is one: `xray.h5: /images: cannot read rows`.
@@ -19,10 +20,10 @@ func silenceHDF5Errors() {
 /// loop closing library" (STYLE.md section 6).
 func hdf5Failure(_ path: String, _ message: String) -> HDF5Error {
   // HDF5's own message never says why a write failed; the C library's errno does.
-  let cause = errno
+  let cause = SystemError()
   H5Eclear2(CHDF5_error_stack_default())
-  if [ENOSPC, EFBIG, EDQUOT].contains(cause) {
-    return HDF5Error(path: path, message: message + " (the disk is full or the file-size limit is reached: \(String(cString: strerror(cause))))")
+  if [ENOSPC, EFBIG, EDQUOT].contains(cause.code) {
+    return HDF5Error(path: path, message: message + " (the disk is full or the file-size limit is reached: \(cause))")
   }
   return HDF5Error(path: path, message: message)
 }

@@ -1,5 +1,6 @@
 import Foundation
 import CHDF5
+import TandemSystem
 
 /// The element types Tandem writes. Numbers go to disk little-endian whatever
 /// the machine; strings are variable-length UTF-8, which h5py reads as `bytes`
@@ -111,13 +112,10 @@ public final class HDF5File {
     silenceHDF5Errors()
     let shown = displayPath ?? path
     self.displayPath = shown
-    guard access(path, R_OK) == 0 else {
-      throw hdf5Failure(shown, "cannot open: \(String(cString: strerror(errno)))")
-    }
+    do { try FileSystem.checkReadable(path) } catch { throw hdf5Failure(shown, "cannot open: \(error)") }
     // HDF5 would block forever opening a FIFO.
-    var info = stat()
-    guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw hdf5Failure(shown, "not a regular file") }
-    isolatedContentHash = try HDF5Isolation.check(path: path, shown: shown, info: info)
+    guard let status = FileSystem.status(path), status.kind == .regular else { throw hdf5Failure(shown, "not a regular file") }
+    isolatedContentHash = try HDF5Isolation.check(path: path, shown: shown, status: status)
     guard H5Fis_hdf5(path) > 0 else { throw hdf5Failure(shown, "not an HDF5 file") }
     id = try check(H5Fopen(path, CHDF5_acc_rdonly(), CHDF5_default()), shown, "cannot open as HDF5")
   }

@@ -1,5 +1,5 @@
-import CSystem
 import Foundation
+import TandemSystem
 
 /// libhdf5 1.10 segfaults (and may loop) on some corrupted object headers,
 /// inside the library where no error can be caught. So, once an executable
@@ -32,19 +32,15 @@ public enum HDF5Isolation {
     // Dies with the process that asked, and corrupt sizes cannot make it
     // take the machine's memory: the walk reads in blocks of 8 MB, and only
     // string datasets (ids) are read whole.
-    _ = csystem_die_with_parent()
-    var info = stat()
-    let size = stat(path, &info) == 0 ? UInt64(max(0, info.st_size)) : 0
-    var limit = rlimit(rlim_cur: rlim_t((1 << 30) + 4 * size), rlim_max: rlim_t((1 << 30) + 4 * size))
-    _ = setrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+    SystemProcess.dieWithParent()
+    SystemProcess.limitAddressSpace(to: (1 << 30) + 4 * UInt64(FileSystem.status(path)?.size ?? 0))
     return try ContentHash.compute(HDF5File(readingAt: path), readingExcluded: true)
   }
 
   /// Called by `HDF5File(readingAt:)`, with the file's `stat`, before the
   /// library sees the file. Returns the content hash the child computed (now
   /// or earlier in this process), nil when there was no check or no hash.
-  static func check(path: String, shown: String, info: stat) throws(HDF5Error) -> String? {
-    let identity = FileIdentity(info)
+  static func check(path: String, shown: String, status identity: FileStatus) throws(HDF5Error) -> String? {
     let (command, timeout, known) = state.withLock { ($0.command, $0.timeout, $0.checked[identity]) }
     if let known { return known }
     guard let command else { return nil }
@@ -77,7 +73,7 @@ public enum HDF5Isolation {
       printed.withLock { $0.1 = bytes }
     }
     if finished.wait(timeout: .now() + deadline) == .timedOut {
-      kill(process.processIdentifier, SIGKILL)
+      SystemProcess.kill(process.processIdentifier, SIGKILL)
       finished.wait()
       throw HDF5Error(path: shown, message: "reading this HDF5 file did not finish within \(Int(deadline)) s"
                       + " (corrupt metadata?); the file was not used")
@@ -112,26 +108,10 @@ public enum HDF5Isolation {
   private struct State {
     var command: [String]?
     var timeout: Double?
-    var checked: [FileIdentity: String?] = [:]
+    var checked: [FileStatus: String?] = [:]
   }
 
   private static let state = Locked(State())
-}
-
-/// A file as it is now: a change in place gives another identity.
-struct FileIdentity: Hashable {
-  let device: UInt64, inode: UInt64, size: Int64
-  let modified: Int64, modifiedNanoseconds: Int, changed: Int64, changedNanoseconds: Int
-
-  init(_ info: stat) {
-    device = UInt64(info.st_dev)
-    inode = UInt64(info.st_ino)
-    size = Int64(info.st_size)
-    modified = Int64(info.st_mtim.tv_sec)
-    modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
-    changed = Int64(info.st_ctim.tv_sec)
-    changedNanoseconds = Int(info.st_ctim.tv_nsec)
-  }
 }
 
 /// A value behind a lock, for process-wide state reached from any thread.

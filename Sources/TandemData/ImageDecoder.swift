@@ -1,6 +1,7 @@
 import CJPEG
 import CPNG
 import Foundation
+import TandemSystem
 
 /// An image that cannot be read or decoded. One line naming the file:
 /// `xray/NORMAL/IM-0001.jpeg: cannot decode JPEG: Premature end of JPEG file`.
@@ -161,26 +162,23 @@ public final class ImageDecoder {
 /// read: a FIFO or device would block or never end.
 public func readFileBytes(_ path: String) throws(ImageError) -> [UInt8] {
   // Non-blocking open: a FIFO would otherwise block here until a writer came.
-  let fd = open(path, O_RDONLY | O_NONBLOCK)
-  guard fd >= 0 else { throw ImageError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
-  defer { close(fd) }
-  var info = stat()
-  guard fstat(fd, &info) == 0 else { throw ImageError(path: path, message: "cannot stat: \(String(cString: strerror(errno)))") }
-  guard (info.st_mode & S_IFMT) == S_IFREG else { throw ImageError(path: path, message: "not a regular file") }
-  _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-  let size = Int(info.st_size)
-  var failure: Int32 = 0
-  let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-    var done = 0
-    while done < size {
-      let n = read(fd, buffer.baseAddress! + done, size - done)
-      if n < 0 { if errno == EINTR { continue }; failure = errno; break }
-      if n == 0 { break }
-      done += n
-    }
-    initialized = done
+  let file: SystemFile
+  do { file = try SystemFile(opening: path, O_RDONLY | O_NONBLOCK) } catch {
+    throw ImageError(path: path, message: "cannot open: \(error)")
   }
-  if failure != 0 { throw ImageError(path: path, message: "cannot read: \(String(cString: strerror(failure)))") }
+  let size: Int
+  do {
+    let status = try file.status()
+    guard status.kind == .regular else { throw ImageError(path: path, message: "not a regular file") }
+    size = status.size
+  } catch let error as ImageError {
+    throw error
+  } catch {
+    throw ImageError(path: path, message: "cannot stat: \(error)")
+  }
+  file.makeBlocking()
+  let bytes: [UInt8]
+  do { bytes = try file.read(count: size, at: 0) } catch { throw ImageError(path: path, message: "cannot read: \(error)") }
   guard !bytes.isEmpty else { throw ImageError(path: path, message: "empty file") }
   return bytes
 }

@@ -1,7 +1,8 @@
 import TandemTensor
 
 /// Train, validation and test assignment, stored as `/split` uint8 [N].
-public enum Split: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+/// Encoded (in run files, summaries and registry rows) by its name.
+public enum Split: UInt8, CaseIterable, Sendable, CustomStringConvertible, Codable {
   case train = 0, validation = 1, test = 2
 
   public static let names = ["train", "val", "test"]
@@ -10,6 +11,19 @@ public enum Split: UInt8, CaseIterable, Sendable, CustomStringConvertible {
   public init?(name: String) {
     guard let i = Self.names.firstIndex(of: name) else { return nil }
     self.init(rawValue: UInt8(i))
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let name = try decoder.singleValueContainer().decode(String.self)
+    guard let split = Split(name: name) else {
+      throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "no split '\(name)'"))
+    }
+    self = split
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    try container.encode(description)
   }
 }
 

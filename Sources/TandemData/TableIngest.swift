@@ -50,9 +50,8 @@ public struct TableConfig: Codable, Sendable, Equatable {
 
   /// Reads a config file; a malformed one is an error naming it.
   public init(contentsOf path: String) throws(DataError) {
-    guard let data = (try? readFileBytes(path)).map({ Data($0) }) else {
-      throw DataError(path: path, message: "cannot read config file (missing, empty or not a regular file)")
-    }
+    let data: Data
+    do { data = Data(try readFileBytes(path)) } catch { throw DataError(path: path, message: "cannot read the ingest config: \(error.message)") }
     do {
       self = try JSONDecoder().decode(TableConfig.self, from: data)
     } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import TandemSystem
 
 /// One line for any error that reaches the user. Foundation's file errors
 /// print as `Error Domain=NSCocoaErrorDomain Code=642 ...` dumps; they become
@@ -8,7 +9,7 @@ public enum ErrorText {
     if let cocoa = error as? CocoaError {
       let path = cocoa.filePath ?? cocoa.url?.path ?? "file"
       let underlying = (cocoa.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0 : nil }
-      let reason = underlying.map { String(cString: strerror(Int32($0.code))) } ?? cocoaReason(cocoa.code)
+      let reason = underlying.map { SystemError(Int32($0.code)).description } ?? cocoaReason(cocoa.code)
       return "\(path): \(reason)"
     }
     return "\(error)"

@@ -175,6 +175,7 @@ private final class ResultBox<R>: @unchecked Sendable {
       if case .failure(let e)? = slot { return e } else { return nil }
     }
     if let original = failures.first(where: { !($0 is CommunicatorError) }) ?? failures.first { throw original }
-    return slots.map { try! $0!.get() }
+    // No failures: every slot holds a success.
+    return try slots.map { try $0!.get() }
   }
 }

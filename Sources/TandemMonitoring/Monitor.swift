@@ -23,7 +23,7 @@ public enum Monitor {
     if let (row, column) = try new.firstNonFiniteFeature() {
       throw DataError(path: path, message: "/features[\(row), \(column)] is not finite: no drift can be measured against it")
     }
-    let trainSplit = Split(name: configuration.training.trainSplit) ?? .train
+    let trainSplit = configuration.training.trainSplit
     let referenceSample = try DriftSample(reader: reference, indices: reference.indices(in: trainSplit))
     let newSample = try DriftSample(reader: new)
     let features = try DriftAnalysis.features(reference: referenceSample, new: newSample)
@@ -64,7 +64,7 @@ public enum Monitor {
       ("recall", gates.minRecall, live.recall, evaluated.recall),
     ]
     return checks.filter { $0.1 != nil && $0.2 < $0.3 - drop }.map { metric, _, value, before in
-      String(format: "live %@ %.4f%@ is more than %.3f below its %.4f on %@", metric, value, source, drop, before, evaluated.split)
+      String(format: "live %@ %.4f%@ is more than %.3f below its %.4f on %@", metric, value, source, drop, before, evaluated.split.description)
     }
   }
 }

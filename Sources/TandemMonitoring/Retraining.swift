@@ -16,12 +16,12 @@ public struct Retraining {
     /// The row the registry keeps for this outcome.
     func decision(model: String, startedAt: Date) -> RetrainDecision {
       switch self {
-      case .skipped(let detail): return RetrainDecision(model: model, startedAt: startedAt, outcome: "skipped", detail: detail)
-      case .notDue(let detail): return RetrainDecision(model: model, startedAt: startedAt, outcome: "not due", detail: detail)
+      case .skipped(let detail): return RetrainDecision(model: model, startedAt: startedAt, outcome: .skipped, detail: detail)
+      case .notDue(let detail): return RetrainDecision(model: model, startedAt: startedAt, outcome: .notDue, detail: detail)
       case .promoted(let version, let runID):
-        return RetrainDecision(model: model, startedAt: startedAt, outcome: "promoted", detail: "version \(version)", runID: runID)
+        return RetrainDecision(model: model, startedAt: startedAt, outcome: .promoted, detail: "version \(version)", runID: runID)
       case .refused(let version, let runID, let reason):
-        return RetrainDecision(model: model, startedAt: startedAt, outcome: "refused", detail: "version \(version): \(reason)",
+        return RetrainDecision(model: model, startedAt: startedAt, outcome: .refused, detail: "version \(version): \(reason)",
                                runID: runID)
       }
     }
@@ -61,7 +61,11 @@ public struct Retraining {
       try store.registry.record(outcome.decision(model: model, startedAt: started))
       return outcome
     } catch {
-      try? store.registry.record(RetrainDecision(model: model, startedAt: started, outcome: "failed", detail: "\(error)"))
+      // The failure itself is what the caller must see; a registry that
+      // cannot take its record is said, not thrown over it.
+      do { try store.registry.record(RetrainDecision(model: model, startedAt: started, outcome: .failed, detail: "\(error)")) } catch let unrecorded {
+        say("the failure was not recorded: \(unrecorded)")
+      }
       throw error
     }
   }
@@ -95,8 +99,8 @@ public struct Retraining {
 
     let runLock = try RunLock.take(run: summary.runDirectory)
     defer { withExtendedLifetime(runLock) {} }
-    let evaluation = try Evaluation.evaluate(runDirectory: summary.runDirectory, split: "test")
-    try evaluation.write(to: Evaluation.path(run: summary.runDirectory, split: "test"))
+    let evaluation = try Evaluation.evaluate(runDirectory: summary.runDirectory, split: .test)
+    try evaluation.write(to: Evaluation.path(run: summary.runDirectory, split: .test))
     let version = try ModelRegistration.register(evaluation, runDirectory: summary.runDirectory, store: settings.store)
     say("registered \(version.name) version \(version.version) from run \(version.runID)")
     do {

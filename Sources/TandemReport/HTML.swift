@@ -11,17 +11,12 @@ public struct HTML: Sendable {
     var out = ""
     out.reserveCapacity(text.utf8.count)
     for c in text.unicodeScalars {
-      switch c {
-      case "&": out += "&amp;"
-      case "<": out += "&lt;"
-      case ">": out += "&gt;"
-      case "\"": out += "&quot;"
-      case "'": out += "&#39;"
-      default: out.unicodeScalars.append(c)
-      }
+      if let entity = entities[c] { out += entity } else { out.unicodeScalars.append(c) }
     }
     return out
   }
+
+  private static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"]
 
   /// Appends markup as is: only for what this module generated (SVG charts, tables).
   public mutating func raw(_ markup: String) {

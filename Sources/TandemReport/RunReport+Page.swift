@@ -53,7 +53,7 @@ private struct PageBuilder {
     body.element("h1", text: "Run \(report.runID)")
     var facts: [[String]] = [["run directory", report.runDirectory]]
     if let s = report.summary {
-      facts += [["model", s.model], ["task", s.task], ["world size", "\(s.worldSize) ranks"], ["epochs", "\(s.epochs)"],
+      facts += [["model", s.model.rawValue], ["task", s.task.rawValue], ["world size", "\(s.worldSize) ranks"], ["epochs", "\(s.epochs)"],
                 ["steps", "\(s.steps)"], ["training samples", "\(s.trainSamples)"],
                 ["time", String(format: "%.1f s (%.0f samples/s)", s.seconds, s.samplesPerSecond)]]
     } else {
@@ -144,7 +144,7 @@ private struct PageBuilder {
     for e in report.evaluations {
       let m = e.metrics
       body.element("h3", text: "Split \(e.split) (\(m.count) samples)")
-      body.table(header: ["", e.split, "validation"], rows: [
+      body.table(header: ["", e.split.description, "validation"], rows: [
         ["threshold", metric(e.threshold), metric(e.threshold)],
         ["accuracy", metric(m.accuracy), metric(e.validation.accuracy)],
         ["ROC AUC", metric(m.rocAUC), metric(e.validation.rocAUC)],
@@ -236,7 +236,7 @@ private struct PageBuilder {
     if let r = report.registryRecord {
       let iso = ISO8601DateFormatter()
       var rows: [[String]] = [
-        ["run", r.id], ["status", r.status], ["user", r.user], ["started", iso.string(from: r.startedAt)],
+        ["run", r.id], ["status", r.status.description], ["user", r.user], ["started", iso.string(from: r.startedAt)],
         ["ended", r.endedAt.map { iso.string(from: $0) } ?? "–"], ["code", r.codeVersion], ["world size", "\(r.worldSize)"],
         ["training data", "\(r.trainData.path) (\(r.trainData.split), \(r.trainData.sha256))"],
       ]

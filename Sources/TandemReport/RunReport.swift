@@ -2,6 +2,7 @@ import Foundation
 import TandemData
 import TandemStore
 import TandemRun
+import TandemSystem
 
 /// Everything a report shows about one run, read from its directory and the
 /// store: metrics per step and epoch, evaluations, explanations, the summary,
@@ -91,14 +92,14 @@ public struct RunReport: Sendable {
     for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
       let number = index + 1
       guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { continue }
-      guard let kind = try? decoder.decode(Kind.self, from: Data(line)) else {
+      let kind: Kind
+      do { kind = try decoder.decode(Kind.self, from: Data(line)) } catch {
         throw DataError(path: path, message: "line \(number): not a metrics record (JSON with a \"type\")")
       }
       func record<T: Decodable>(_ type: T.Type, needs fields: String) throws -> T {
-        guard let value = try? decoder.decode(T.self, from: Data(line)) else {
+        do { return try decoder.decode(T.self, from: Data(line)) } catch {
           throw DataError(path: path, message: "line \(number): a \(kind.type) record needs \(fields)")
         }
-        return value
       }
       switch kind.type {
       case "step":
@@ -124,7 +125,8 @@ public struct RunReport: Sendable {
   }
 
   private mutating func readEvaluations() throws {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
+    let names: [String]
+    do { names = try FileSystem.entries(of: runDirectory) } catch { throw DataError(path: runDirectory, message: "cannot list: \(error)") }
     let files = names.filter { $0.hasPrefix("evaluation-") && $0.hasSuffix(".json") }
     // Test first: it is the held-out measurement; the others follow by name.
     let ordered = files.sorted { ($0 == "evaluation-test.json" ? 0 : 1, $0) < ($1 == "evaluation-test.json" ? 0 : 1, $1) }
@@ -132,7 +134,9 @@ public struct RunReport: Sendable {
   }
 
   private mutating func readExplanations(_ directory: String) throws {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    guard FileSystem.status(directory)?.kind == .directory else { return }
+    let names: [String]
+    do { names = try FileSystem.entries(of: directory) } catch { throw DataError(path: directory, message: "cannot list: \(error)") }
     hasExplanations = true
     let importancePath = directory + "/importance.json"
     if let data = FileManager.default.contents(atPath: importancePath) {

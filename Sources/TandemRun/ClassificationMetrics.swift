@@ -84,10 +84,9 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
 /// A model version's metrics on data seen in production (scored now, or
 /// joined from the audit log with outcomes known later).
 public struct LiveMetric: Codable, Sendable, Equatable {
+  /// The samples it was measured on.
   public var count: Int
-  public var accuracy: Double
-  public var recall: Double
-  public var rocAUC: Double
+  public var accuracy, recall, rocAUC: Double
 
   public init(count: Int, accuracy: Double, recall: Double, rocAUC: Double) {
     self.count = count

@@ -16,11 +16,11 @@ public enum ThresholdPolicy: Codable, Sendable, Equatable, CustomStringConvertib
 
   /// The policy for a task: pneumonia screening must miss few cases; the
   /// subtype model and churn scoring are judged by accuracy and ranking.
-  public static func `default`(task: String, targetRecall: Double) -> ThresholdPolicy {
+  public static func `default`(task: RunTask, targetRecall: Double) -> ThresholdPolicy {
     switch task {
-    case "pneumonia": return .targetRecall(targetRecall)
-    case "pneumonia-type": return .bestAccuracy
-    default: return .fixed(0.5)
+    case .pneumonia: .targetRecall(targetRecall)
+    case .pneumoniaType: .bestAccuracy
+    case .churn: .fixed(0.5)
     }
   }
 
@@ -104,8 +104,8 @@ public struct Evaluation: Codable, Sendable {
 
   public var run: String
   public var model: String
-  public var task: String
-  public var split: String
+  public var task: RunTask
+  public var split: Split
   public var datasetSHA256: String
   public var classNames: [String]
   public var threshold: Double
@@ -125,7 +125,7 @@ public struct Evaluation: Codable, Sendable {
   /// The numeric configuration that computed the scores (`Numerics.identifier`).
   public var numerics: String?
 
-  public init(run: String, model: String, task: String, split: String, datasetSHA256: String, classNames: [String],
+  public init(run: String, model: String, task: RunTask, split: Split, datasetSHA256: String, classNames: [String],
               policy: ThresholdPolicy, validationScores: [Float], validationLabels: [Int32],
               scores: [Float], labels: [Int32], loss: Double, evaluatedAt: Date = Date()) {
     self.run = run
@@ -168,7 +168,7 @@ public struct Evaluation: Codable, Sendable {
   }
 
   /// `RUN/evaluation-SPLIT.json`.
-  public static func path(run: String, split: String) -> String { "\(run)/evaluation-\(split).json" }
+  public static func path(run: String, split: Split) -> String { "\(run)/evaluation-\(split).json" }
 
   public func write(to path: String) throws {
     let encoder = JSONEncoder()
@@ -190,24 +190,33 @@ public struct Evaluation: Codable, Sendable {
 }
 
 extension Evaluation {
+  /// What to tell the user about the evaluation at `path` before a new one
+  /// replaces it: that it is unreadable, or cannot be reproduced bit for bit
+  /// here; nil when there is none or it can.
+  public static func replacementNote(at path: String) -> String? {
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    let previous: Evaluation
+    do { previous = try read(path) } catch { return "\(error); this evaluation replaces it" }
+    guard case .notReproducible(let why) = Numerics.reproducibility(of: previous.numerics) else { return nil }
+    return "\(path) cannot be reproduced bit for bit on this machine (\(why)); "
+      + "this evaluation computes with \(Numerics.identifier) and replaces it"
+  }
+
   /// Scores the finished run in `runDirectory` on its validation split, where
   /// the threshold is tuned by the task's policy, and on `split`, where it is
   /// measured. The dataset must be the one the run trained on (same content hash).
-  public static func evaluate(runDirectory: String, split: String) throws -> Evaluation {
+  public static func evaluate(runDirectory: String, split target: Split) throws -> Evaluation {
     let trained = try TrainedModel(runDirectory: runDirectory)
     let config = trained.configuration
-    guard let target = Split(name: split) else {
-      throw DataError(path: runDirectory, message: "unknown split '\(split)': expected train, val or test")
-    }
     let reader = try DatasetReader(path: config.dataset)
     try trained.check(reader)
-    if let trainedOn = try ParameterFile.attribute(trained.runDirectory + "/model.h5", "dataset_sha256"),
+    if let trainedOn = trained.trainedOn,
        trainedOn != reader.contentSHA256 {
       throw DataError(path: config.dataset, message: "content hash \(reader.contentSHA256.prefix(12))… is not that of the data "
                       + "the run trained on (\(trainedOn.prefix(12))…): the file changed since")
     }
     let task = trained.labelTask
-    let validationSplit = Split(name: config.training.validationSplit)!
+    let validationSplit = config.training.validationSplit
     let validationIndices = reader.indices(in: validationSplit, task: task)
     let indices = reader.indices(in: target, task: task)
     guard !indices.isEmpty, !validationIndices.isEmpty else {
@@ -220,8 +229,8 @@ extension Evaluation {
     var loss = 0.0
     for (s, y) in zip(scores, labels) { loss -= PortableMath.log(max(Double(y == 1 ? s : 1 - s), 1e-7)) }
     return Evaluation(
-      run: (trained.runDirectory as NSString).lastPathComponent, model: try config.modelName.rawValue, task: config.task,
-      split: split, datasetSHA256: reader.contentSHA256, classNames: reader.classNames(task),
+      run: (trained.runDirectory as NSString).lastPathComponent, model: config.model.rawValue, task: config.task,
+      split: target, datasetSHA256: reader.contentSHA256, classNames: reader.classNames(task),
       policy: ThresholdPolicy.default(task: config.task, targetRecall: config.release.targetRecall),
       validationScores: validationScores, validationLabels: validationIndices.map { all[$0] },
       scores: scores, labels: labels, loss: loss / Double(scores.count))

@@ -1,4 +1,5 @@
 import Foundation
+import TandemData
 
 /// The quality gates a model version must pass to be promoted, and how far
 /// below the production version it may fall on each gated metric.
@@ -50,12 +51,8 @@ public struct QualityGates: Codable, Equatable, Sendable {
 
 /// The metrics a version was evaluated with (on the test split), as gated.
 public struct GatedMetrics: Codable, Equatable, Sendable {
-  public var split: String
-  public var accuracy: Double
-  public var recall: Double
-  public var precision: Double
-  public var f1: Double
-  public var rocAUC: Double
+  public var split: Split
+  public var accuracy, recall, precision, f1, rocAUC: Double
   public var falseNegatives: Int
   /// The production version's metrics on the same samples, at its own threshold.
   public var champion: Champion?
@@ -74,7 +71,7 @@ public struct GatedMetrics: Codable, Equatable, Sendable {
     }
   }
 
-  public init(split: String, accuracy: Double, recall: Double, precision: Double, f1: Double, rocAUC: Double, falseNegatives: Int,
+  public init(split: Split, accuracy: Double, recall: Double, precision: Double, f1: Double, rocAUC: Double, falseNegatives: Int,
               champion: Champion? = nil) {
     self.champion = champion
     self.split = split

@@ -27,56 +27,37 @@ public struct RetrainConfiguration: Sendable, Equatable {
   /// When retraining is due (`[monitor]`).
   public var thresholds: MonitorThresholds
 
-  static let keys = ["model", "run", "data", "store", "ranks", "launcher", "monitor"]
-  static let monitorKeys = ["psi_threshold", "label_shift_threshold", "metric_drop"]
-
   public init(contentsOf path: String) throws(ConfigurationError) {
     let name = (path as NSString).lastPathComponent
-    guard let data = try? readFileBytes(path), let text = String(validating: data, as: UTF8.self) else {
-      throw ConfigurationError(file: name, "cannot read the retrain file (missing, not a regular file, or not UTF-8 text)")
-    }
-    let table = try TOMLText.parse(text, file: name)
-    for key in table.keys where !Self.keys.contains(key) { throw ConfigurationError(file: name, "unknown key '\(key)'") }
+    let top = TOMLSection(try TOMLText.parse(try TOMLText.read(path, what: "retrain file"), file: name), file: name)
     func string(_ key: String, default value: String? = nil) throws(ConfigurationError) -> String {
-      let s = try TOMLText.string(table, key, default: value, file: name)
-      guard !s.isEmpty else { throw ConfigurationError(file: name, "'\(key)' must be a non-empty string") }
+      let s = try top.string(key, default: value)
+      guard !s.isEmpty else { throw top.fail("'\(key)' must be a non-empty string") }
       return s
     }
     model = try string("model")
     guard model.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }) else {
-      throw ConfigurationError(file: name, "model name '\(model)' must be lower-case letters, digits and '-'")
+      throw top.fail("model name '\(model)' must be lower-case letters, digits and '-'")
     }
     run = try string("run")
     self.data = try string("data")
     store = try string("store", default: "store")
-    ranks = try TOMLText.integer(table, "ranks", "ranks", file: name) ?? 1
-    guard ranks > 0 else { throw ConfigurationError(file: name, "'ranks' must be positive, got \(ranks)") }
-    if let v = table["launcher"] {
-      guard let array = v.array, !array.isEmpty, array.allSatisfy({ $0.string != nil }) else {
-        throw ConfigurationError(file: name, "'launcher' must be a non-empty array of strings, e.g. [\"mpirun\", \"-np\", \"{ranks}\"]")
-      }
-      launcher = array.compactMap(\.string)
-    } else {
-      launcher = ["mpirun", "-np", "{ranks}"]
-    }
+    ranks = try top.integer("ranks", valid: { $0 > 0 }, "positive") ?? 1
+    launcher = try top.strings("launcher", example: "[\"mpirun\", \"-np\", \"{ranks}\"]") ?? ["mpirun", "-np", "{ranks}"]
     thresholds = MonitorThresholds()
-    if let m = table["monitor"] {
-      guard let t = m.table else { throw ConfigurationError(file: name, "'monitor' must be a table ([monitor])") }
-      for key in t.keys where !Self.monitorKeys.contains(key) { throw ConfigurationError(file: name, "unknown key [monitor] '\(key)'") }
-      thresholds.psi = try TOMLText.number(t, "psi_threshold", "monitor.psi_threshold", file: name) ?? thresholds.psi
-      thresholds.labelShift = try TOMLText.number(t, "label_shift_threshold", "monitor.label_shift_threshold", file: name)
-        ?? thresholds.labelShift
-      thresholds.metricDrop = try TOMLText.number(t, "metric_drop", "monitor.metric_drop", file: name) ?? thresholds.metricDrop
+    if let m = try top.section("monitor") {
+      thresholds.psi = try m.number("psi_threshold") ?? thresholds.psi
+      thresholds.labelShift = try m.number("label_shift_threshold") ?? thresholds.labelShift
+      thresholds.metricDrop = try m.number("metric_drop") ?? thresholds.metricDrop
+      try m.finish()
     }
+    try top.finish()
   }
 
   /// The run file for this retrain: `run` with `dataset` and `store` replaced,
   /// checked like any run file.
   public func runFile() throws -> String {
-    guard let data = try? readFileBytes(run), let text = String(validating: data, as: UTF8.self) else {
-      throw ConfigurationError(file: run, "cannot read the run file named by 'run'")
-    }
-    let table = try TOMLText.parse(text, file: run)
+    let table = try TOMLText.parse(try TOMLText.read(run, what: "run file named by 'run'"), file: run)
     table["dataset"] = self.data
     table["store"] = store
     let out = table.convert(to: .toml)

@@ -39,36 +39,41 @@ public enum ParameterFile {
     try output.commit()
   }
 
-  /// A string attribute of the file (`model`, `task`, `dataset_sha256`, ...).
-  public static func attribute(_ path: String, _ name: String) throws -> String? {
-    try HDF5File(readingAt: path).attribute(name)?.stringValue
+  /// What a parameter file holds, read in one open.
+  public struct Contents {
+    /// In file order.
+    public let parameters: [(name: String, value: Tensor)]
+    /// The `sample_shape` attribute (`1x128x128`, `45`), when the file has one.
+    public let sampleShape: [Int]?
+    /// The content hash of the dataset the run trained on, when recorded.
+    public let datasetSHA256: String?
   }
 
-  /// The `sample_shape` attribute (`1x128x128`, `45`), when the file has one.
-  public static func sampleShape(_ path: String) throws -> [Int]? {
-    guard let text = try HDF5File(readingAt: path).attribute("sample_shape")?.stringValue else { return nil }
-    let shape = text.split(separator: "x").compactMap { Int($0) }
-    return shape.isEmpty ? nil : shape
-  }
-
-  /// Parameters in file order, as `(name, tensor)`.
-  public static func read(_ path: String) throws -> [(name: String, value: Tensor)] {
+  public static func load(_ path: String) throws -> Contents {
     let file = try HDF5File(readingAt: path)
     guard let names = try file.attribute("parameter_names")?.stringsValue else {
       throw DataError(path: path, message: "not a Tandem parameter file (no parameter_names attribute)")
     }
-    return try names.map { name in
+    let parameters = try names.map { name in
       let dataset = try file.dataset("parameters/\(name)")
-      return (name, Tensor(uncheckedShape: dataset.shape, scalars: try dataset.readAll(as: Float.self)))
+      return (name: name, value: Tensor(uncheckedShape: dataset.shape, scalars: try dataset.readAll(as: Float.self)))
     }
+    let shape = try file.attribute("sample_shape")?.stringValue.map { $0.split(separator: "x").compactMap { Int($0) } }
+    return Contents(parameters: parameters, sampleShape: shape?.isEmpty == false ? shape : nil,
+                    datasetSHA256: try file.attribute("dataset_sha256")?.stringValue)
+  }
+
+  /// Parameters in file order, as `(name, tensor)`.
+  public static func read(_ path: String) throws -> [(name: String, value: Tensor)] {
+    try load(path).parameters
   }
 }
 
 /// `RUN/summary.json`, written by rank 0 when a run finishes.
 public struct RunSummary: Codable, Sendable {
   public var runDirectory: String
-  public var model: String
-  public var task: String
+  public var model: ModelName
+  public var task: RunTask
   public var worldSize: Int
   public var epochs: Int
   public var steps: Int
@@ -81,7 +86,7 @@ public struct RunSummary: Codable, Sendable {
   /// The numeric configuration it trained with (`Numerics.identifier`); nil before numerics were pinned.
   public var numerics: String?
 
-  public init(runDirectory: String, model: String, task: String, worldSize: Int, epochs: Int, steps: Int, trainSamples: Int,
+  public init(runDirectory: String, model: ModelName, task: RunTask, worldSize: Int, epochs: Int, steps: Int, trainSamples: Int,
               validation: [ClassificationMetrics], seconds: Double, samplesPerSecond: Double, snapshotID: String?, numerics: String?) {
     self.runDirectory = runDirectory; self.model = model; self.task = task; self.worldSize = worldSize; self.epochs = epochs
     self.steps = steps; self.trainSamples = trainSamples; self.validation = validation; self.seconds = seconds

@@ -11,8 +11,10 @@ public final class TrainedModel {
   public let model: Model
   /// The architecture's input: `[1, side, side]` for images, `[features]` for tables.
   public var sampleShape: [Int] { model.sampleShape }
-  public var task: String { configuration.task }
-  public var labelTask: LabelTask { configuration.task == "pneumonia-type" ? .subtype : .primary }
+  public var task: RunTask { configuration.task }
+  public var labelTask: LabelTask { configuration.task.labels }
+  /// The content hash of the dataset it was trained on (recorded in its parameter file).
+  public let trainedOn: String?
 
   /// Loads `RUN/config.toml` and `RUN/model.h5` (or `parametersFile` when
   /// given: a copy kept in the store). Errors name the file.
@@ -29,11 +31,13 @@ public final class TrainedModel {
     guard FileManager.default.fileExists(atPath: file) else {
       throw DataError(path: file, message: "no such parameter file (the run did not finish?)")
     }
-    let parameters = try ParameterFile.read(file)
-    let name = try configuration.modelName
+    let contents = try ParameterFile.load(file)
+    let parameters = contents.parameters
+    let name = configuration.model
+    trainedOn = contents.datasetSHA256
     // model.h5 records the sample shape; files without it are from runs
     // that trained full-size xray-cnn or a table whose width is fc1's.
-    let shape = try ParameterFile.sampleShape(file)
+    let shape = contents.sampleShape
     let features = shape?.last ?? parameters.first?.value.shape.last ?? 45
     let side = name.isImageModel ? (shape?[1] ?? 128) : 128
     model = try Model.reference(name, features: features, imageSize: side, classes: 2, seed: configuration.seed)

@@ -2,6 +2,7 @@ import Foundation
 import TandemData
 import TandemRun
 import TandemStore
+import TandemSystem
 import TandemTensor
 
 /// One prediction as the audit log keeps it: enough to score it again and
@@ -77,33 +78,41 @@ public struct AuditLog {
     // One appender at a time, across processes and ranks.
     let lock = try FileLock(path: path, waiting: true, busy: "")
     defer { withExtendedLifetime(lock) {} }
-    let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)  // read too: the torn-tail check
-    guard fd >= 0 else { throw DataError(path: path, message: "cannot open the audit log: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    let torn = try cutTornTail(fd)
-    let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    guard written == text.count, fsync(fd) == 0 else {
-      throw DataError(path: path, message: "cannot append to the audit log (disk full?): \(String(cString: strerror(errno)))")
+    let file: SystemFile
+    do { file = try SystemFile(opening: path, O_RDWR | O_APPEND | O_CREAT) } catch {  // read too: the torn-tail check
+      throw DataError(path: path, message: "cannot open the audit log: \(error)")
+    }
+    let torn = try cutTornTail(file)
+    do {
+      try file.write(text)
+      try file.sync()
+    } catch {
+      throw DataError(path: path, message: "cannot append to the audit log (disk full?): \(error)")
     }
     return torn
   }
 
-  private func cutTornTail(_ fd: Int32) throws -> String? {
-    let size = lseek(fd, 0, SEEK_END)
+  private func cutTornTail(_ file: SystemFile) throws -> String? {
+    let size: Int
+    do { size = try file.status().size } catch { throw DataError(path: path, message: "cannot stat the audit log: \(error)") }
     guard size > 0 else { return nil }
     // A record is a few hundred bytes: the last newline lies in the final MiB.
-    let window = min(Int(size), 1 << 20)
-    var tail = [UInt8](repeating: 0, count: window)
-    guard pread(fd, &tail, window, off_t(Int(size) - window)) == window else {
-      throw DataError(path: path, message: "cannot read the audit log's end: \(String(cString: strerror(errno)))")
+    let window = min(size, 1 << 20)
+    let tail: [UInt8]
+    do { tail = try file.read(count: window, at: size - window) } catch {
+      throw DataError(path: path, message: "cannot read the audit log's end: \(error)")
     }
+    guard tail.count == window else { throw DataError(path: path, message: "the audit log shrank while being read") }
     guard tail.last != 0x0A else { return nil }
-    let keep = tail.lastIndex(of: 0x0A).map { Int(size) - window + $0 + 1 } ?? (window == Int(size) ? 0 : -1)
+    let keep = tail.lastIndex(of: 0x0A).map { size - window + $0 + 1 } ?? (window == size ? 0 : -1)
     guard keep >= 0 else { throw DataError(path: path, message: "the last line is over 1 MiB long: not an audit log") }
     let sidecar = "\(path).torn-\(keep)"
-    try AtomicFile.write(Data(tail[(window - (Int(size) - keep))...]), to: sidecar)
-    guard ftruncate(fd, off_t(keep)) == 0, fsync(fd) == 0 else {
-      throw DataError(path: path, message: "cannot cut the torn last line: \(String(cString: strerror(errno)))")
+    try AtomicFile.write(Data(tail[(window - (size - keep))...]), to: sidecar)
+    do {
+      try file.truncate(to: keep)
+      try file.sync()
+    } catch {
+      throw DataError(path: path, message: "cannot cut the torn last line: \(error)")
     }
     return sidecar
   }

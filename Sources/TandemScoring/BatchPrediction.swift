@@ -25,7 +25,7 @@ public struct BatchPrediction: Sendable {
     let n = samples.count, rank = communicator.rank, size = communicator.worldSize
     let share = samples[rank * n / size..<(rank + 1) * n / size]
     let prepared = try communicator.agree { try scorer.prepare(share) }
-    let inputs = prepared.compactMap { try? $0.input.get() }
+    let inputs = prepared.compactMap { item in if case .success(let input) = item.input { input } else { nil } }
     let scores = try communicator.agree { try scorer.scores(inputs.flatMap { $0 }, count: inputs.count) }
     var next = scores.makeIterator()
     let local: [Outcome] = prepared.map { item in

@@ -18,22 +18,22 @@ public enum ModelRegistration {
       throw StoreError(path: directory, message: "the run keeps no store (store = \"\"); pass --store DIR or --no-register")
     }
     let opened = try Store(root: storeRoot, create: false)
-    guard let record = try opened.registry.run(id: evaluation.run), record.status == "finished",
+    guard let record = try opened.registry.run(id: evaluation.run), record.status == .finished,
           let hash = record.parametersSHA256 else {
       throw StoreError(path: opened.registryPath, message: "run \(evaluation.run) is not recorded as finished in this store")
     }
     let file = try opened.storeModel(at: directory + "/model.h5", parametersSHA256: hash)
     // The production version on the very same samples, for the promotion's comparison.
     var champion: GatedMetrics.Champion?
-    if let live = try opened.registry.productionVersion(name: evaluation.task), live.runID != evaluation.run {
+    if let live = try opened.registry.productionVersion(name: evaluation.task.rawValue), live.runID != evaluation.run {
       let reader = try DatasetReader(path: trained.configuration.dataset)
-      let indices = reader.indices(in: Split(name: split)!, task: trained.labelTask)
+      let indices = reader.indices(in: split, task: trained.labelTask)
       let c = try VersionScoring.metrics(store: opened, version: live, data: trained.configuration.dataset, indices: indices)
       champion = .init(version: live.version, accuracy: c.accuracy, recall: c.recall, rocAUC: c.rocAUC)
     }
     let release = trained.configuration.release
     return try opened.registry.register(ModelVersion(
-      name: evaluation.task, version: 0, runID: evaluation.run, snapshotID: record.snapshotID, parametersSHA256: hash,
+      name: evaluation.task.rawValue, version: 0, runID: evaluation.run, snapshotID: record.snapshotID, parametersSHA256: hash,
       parametersFile: URL(fileURLWithPath: file).standardizedFileURL.path, runDirectory: record.runDirectory,
       threshold: evaluation.threshold,
       thresholdPolicy: evaluation.thresholdPolicy,

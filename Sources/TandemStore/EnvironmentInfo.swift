@@ -1,5 +1,6 @@
 import Foundation
 import TandemData
+import TandemSystem
 
 /// The machine a run started on, as far as it can change results or speed:
 /// the OS and kernel, the CPU and its instruction-set flags (OpenBLAS picks
@@ -59,19 +60,15 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
                              numerics: String? = nil, numericKernel: String? = nil,
                              mpiVersion: String) -> EnvironmentInfo {
     let cpu = cpuInfo(text: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
-    var names = utsname()
-    uname(&names)
-    func field<T>(_ value: T) -> String {
-      withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }
-    let kernel = "\(field(names.release)) \(field(names.machine))"
+    let (release, machine, node) = SystemProcess.kernel()
+    let kernel = "\(release) \(machine)"
     return EnvironmentInfo(
       os: osName(text: (try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? ""),
       kernel: kernel, cpuModel: cpu.model, cpuFlags: cpu.flags,
       logicalCPUs: ProcessInfo.processInfo.activeProcessorCount,
       openBLASConfig: blasConfig, openBLASCore: blasCore, blasThreads: blasThreads,
       numerics: numerics, numericKernel: numericKernel, mpiVersion: mpiVersion.trimmingCharacters(in: .whitespacesAndNewlines),
-      hdf5Version: HDF5Library.version, hostname: field(names.nodename))
+      hdf5Version: HDF5Library.version, hostname: node)
   }
 
   /// `PRETTY_NAME` (else `NAME VERSION_ID`) from an os-release file's text.

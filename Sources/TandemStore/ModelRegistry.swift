@@ -6,11 +6,12 @@ import GRDB
 /// One version of a named model (`pneumonia`, `pneumonia-type`, `churn`):
 /// the run and snapshot it came from, its parameters (kept in the store by
 /// their hash), the decision threshold tuned for it, its evaluation and gates.
-public struct ModelVersion: Equatable, Sendable {
+public struct ModelVersion: Equatable, Sendable, Codable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "model_versions"
   public var name: String
   public var version: Int
-  public var runID: String
-  public var snapshotID: String
+  /// The run it came from, and the snapshot that run started from.
+  public var runID, snapshotID: String
   public var parametersSHA256: String
   /// `STORE/models/<parametersSHA256>.h5`, read-only.
   public var parametersFile: String
@@ -22,8 +23,14 @@ public struct ModelVersion: Equatable, Sendable {
   public var gates: QualityGates
   public var createdAt: Date
   public var createdBy: String
-  /// True for the version now in production.
-  public var isProduction: Bool
+  /// True for the version now in production (from `model_production`, not a column).
+  public var isProduction = false
+
+  enum CodingKeys: String, CodingKey {
+    case name, version, runID = "run_id", snapshotID = "snapshot_id", parametersSHA256 = "parameters_sha256"
+    case parametersFile = "parameters_file", runDirectory = "run_directory", threshold, thresholdPolicy = "threshold_policy"
+    case metrics, gates, createdAt = "created_at", createdBy = "created_by"
+  }
 
   public init(name: String, version: Int, runID: String, snapshotID: String, parametersSHA256: String,
               parametersFile: String, runDirectory: String, threshold: Double, thresholdPolicy: String,
@@ -47,26 +54,37 @@ public struct ModelVersion: Equatable, Sendable {
 }
 
 /// A promotion decision, kept whether it succeeded or was refused.
-public struct Promotion: Equatable, Sendable {
-  public var name: String
-  public var version: Int
-  public var accepted: Bool
-  public var reason: String
-  public var at: Date
-  public var by: String
+public struct Promotion: Equatable, Sendable, Codable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "promotions"
+  public let name: String
+  public let version: Int
+  public let accepted: Bool
+  /// Why: the gates it passed, or each one it failed.
+  public let reason: String
+  public let at: Date
+  public let by: String
 }
 
 /// What one scheduled `tandem retrain` decided, and why.
-public struct RetrainDecision: Equatable, Sendable {
+public struct RetrainDecision: Equatable, Sendable, Codable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "retrain_decisions"
+
+  public enum Outcome: String, Sendable, Codable, DatabaseValueConvertible {
+    case notDue = "not due", promoted, refused, skipped, failed
+  }
+
   public var model: String
   public var startedAt: Date
   public var endedAt: Date
-  /// `not due`, `promoted`, `refused`, `skipped`, `failed`.
-  public var outcome: String
+  public var outcome: Outcome
   public var detail: String
   public var runID: String?
 
-  public init(model: String, startedAt: Date, endedAt: Date = Date(), outcome: String, detail: String, runID: String? = nil) {
+  enum CodingKeys: String, CodingKey {
+    case model, startedAt = "started_at", endedAt = "ended_at", outcome, detail, runID = "run_id"
+  }
+
+  public init(model: String, startedAt: Date, endedAt: Date = Date(), outcome: Outcome, detail: String, runID: String? = nil) {
     self.model = model
     self.startedAt = startedAt
     self.endedAt = endedAt
@@ -131,24 +149,16 @@ extension RunRegistry {
   /// existing version unchanged, so re-evaluating never forks a model.
   public func register(_ version: ModelVersion) throws -> ModelVersion {
     try write("cannot register a version of model \(version.name)") { db in
-      if let existing = try Row.fetchOne(db, sql: "SELECT * FROM model_versions WHERE name = ? AND run_id = ?",
-                                         arguments: [version.name, version.runID]) {
-        return try Self.modelVersion(existing, production: nil)
+      if var existing = try ModelVersion.filter(Column("name") == version.name && Column("run_id") == version.runID).fetchOne(db) {
+        existing.isProduction = try Self.production(db)[version.name] == existing.version
+        return existing
       }
       let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ?",
                                    arguments: [version.name]) ?? 0) + 1
-      try db.execute(sql: """
-        INSERT INTO model_versions (name, version, run_id, snapshot_id, parameters_sha256, parameters_file,
-          run_directory, threshold, threshold_policy, metrics, gates, created_at, created_by)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """, arguments: [
-          version.name, next, version.runID, version.snapshotID, version.parametersSHA256, version.parametersFile,
-          version.runDirectory, version.threshold, version.thresholdPolicy, try Self.json(version.metrics),
-          try Self.json(version.gates), version.createdAt, version.createdBy,
-        ])
       var added = version
       added.version = next
       added.isProduction = false
+      try added.insert(db)
       return added
     }
   }
@@ -157,10 +167,9 @@ extension RunRegistry {
   public func modelVersions(name: String? = nil) throws -> [ModelVersion] {
     try read("cannot list model versions") { db in
       let production = try Self.production(db)
-      let rows = name == nil
-        ? try Row.fetchAll(db, sql: "SELECT * FROM model_versions ORDER BY name, version DESC")
-        : try Row.fetchAll(db, sql: "SELECT * FROM model_versions WHERE name = ? ORDER BY version DESC", arguments: [name])
-      return try rows.map { try Self.modelVersion($0, production: production) }
+      var request = ModelVersion.order(Column("name"), Column("version").desc)
+      if let name { request = request.filter(Column("name") == name) }
+      return try request.fetchAll(db).map { Self.marked($0, production) }
     }
   }
 
@@ -177,10 +186,10 @@ extension RunRegistry {
       guard let wanted = version ?? production[name] else {
         throw StoreError(path: path, message: "model \(name) has no production version yet (versions \(known.map(String.init).joined(separator: ", ")); name one with \(name)@VERSION)")
       }
-      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM model_versions WHERE name = ? AND version = ?", arguments: [name, wanted]) else {
+      guard let found = try ModelVersion.fetchOne(db, key: ["name": name, "version": wanted]) else {
         throw StoreError(path: path, message: "model \(name) has no version \(wanted) (versions \(known.map(String.init).joined(separator: ", ")))")
       }
-      return try Self.modelVersion(row, production: production)
+      return Self.marked(found, production)
     }
   }
 
@@ -201,16 +210,14 @@ extension RunRegistry {
     let outcome: Result<ModelVersion, StoreError> = try write("cannot promote \(name) version \(version)") { db in
       let production = try Self.production(db)
       var current: (version: Int, metrics: GatedMetrics)?
-      if let live = production[name], live != version,
-         let row = try Row.fetchOne(db, sql: "SELECT metrics FROM model_versions WHERE name = ? AND version = ?", arguments: [name, live]) {
-        current = (live, try JSONDecoder().decode(GatedMetrics.self, from: Data((row["metrics"] as String).utf8)))
+      if let live = production[name], live != version, let row = try ModelVersion.fetchOne(db, key: ["name": name, "version": live]) {
+        current = (live, row.metrics)
       }
       let reasons = candidate.gates.failures(candidate.metrics, production: current)
       let accepted = reasons.isEmpty
       let reason = accepted ? "passed its gates" + (current.map { _ in " and is no worse than version \(production[name]!)" } ?? "")
         : reasons.joined(separator: "; ")
-      try db.execute(sql: "INSERT INTO promotions (name, version, accepted, reason, at, by) VALUES (?, ?, ?, ?, ?, ?)",
-                     arguments: [name, version, accepted, reason, date, user])
+      try Promotion(name: name, version: version, accepted: accepted, reason: reason, at: date, by: user).insert(db)
       guard accepted else {
         return .failure(StoreError(path: "\(name)@\(version)", message: "not promoted: \(reason); production stays "
                                    + (production[name].map { "version \($0)" } ?? "empty")))
@@ -227,9 +234,7 @@ extension RunRegistry {
   /// Promotion decisions for `name`, oldest first.
   public func promotions(name: String) throws -> [Promotion] {
     try read("cannot read promotions of \(name)") { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM promotions WHERE name = ? ORDER BY at, rowid", arguments: [name]).map {
-        Promotion(name: $0["name"], version: $0["version"], accepted: $0["accepted"], reason: $0["reason"], at: $0["at"], by: $0["by"])
-      }
+      try Promotion.filter(Column("name") == name).order(Column("at"), Column.rowID).fetchAll(db)
     }
   }
 
@@ -244,18 +249,14 @@ extension RunRegistry {
 
   public func record(_ decision: RetrainDecision) throws {
     try write("cannot record a retrain decision for \(decision.model)") { db in
-      try db.execute(sql: "INSERT INTO retrain_decisions (model, started_at, ended_at, outcome, detail, run_id) VALUES (?, ?, ?, ?, ?, ?)",
-                     arguments: [decision.model, decision.startedAt, decision.endedAt, decision.outcome, decision.detail, decision.runID])
+      try decision.insert(db)
     }
   }
 
   /// Retrain decisions for `model`, oldest first.
   public func retrainDecisions(model: String) throws -> [RetrainDecision] {
     try read("cannot read retrain decisions") { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM retrain_decisions WHERE model = ? ORDER BY started_at, rowid", arguments: [model]).map {
-        RetrainDecision(model: $0["model"], startedAt: $0["started_at"], endedAt: $0["ended_at"], outcome: $0["outcome"],
-                        detail: $0["detail"], runID: $0["run_id"])
-      }
+      try RetrainDecision.filter(Column("model") == model).order(Column("started_at"), Column.rowID).fetchAll(db)
     }
   }
 
@@ -265,21 +266,9 @@ extension RunRegistry {
     return out
   }
 
-  private static func modelVersion(_ row: Row, production: [String: Int]?) throws -> ModelVersion {
-    let decoder = JSONDecoder()
-    let name: String = row["name"], version: Int = row["version"]
-    return ModelVersion(
-      name: name, version: version, runID: row["run_id"], snapshotID: row["snapshot_id"],
-      parametersSHA256: row["parameters_sha256"], parametersFile: row["parameters_file"],
-      runDirectory: row["run_directory"], threshold: row["threshold"], thresholdPolicy: row["threshold_policy"],
-      metrics: try decoder.decode(GatedMetrics.self, from: Data((row["metrics"] as String).utf8)),
-      gates: try decoder.decode(QualityGates.self, from: Data((row["gates"] as String).utf8)),
-      createdAt: row["created_at"], createdBy: row["created_by"], isProduction: production?[name] == version)
-  }
-
-  private static func json(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
+  private static func marked(_ version: ModelVersion, _ production: [String: Int]) -> ModelVersion {
+    var marked = version
+    marked.isProduction = production[version.name] == version.version
+    return marked
   }
 }

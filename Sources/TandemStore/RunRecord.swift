@@ -1,4 +1,8 @@
 import Foundation
+import GRDB
+import TandemData
+import TandemRun
+import TandemSystem
 
 /// One run in the registry: who started it, from what (snapshot, code, data,
 /// configuration, machine), how each epoch went and what it produced.
@@ -7,23 +11,29 @@ public struct RunRecord: Equatable, Sendable {
   public struct DataReference: Equatable, Sendable {
     public var path: String
     public var sha256: String
-    /// `train`, `val` or `test`.
-    public var split: String
+    public var split: Split
 
-    public init(path: String, sha256: String, split: String) {
+    public init(path: String, sha256: String, split: Split) {
       self.path = path
       self.sha256 = sha256
       self.split = split
     }
   }
 
-  /// One epoch's metrics, as the JSON object the trainer wrote.
-  public struct Epoch: Equatable, Sendable {
+  /// One epoch's validation metrics (a row of `epochs`).
+  public struct Epoch: Equatable, Sendable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "epochs"
+    public var runID: String
     public var epoch: Int
-    public var metrics: String
+    public var metrics: ClassificationMetrics
     public var recordedAt: Date
 
-    public init(epoch: Int, metrics: String, recordedAt: Date) {
+    enum CodingKeys: String, CodingKey {
+      case runID = "run_id", epoch, metrics, recordedAt = "recorded_at"
+    }
+
+    public init(runID: String, epoch: Int, metrics: ClassificationMetrics, recordedAt: Date = Date()) {
+      self.runID = runID
       self.epoch = epoch
       self.metrics = metrics
       self.recordedAt = recordedAt
@@ -39,18 +49,17 @@ public struct RunRecord: Equatable, Sendable {
   public var codeVersion: String
   public var startedAt: Date
   public var endedAt: Date?
-  /// `running` until `recordFinish`, then `finished` or `failed: <reason>`.
   /// A run that stays `running` long after its start was killed.
-  public var status: String
+  public var status: RunStatus
   /// The run file as given (TOML).
   public var configuration: String
-  /// The environment as JSON (the snapshot's `EnvironmentInfo`).
-  public var environment: String
+  /// The machine and libraries it ran on (the snapshot's).
+  public var environment: EnvironmentInfo
   public var trainData: DataReference
   /// The split evaluated after each epoch (validation or test).
   public var validationData: DataReference?
-  /// JSON, e.g. `{"mean":[…],"std":[…]}`: the standardisation the model was trained with.
-  public var featureStatistics: String
+  /// The standardisation the model was trained with.
+  public var featureStatistics: FeatureStatistics
   public var worldSize: Int
   public var runDirectory: String
   /// `parametersSHA256(_:)` of the final parameters.
@@ -60,9 +69,9 @@ public struct RunRecord: Equatable, Sendable {
   public var epochs: [Epoch]
 
   public init(id: String, snapshotID: String, user: String = RunRecord.currentUser(), codeVersion: String,
-              startedAt: Date = Date(), endedAt: Date? = nil, status: String = "running", configuration: String,
-              environment: String, trainData: DataReference, validationData: DataReference?,
-              featureStatistics: String, worldSize: Int, runDirectory: String,
+              startedAt: Date = Date(), endedAt: Date? = nil, status: RunStatus = .running, configuration: String,
+              environment: EnvironmentInfo, trainData: DataReference, validationData: DataReference?,
+              featureStatistics: FeatureStatistics, worldSize: Int, runDirectory: String,
               parametersSHA256: String? = nil, parametersFile: String? = nil, epochs: [Epoch] = []) {
     self.id = id
     self.snapshotID = snapshotID
@@ -89,6 +98,115 @@ public struct RunRecord: Equatable, Sendable {
     for key in ["USER", "LOGNAME"] {
       if let name = environment[key], !name.isEmpty { return name }
     }
-    return "uid \(getuid())"
+    return "uid \(SystemProcess.userID)"
+  }
+}
+
+/// How a run stands in the registry: stored as `running`, `finished` or
+/// `failed: <reason>`.
+public enum RunStatus: Equatable, Sendable, CustomStringConvertible, DatabaseValueConvertible {
+  case running, finished, failed(reason: String)
+
+  public var description: String {
+    switch self {
+    case .running: "running"
+    case .finished: "finished"
+    case .failed(let reason): "failed: \(reason)"
+    }
+  }
+
+  public init(text: String) {
+    switch text {
+    case "running": self = .running
+    case "finished": self = .finished
+    default: self = .failed(reason: text.hasPrefix("failed: ") ? String(text.dropFirst(8)) : text)
+    }
+  }
+
+  public var databaseValue: DatabaseValue { description.databaseValue }
+
+  public static func fromDatabaseValue(_ value: DatabaseValue) -> RunStatus? {
+    String.fromDatabaseValue(value).map(RunStatus.init(text:))
+  }
+}
+
+/// Per-feature mean and standard deviation of the training rows (empty for images).
+public struct FeatureStatistics: Codable, Equatable, Sendable {
+  public var mean: [Float]
+  public var std: [Float]
+
+  public init(mean: [Float], std: [Float]) {
+    self.mean = mean
+    self.std = std
+  }
+}
+
+/// The `runs` table: one row per run, the data references flattened into
+/// `train_*` and `validation_*` columns, the environment and statistics as JSON.
+extension RunRecord: FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "runs"
+
+  public init(row: Row) throws {
+    var validation: DataReference?
+    if let path: String = row["validation_path"] {
+      validation = DataReference(path: path, sha256: row["validation_sha256"] ?? "",
+                                 split: try Self.split(row["validation_split"]))
+    }
+    self.init(
+      id: row["id"], snapshotID: row["snapshot_id"], user: row["user"], codeVersion: row["code_version"],
+      startedAt: row["started_at"], endedAt: row["ended_at"], status: row["status"],
+      configuration: row["configuration"], environment: try Self.decode(row["environment"], column: "environment"),
+      trainData: DataReference(path: row["train_path"], sha256: row["train_sha256"], split: try Self.split(row["train_split"])),
+      validationData: validation,
+      featureStatistics: try Self.decode(row["feature_statistics"], column: "feature_statistics"),
+      worldSize: row["world_size"], runDirectory: row["run_directory"], parametersSHA256: row["parameters_sha256"],
+      parametersFile: row["parameters_file"])
+  }
+
+  public func encode(to container: inout PersistenceContainer) throws {
+    container["id"] = id
+    container["snapshot_id"] = snapshotID
+    container["user"] = user
+    container["code_version"] = codeVersion
+    container["started_at"] = startedAt
+    container["ended_at"] = endedAt
+    container["status"] = status
+    container["configuration"] = configuration
+    container["environment"] = try RowError.json(environment)
+    container["train_path"] = trainData.path
+    container["train_sha256"] = trainData.sha256
+    container["train_split"] = trainData.split.description
+    container["validation_path"] = validationData?.path
+    container["validation_sha256"] = validationData?.sha256
+    container["validation_split"] = validationData?.split.description
+    container["feature_statistics"] = try RowError.json(featureStatistics)
+    container["world_size"] = worldSize
+    container["run_directory"] = runDirectory
+    container["parameters_sha256"] = parametersSHA256
+    container["parameters_file"] = parametersFile
+  }
+
+  private static func split(_ name: String?) throws -> Split {
+    guard let name, let split = Split(name: name) else { throw RowError("no split '\(name ?? "")'") }
+    return split
+  }
+
+  private static func decode<T: Decodable>(_ text: String, column: String) throws -> T {
+    do { return try JSONDecoder().decode(T.self, from: Data(text.utf8)) } catch {
+      throw RowError("column \(column) does not hold a \(T.self): \(error)")
+    }
+  }
+}
+
+/// A registry row that does not read back as its type.
+struct RowError: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
+
+  /// A JSON column's text: keys sorted, so equal values are equal text.
+  static func json(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
   }
 }

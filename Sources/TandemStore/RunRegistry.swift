@@ -146,41 +146,27 @@ public final class RunRegistry: Sendable {
   /// and only records further epochs and its finish.
   public func recordStart(_ run: RunRecord) throws {
     try write("cannot record the start of run \(run.id)") { db in
-      if try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE id = ?", arguments: [run.id]) == true {
+      if try RunRecord.exists(db, key: run.id) {
         throw StoreError(path: path, message: "run \(run.id) is already recorded")
       }
-      try db.execute(sql: """
-        INSERT INTO runs (id, snapshot_id, user, code_version, started_at, ended_at, status, configuration,
-          environment, train_path, train_sha256, train_split, validation_path, validation_sha256, validation_split,
-          feature_statistics, world_size, run_directory, parameters_sha256, parameters_file)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """, arguments: [
-          run.id, run.snapshotID, run.user, run.codeVersion, run.startedAt, run.endedAt, run.status,
-          run.configuration, run.environment, run.trainData.path, run.trainData.sha256, run.trainData.split,
-          run.validationData?.path, run.validationData?.sha256, run.validationData?.split,
-          run.featureStatistics, run.worldSize, run.runDirectory, run.parametersSHA256, run.parametersFile,
-        ])
-      for epoch in run.epochs {
-        try insert(epoch: epoch.epoch, metrics: epoch.metrics, at: epoch.recordedAt, runID: run.id, db)
+      try run.insert(db)
+      for var epoch in run.epochs {
+        epoch.runID = run.id
+        try epoch.save(db)
       }
     }
   }
 
-  /// Records (or, for an epoch repeated after a resume, replaces) one epoch's metrics JSON.
-  public func recordEpoch(runID: String, epoch: Int, metrics: String, at date: Date = Date()) throws {
-    try write("cannot record epoch \(epoch) of run \(runID)") { db in
-      try requireRun(runID, db)
-      try insert(epoch: epoch, metrics: metrics, at: date, runID: runID, db)
+  /// Records (or, for an epoch repeated after a resume, replaces) one epoch's metrics.
+  public func record(_ epoch: RunRecord.Epoch) throws {
+    try write("cannot record epoch \(epoch.epoch) of run \(epoch.runID)") { db in
+      try requireRun(epoch.runID, db)
+      try epoch.save(db)
     }
   }
 
-  private func insert(epoch: Int, metrics: String, at date: Date, runID: String, _ db: Database) throws {
-    try db.execute(sql: "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, recorded_at) VALUES (?, ?, ?, ?)",
-                   arguments: [runID, epoch, metrics, date])
-  }
-
-  /// Records how the run ended: `status` is `finished` or `failed: <reason>`.
-  public func recordFinish(runID: String, endedAt: Date = Date(), status: String,
+  /// Records how the run ended.
+  public func recordFinish(runID: String, endedAt: Date = Date(), status: RunStatus,
                            parametersSHA256: String?, parametersFile: String?) throws {
     try write("cannot record the end of run \(runID)") { db in
       try requireRun(runID, db)
@@ -191,7 +177,7 @@ public final class RunRegistry: Sendable {
   }
 
   private func requireRun(_ runID: String, _ db: Database) throws {
-    guard try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE id = ?", arguments: [runID]) == true else {
+    guard try RunRecord.exists(db, key: runID) else {
       throw StoreError(path: path, message: "no run \(runID) (tandem runs list shows the recorded runs)")
     }
   }
@@ -201,26 +187,22 @@ public final class RunRegistry: Sendable {
   /// Every run, newest start first, without epochs.
   public func runs() throws -> [RunRecord] {
     try read("cannot list runs") { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY started_at DESC, id DESC").map(Self.record)
+      try RunRecord.order(Column("started_at").desc, Column("id").desc).fetchAll(db)
     }
   }
 
   /// The runs started from one snapshot, newest first, without epochs.
   public func runs(snapshotID: String) throws -> [RunRecord] {
     try read("cannot list runs") { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE snapshot_id = ? ORDER BY started_at DESC, id DESC",
-                       arguments: [snapshotID]).map(Self.record)
+      try RunRecord.filter(Column("snapshot_id") == snapshotID).order(Column("started_at").desc, Column("id").desc).fetchAll(db)
     }
   }
 
   /// One run with its epochs in order, or nil when there is no such run.
   public func run(id: String) throws -> RunRecord? {
     try read("cannot read run \(id)") { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]) else { return nil }
-      var run = Self.record(row)
-      run.epochs = try Row.fetchAll(
-        db, sql: "SELECT epoch, metrics, recorded_at FROM epochs WHERE run_id = ? ORDER BY epoch", arguments: [id]
-      ).map { RunRecord.Epoch(epoch: $0["epoch"], metrics: $0["metrics"], recordedAt: $0["recorded_at"]) }
+      guard var run = try RunRecord.fetchOne(db, key: id) else { return nil }
+      run.epochs = try RunRecord.Epoch.filter(Column("run_id") == id).order(Column("epoch")).fetchAll(db)
       return run
     }
   }
@@ -235,20 +217,5 @@ public final class RunRegistry: Sendable {
   /// The journal mode in force ("wal").
   public func journalMode() throws -> String {
     try read("cannot read the journal mode") { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
-  }
-
-  private static func record(_ row: Row) -> RunRecord {
-    var validation: RunRecord.DataReference?
-    if let path: String = row["validation_path"] {
-      validation = .init(path: path, sha256: row["validation_sha256"] ?? "", split: row["validation_split"] ?? "")
-    }
-    return RunRecord(
-      id: row["id"], snapshotID: row["snapshot_id"], user: row["user"], codeVersion: row["code_version"],
-      startedAt: row["started_at"], endedAt: row["ended_at"], status: row["status"],
-      configuration: row["configuration"], environment: row["environment"],
-      trainData: .init(path: row["train_path"], sha256: row["train_sha256"], split: row["train_split"]),
-      validationData: validation, featureStatistics: row["feature_statistics"], worldSize: row["world_size"],
-      runDirectory: row["run_directory"], parametersSHA256: row["parameters_sha256"],
-      parametersFile: row["parameters_file"])
   }
 }

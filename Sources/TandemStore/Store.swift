@@ -1,6 +1,7 @@
 import Foundation
 import TandemData
 import TandemRun
+import TandemSystem
 
 /// The run store: one directory that makes every run auditable after the fact.
 ///
@@ -24,9 +25,8 @@ public struct Store: Sendable {
   /// `create` is true; otherwise a missing store is an error naming it.
   public init(root: String, create: Bool = true) throws {
     self.root = root
-    var info = stat()
-    if stat(root, &info) == 0 {
-      guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError(path: root, message: "not a directory, so not a store") }
+    if let status = FileSystem.status(root) {
+      guard status.kind == .directory else { throw StoreError(path: root, message: "not a directory, so not a store") }
     } else if !create {
       throw StoreError(path: root, message: "no store here (the first run with a store creates it; pass --store DIR)")
     }
@@ -45,11 +45,15 @@ public struct Store: Sendable {
   /// dataset hash or snapshot id. Checked before any path is built from it, so
   /// `../etc/passwd` or `a/b` can never name a file outside the store.
   public static func checkHash(_ value: String, kind: String) throws(StoreError) {
-    let valid = value.utf8.count == 64 && value.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    guard valid else {
+    guard isHash(value) else {
       let shown = value.isEmpty ? "an empty string" : "'\(value.prefix(80))'"
       throw StoreError(path: shown, message: "not a \(kind): expected 64 lower-case hex digits (SHA-256)")
     }
+  }
+
+  /// 64 lower-case hex digits.
+  static func isHash(_ value: String) -> Bool {
+    value.utf8.count == 64 && value.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
   }
 
   // MARK: Datasets
@@ -77,8 +81,8 @@ public struct Store: Sendable {
   public func storeDataset(at path: String, contentSHA256: String) throws -> String {
     try Self.checkHash(contentSHA256, kind: "dataset hash")
     let stored = try datasetPath(sha256: contentSHA256)
-    if StoreFiles.isRegularFile(stored) { return stored }
-    guard StoreFiles.isRegularFile(path) else { throw StoreError(path: path, message: "no such dataset file") }
+    if FileSystem.isRegularFile(stored) { return stored }
+    guard FileSystem.isRegularFile(path) else { throw StoreError(path: path, message: "no such dataset file") }
     let attribute: String?
     do {
       attribute = try HDF5File(readingAt: path).attribute(ContentHash.attributeName)?.stringValue
@@ -99,11 +103,11 @@ public struct Store: Sendable {
     do {
       computed = try ContentHash.compute(path: stored)
     } catch {
-      unlink(stored)
+      FileSystem.remove(stored)
       throw StoreError(path: path, message: "cannot hash its contents: \(error.message)")
     }
     guard computed == contentSHA256 else {
-      unlink(stored)
+      FileSystem.remove(stored)
       throw StoreError(path: path, message: "contents hash to \(computed.prefix(12))…, but the file says \(contentSHA256.prefix(12))…: "
                        + "damaged after ingest, or changed while it was being stored")
     }
@@ -115,7 +119,7 @@ public struct Store: Sendable {
   /// run trusts it. Costs one full read of the file.
   public func verifiedDataset(sha256: String) throws -> String {
     let stored = try datasetPath(sha256: sha256)
-    guard StoreFiles.isRegularFile(stored) else {
+    guard FileSystem.isRegularFile(stored) else {
       throw StoreError(path: stored, message: "no stored dataset with hash \(sha256.prefix(12))…")
     }
     let computed: String
@@ -146,7 +150,7 @@ public struct Store: Sendable {
   @discardableResult
   public func saveSnapshot(_ manifest: SnapshotManifest) throws -> String {
     let dataset = try datasetPath(sha256: manifest.datasetSHA256)
-    guard StoreFiles.isRegularFile(dataset) else {
+    guard FileSystem.isRegularFile(dataset) else {
       throw StoreError(path: dataset, message: "dataset not in the store; storeDataset before saveSnapshot")
     }
     let bytes = manifest.canonicalJSON()
@@ -180,14 +184,11 @@ public struct Store: Sendable {
   /// a snapshot (a temporary file left by a crash) are ignored; a damaged one
   /// is an error naming it.
   public func snapshots() throws -> [(id: String, manifest: SnapshotManifest)] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: snapshotsDirectory)) ?? []
     var found: [(id: String, modified: Double, manifest: SnapshotManifest)] = []
-    for name in names where name.hasSuffix(".json") {
+    for name in try StoreFiles.entries(of: snapshotsDirectory) where name.hasSuffix(".json") {
       let id = String(name.dropLast(5))
-      guard (try? Self.checkHash(id, kind: "snapshot id")) != nil else { continue }
-      var info = stat()
-      stat(snapshotsDirectory + "/" + name, &info)
-      let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) * 1e-9
+      guard Self.isHash(id) else { continue }
+      let modified = FileSystem.status(snapshotsDirectory + "/" + name)?.modified ?? 0
       found.append((id, modified, try snapshot(id: id)))
     }
     found.sort { ($0.modified, $0.id) > ($1.modified, $1.id) }
@@ -206,7 +207,7 @@ public struct Store: Sendable {
       datasetName = "\(manifest.datasetSHA256).h5"
     }
     try StoreFiles.makeDirectory(directory)
-    let present = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    let present = try StoreFiles.entries(of: directory)
     guard present.isEmpty else {
       throw StoreError(path: directory, message: "is not empty (\(present.count) entries); export into a new or empty directory")
     }
@@ -226,7 +227,7 @@ public struct Store: Sendable {
   public func storeModel(at path: String, parametersSHA256 expected: String) throws -> String {
     try Self.checkHash(expected, kind: "parameters hash")
     let stored = modelsDirectory + "/\(expected).h5"
-    if StoreFiles.isRegularFile(stored) { return stored }
+    if FileSystem.isRegularFile(stored) { return stored }
     let actual = try parametersSHA256(file: path)
     guard actual == expected else {
       throw StoreError(path: path, message: "parameters hash to \(actual.prefix(12))…, but the run recorded \(expected.prefix(12))…: changed since the run")
@@ -240,7 +241,7 @@ public struct Store: Sendable {
   /// file changed after registration is an error naming it.
   public func verifiedModel(_ version: ModelVersion) throws -> String {
     let path = version.parametersFile
-    guard StoreFiles.isRegularFile(path) else {
+    guard FileSystem.isRegularFile(path) else {
       throw StoreError(path: path, message: "parameter file of \(version.name)@\(version.version) is missing")
     }
     let actual: String
@@ -262,9 +263,7 @@ public struct Store: Sendable {
     get throws {
       // SQLite would take a 0-byte file for a new, empty registry and orphan
       // every snapshot: a store that has snapshots has lost its registry.
-      var info = stat()
-      if stat(registryPath, &info) == 0, info.st_size == 0,
-         let snapshots = try? FileManager.default.contentsOfDirectory(atPath: snapshotsDirectory), !snapshots.isEmpty {
+      if FileSystem.status(registryPath)?.size == 0, case let snapshots = try StoreFiles.entries(of: snapshotsDirectory), !snapshots.isEmpty {
         throw StoreError(path: registryPath, message: "is empty (0 bytes) but the store holds \(snapshots.count) snapshot(s): "
                          + "the registry was truncated or replaced; restore it from a backup")
       }

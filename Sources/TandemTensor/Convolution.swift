@@ -29,33 +29,21 @@ public enum Im2Col {
   public static func imageToColumns(
     _ image: UnsafePointer<Float>, _ g: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>
   ) {
-    let oh = g.outputHeight, ow = g.outputWidth, h = g.height, w = g.width
-    var row = columns
-    for c in 0..<g.channels {
-      let plane = image + c * h * w
-      for ki in 0..<g.kernelHeight {
-        for kj in 0..<g.kernelWidth {
-          // Output columns ox whose input column ix = ox*s - p + kj lies inside [0, w).
-          let (lo, hi) = validRange(offset: kj - g.padding, stride: g.stride, extent: w, outputs: ow)
-          for oy in 0..<oh {
-            let out = row + oy * ow
-            let iy = oy * g.stride - g.padding + ki
-            if iy < 0 || iy >= h || lo >= hi {
-              out.update(repeating: 0, count: ow)
-              continue
-            }
-            let src = plane + iy * w
-            if lo > 0 { out.update(repeating: 0, count: lo) }
-            if g.stride == 1 {
-              out.advanced(by: lo).update(from: src + (lo + kj - g.padding), count: hi - lo)
-            } else {
-              for ox in lo..<hi { out[ox] = src[ox * g.stride - g.padding + kj] }
-            }
-            if hi < ow { (out + hi).update(repeating: 0, count: ow - hi) }
-          }
-          row += oh * ow
-        }
+    let ow = g.outputWidth
+    forEachRow(g) { column, imageRow, kj, lo, hi in
+      let out = columns + column
+      guard let imageRow, lo < hi else {
+        out.update(repeating: 0, count: ow)
+        return
       }
+      let src = image + imageRow
+      if lo > 0 { out.update(repeating: 0, count: lo) }
+      if g.stride == 1 {
+        out.advanced(by: lo).update(from: src + (lo + kj - g.padding), count: hi - lo)
+      } else {
+        for ox in lo..<hi { out[ox] = src[ox * g.stride - g.padding + kj] }
+      }
+      if hi < ow { (out + hi).update(repeating: 0, count: ow - hi) }
     }
   }
 
@@ -64,28 +52,36 @@ public enum Im2Col {
   public static func addColumnsToImage(
     _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, into image: UnsafeMutablePointer<Float>
   ) {
+    forEachRow(g) { column, imageRow, kj, lo, hi in
+      guard let imageRow, lo < hi else { return }
+      let src = columns + column, dst = image + imageRow
+      if g.stride == 1 {
+        let d = dst + (kj - g.padding)
+        for ox in lo..<hi { d[ox] += src[ox] }
+      } else {
+        for ox in lo..<hi { dst[ox * g.stride - g.padding + kj] += src[ox] }
+      }
+    }
+  }
+
+  /// Visits each row of the column matrix (one per channel, kernel offset and
+  /// output row) in order, with its start, the start of the image row it
+  /// reads (nil when that row lies in the padding), the kernel column `kj`,
+  /// and the outputs `lo..<hi` whose input column lies inside the image.
+  @inline(__always)
+  static func forEachRow(_ g: ConvolutionGeometry, _ body: (_ column: Int, _ imageRow: Int?, _ kj: Int, _ lo: Int, _ hi: Int) -> Void) {
     let oh = g.outputHeight, ow = g.outputWidth, h = g.height, w = g.width
-    var row = columns
+    var column = 0
     for c in 0..<g.channels {
-      let plane = image + c * h * w
       for ki in 0..<g.kernelHeight {
         for kj in 0..<g.kernelWidth {
+          // Output columns ox whose input column ix = ox*s - p + kj lies inside [0, w).
           let (lo, hi) = validRange(offset: kj - g.padding, stride: g.stride, extent: w, outputs: ow)
-          if lo < hi {
-            for oy in 0..<oh {
-              let iy = oy * g.stride - g.padding + ki
-              if iy < 0 || iy >= h { continue }
-              let src = row + oy * ow
-              let dst = plane + iy * w
-              if g.stride == 1 {
-                let d = dst + (kj - g.padding)
-                for ox in lo..<hi { d[ox] += src[ox] }
-              } else {
-                for ox in lo..<hi { dst[ox * g.stride - g.padding + kj] += src[ox] }
-              }
-            }
+          for oy in 0..<oh {
+            let iy = oy * g.stride - g.padding + ki
+            body(column + oy * ow, iy < 0 || iy >= h ? nil : c * h * w + iy * w, kj, lo, hi)
           }
-          row += oh * ow
+          column += oh * ow
         }
       }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TandemSystem
 
 /// Runs the built `tandem` binary (optionally under mpirun) the way a user
 /// would, and returns what it printed and how it exited.
@@ -65,7 +66,7 @@ public enum TandemProcess {
     let deadline = Date(timeIntervalSinceNow: timeout)
     while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
     if process.isRunning {
-      kill(-process.processIdentifier, SIGKILL)
+      SystemProcess.kill(-process.processIdentifier, SIGKILL)
       process.terminate()
     }
     process.waitUntilExit()

@@ -3,6 +3,7 @@ import Foundation
 import TandemRun
 import TandemData
 import TandemNN
+import TandemSystem
 import TandemTensor
 
 /// Everything needed to continue a run exactly where it stopped: parameters,
@@ -157,8 +158,9 @@ public struct CheckpointDirectory {
   public func fileName(globalStep: Int) -> String { String(format: "%@/step-%08d.h5", path, globalStep) }
 
   /// Checkpoint files by step, oldest first (temporary files are ignored).
-  public func files() -> [String] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+  public func files() throws -> [String] {
+    let names: [String]
+    do { names = try FileSystem.entries(of: path) } catch { throw DataError(path: path, message: "cannot list checkpoints: \(error)") }
     return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".h5") }.sorted().map { path + "/" + $0 }
   }
 
@@ -166,13 +168,14 @@ public struct CheckpointDirectory {
   public func save(_ checkpoint: Checkpoint, keep: Int) throws {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     try checkpoint.write(to: fileName(globalStep: checkpoint.globalStep))
-    for old in files().dropLast(keep) { try? FileManager.default.removeItem(atPath: old) }
+    // An old checkpoint that cannot be removed costs only disk space.
+    for old in try files().dropLast(keep) { FileSystem.remove(old) }
   }
 
   /// The newest checkpoint that reads back and passes its checksum; damaged
   /// newer ones are skipped, each with a warning.
   public func newestValid(warn: (String) -> Void) throws -> Checkpoint? {
-    for file in files().reversed() {
+    for file in try files().reversed() {
       do {
         return try Checkpoint(contentsOf: file)
       } catch {

@@ -35,7 +35,7 @@ public struct Rerun: Sendable {
       throw StoreError(path: "snapshot \(snapshotID)", message: "its run file no longer parses: \(error)")
     }
     var notes: [String] = []
-    let resolved = try configuration.resolved()
+    let resolved = configuration.resolved()
     for key in RunConfiguration.differingKeys(resolved, manifest.resolvedConfig) {
       notes.append("setting \(key) resolves to \(resolved[key] ?? "nothing") now, \(manifest.resolvedConfig[key] ?? "nothing") in the snapshot")
     }
@@ -64,7 +64,7 @@ public struct Rerun: Sendable {
 
     var original: RunRecord?
     if coordinator {
-      let runs = try store.registry.runs(snapshotID: snapshotID).filter { $0.status == "finished" && $0.parametersSHA256 != nil }
+      let runs = try store.registry.runs(snapshotID: snapshotID).filter { $0.status == .finished && $0.parametersSHA256 != nil }
       original = runs.min { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
       guard original != nil else {
         throw StoreError(path: store.registryPath, message: "no finished run of snapshot \(snapshotID.prefix(12))… to compare with")
@@ -81,7 +81,9 @@ public struct Rerun: Sendable {
   /// hash the registry recorded when the original finished, and tensor by
   /// tensor where the original file is still there.
   public func compare(parametersFile path: String) throws -> ParameterComparison {
-    guard let original else { fatalError("compare runs on the coordinator, which found the original run") }
+    guard let original else {
+      throw DataError(path: snapshotID, message: "this rank has no original run to compare with (compare on rank 0, which found it)")
+    }
     let hash = try parametersSHA256(file: path)
     let recorded = original.parametersSHA256 ?? ""
     var comparison = ParameterComparison(snapshotID: snapshotID, originalRun: original.id, recordedSHA256: recorded,

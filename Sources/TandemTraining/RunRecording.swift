@@ -33,43 +33,36 @@ struct RunRecording {
     let code = CodeVersion.current()
     let manifest = SnapshotManifest(
       datasetSHA256: reader.contentSHA256, datasetFileName: configuration.dataset, configTOML: configurationText,
-      resolvedConfig: try configuration.resolved(), seed: configuration.seed, worldSize: worldSize,
+      resolvedConfig: configuration.resolved(), seed: configuration.seed, worldSize: worldSize,
       code: code, environment: environment)
     let snapshotID = try store.saveSnapshot(manifest)
-    let statistics: [String: [Float]] = ["mean": reader.mean, "std": reader.std]
-    let reference = { (split: String) in
+    let reference = { (split: Split) in
       RunRecord.DataReference(path: configuration.dataset, sha256: reader.contentSHA256, split: split)
     }
     try store.registry.recordStart(RunRecord(
       id: runID, snapshotID: snapshotID, codeVersion: code.summary, configuration: configurationText,
-      environment: try Self.json(environment), trainData: reference(configuration.training.trainSplit),
-      validationData: reference(configuration.training.validationSplit), featureStatistics: try Self.json(statistics),
+      environment: environment, trainData: reference(configuration.training.trainSplit),
+      validationData: reference(configuration.training.validationSplit), featureStatistics: FeatureStatistics(mean: reader.mean, std: reader.std),
       worldSize: worldSize, runDirectory: Self.absolute(runDirectory)))
     return RunRecording(store: store, runID: runID, snapshotID: snapshotID)
   }
 
   func epoch(_ epoch: Int, metrics: ClassificationMetrics) throws {
-    try store.registry.recordEpoch(runID: runID, epoch: epoch, metrics: try Self.json(metrics))
+    try store.registry.record(RunRecord.Epoch(runID: runID, epoch: epoch, metrics: metrics))
   }
 
   func finish(parametersFile: String) throws {
-    try store.registry.recordFinish(runID: runID, status: "finished", parametersSHA256: try parametersSHA256(file: parametersFile),
+    try store.registry.recordFinish(runID: runID, status: .finished, parametersSHA256: try parametersSHA256(file: parametersFile),
                                     parametersFile: Self.absolute(parametersFile))
   }
 
   /// Best effort: the error that ended the run matters more than recording it.
   func fail(_ error: any Error) {
     let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "unknown error"
-    try? store.registry.recordFinish(runID: runID, status: "failed: \(reason)", parametersSHA256: nil, parametersFile: nil)
+    try? store.registry.recordFinish(runID: runID, status: .failed(reason: reason), parametersSHA256: nil, parametersFile: nil)
   }
 
   private static func absolute(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-  }
-
-  private static func json(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
   }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import TandemData
 import TandemRun
+import TandemSystem
 
 /// `metrics.jsonl`: one JSON object per line, per step (loss and every rank's
 /// compute / data-wait / allreduce milliseconds), per epoch (validation) and
@@ -167,12 +168,10 @@ public struct FaultInjection: Sendable, Equatable {
   func trigger(rank: Int, step: Int) throws {
     guard let kind, rank == self.rank, step == self.step else { return }
     switch kind {
-    case .kill: kill(getpid(), SIGKILL)
+    case .kill: SystemProcess.kill(SystemProcess.id, SIGKILL)
     case .raise: throw DataError(path: "TANDEM_FAULT", message: "injected failure on rank \(rank) at step \(step)")
-    case .stall: while true { sleep(60) }
-    case .filesize:
-      var limit = rlimit(rlim_cur: rlim_t(kib) * 1024, rlim_max: rlim_t(kib) * 1024)
-      setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+    case .stall: while true { Thread.sleep(forTimeInterval: 60) }
+    case .filesize: SystemProcess.limitFileSize(to: UInt64(kib) * 1024)
     }
   }
 }

@@ -27,6 +27,9 @@ public final class TrainingRun {
   public var onPhase: (String) -> Void = { _ in }
   /// The MPI library's version line for the snapshot (only TandemMPI asks MPI).
   public var mpiVersion = "none"
+  private var rank: Int { communicator.rank }
+  private var world: Int { communicator.worldSize }
+  private var settings: TrainingSettings { configuration.settings() }
 
   public init(configuration: RunConfiguration, configurationText: String, communicator: any Communicator,
               faults: FaultInjection = .none, resuming runDirectory: String? = nil, log: @escaping (String) -> Void) {
@@ -45,7 +48,7 @@ public final class TrainingRun {
   /// dataset's path may differ between nodes; its content hash is checked later.
   static func checkSettingsAgree(_ config: RunConfiguration, over comm: any Communicator) throws {
     guard comm.worldSize > 1 else { return }
-    let mine = try config.resolved()
+    let mine = config.resolved()
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let reference = try comm.broadcast(bytes: Array(try encoder.encode(mine)), root: 0)
@@ -67,7 +70,7 @@ public final class TrainingRun {
                       + "\(recorded.prefix(12))… (\(checkpoints)): resume continues the same data only; train a new run on the new data")
     }
     let then = try RunConfiguration(toml: checkpoint.configTOML, file: "checkpoint").resolved()
-    let now = try config.resolved()
+    let now = config.resolved()
     if let key = RunConfiguration.differingKeys(then, now, ignoring: ["dataset", "cluster.collective_timeout"]).first {
       throw ConfigurationError(file: "run file", "'\(key)' is \(now[key] ?? "unset") now but was \(then[key] ?? "unset") "
                                + "when the checkpoint was written (\(checkpoints)): resume continues the same run only; start a new run to change it")
@@ -75,13 +78,9 @@ public final class TrainingRun {
   }
 
   public func run() throws -> RunSummary {
-    let comm = communicator
-    let rank = comm.rank, world = comm.worldSize
-    let config = configuration
-    let name = try config.modelName
-    let settings = try config.settings()
-    let task: LabelTask = config.task == "pneumonia-type" ? .subtype : .primary
-    let trainSplit = Split(name: config.training.trainSplit)!, validationSplit = Split(name: config.training.validationSplit)!
+    let comm = communicator, config = configuration, name = configuration.model
+    let task = config.task.labels
+    let trainSplit = config.training.trainSplit, validationSplit = config.training.validationSplit
     BLAS.threadCount = config.cluster.blasThreads
     Numerics.path = config.cluster.numerics
     try Self.checkSettingsAgree(config, over: comm)
@@ -196,12 +195,8 @@ public final class TrainingRun {
 
   private func train(model: Model, trainer: Trainer, source: BatchSource, facts: DatasetFacts, runDirectory: String,
                      position: [Int64], validation: [ClassificationMetrics], recording: RunRecording?) throws -> RunSummary {
-    let comm = communicator
-    let rank = comm.rank, world = comm.worldSize
-    let config = configuration
-    let name = try config.modelName
-    let settings = try config.settings()
-    let validationSplit = Split(name: config.training.validationSplit)!
+    let comm = communicator, config = configuration, name = configuration.model
+    let validationSplit = config.training.validationSplit
     let checkpoints = CheckpointDirectory(run: runDirectory)
     var validation = validation
     let metricsLog = rank == 0 ? try MetricsLog(path: runDirectory + "/metrics.jsonl") : nil
@@ -209,7 +204,7 @@ public final class TrainingRun {
       try metricsLog?.write(resumeAt: Int(position[0]) + 1, stepInEpoch: Int(position[1]), globalStep: Int(position[2]), worldSize: world)
     }
     let saveCheckpoint = { (epoch: Int, stepInEpoch: Int, globalStep: Int) throws in
-      guard rank == 0 else { return }
+      guard self.rank == 0 else { return }
       let start = DispatchTime.now().uptimeNanoseconds
       let json = String(decoding: try JSONEncoder().encode(validation), as: UTF8.self)
       let checkpoint = Checkpoint(parameters: model.parameters.map { ($0.name, $0.value) },
@@ -243,8 +238,8 @@ public final class TrainingRun {
       let firstStep = epoch == Int(position[0]) ? Int(position[1]) : 0
       let plan = ShardPlan(samples: facts.trainIndices, globalBatch: settings.globalBatch, worldSize: world,
                            seed: config.seed, epoch: epoch)
-      let micro = config.cluster.reduction == .exact ? try config.microBatchSize() : nil
-      let shares = { (s: Int) in (0..<world).map { plan.samples(rank: $0, step: s, microBatch: micro) } }
+      let micro = config.cluster.reduction == .exact ? config.microBatchSize() : nil
+      let shares = { (s: Int) in (0..<self.world).map { plan.samples(rank: $0, step: s, microBatch: micro) } }
       var timings: [Double] = Array(repeating: 0, count: plan.stepCount * world * 3)
       var losses: [Double] = []
       let remaining = maxSteps == Int.max ? plan.stepCount : maxSteps - step
@@ -292,7 +287,7 @@ public final class TrainingRun {
     }
 
     let seconds = Date().timeIntervalSince(start)
-    let summary = RunSummary(runDirectory: runDirectory, model: name.rawValue, task: config.task, worldSize: world,
+    let summary = RunSummary(runDirectory: runDirectory, model: name, task: config.task, worldSize: world,
                           epochs: config.epochs, steps: step, trainSamples: facts.trainIndices.count,
                           validation: validation, seconds: seconds,
                           samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9),
@@ -300,7 +295,7 @@ public final class TrainingRun {
     try comm.agree {
       guard rank == 0 else { return }
       try ParameterFile.write(model.parameters, to: runDirectory + "/model.h5",
-                              attributes: ["model": name.rawValue, "task": config.task, "seed": String(config.seed),
+                              attributes: ["model": name.rawValue, "task": config.task.rawValue, "seed": String(config.seed),
                                            "dataset_sha256": facts.contentSHA256,
                                            "sample_shape": facts.sampleShape.map(String.init).joined(separator: "x")])
       try recording?.finish(parametersFile: runDirectory + "/model.h5")

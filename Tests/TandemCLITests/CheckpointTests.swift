@@ -7,17 +7,13 @@ import TandemTraining
 
 /// A small X-ray run: the bundled 240 images at 32 x 32, 4 epochs of 11 steps.
 enum SmallXray {
-  static let dataset: String = {
-    let out = Fixtures.directory.appendingPathComponent("xray-small.h5").path
-    if !FileManager.default.fileExists(atPath: out) {
-      let run = try! TandemProcess.run(["ingest", "images", TandemProcess.packageRoot.appendingPathComponent("Data/sample/chest-xray").path,
-                                        "--size", "32", "--out", out])
-      if run.status != 0 { fatalError("fixture ingest failed: \(run)") }
-    }
-    return out
-  }()
+  static var dataset: String { get throws { try ingested.get() } }
+  private static let ingested = Result {
+    try Fixtures.ingest(["ingest", "images", TandemProcess.packageRoot.appendingPathComponent("Data/sample/chest-xray").path,
+                         "--size", "32"], name: "xray-small.h5")
+  }
 
-  static let toml = """
+  static var toml: String { get throws { try """
     model = "xray-cnn"
     dataset = "\(dataset)"
     seed = 4
@@ -25,7 +21,7 @@ enum SmallXray {
     [training]
     global_batch = 16
     checkpoint_every = 3
-    """
+    """ } }
 }
 
 func bits(_ directory: String) throws -> [[UInt32]] {
@@ -51,16 +47,16 @@ extension MPIJobTests {
   /// ranks, and on 1), and the final parameters are bitwise those of a run that
   /// was never interrupted.
   @Test func aKilledRunResumedFromItsCheckpointEndsBitwiseIdentical() throws {
-    let reference = try train(SmallXray.toml, ranks: 2)
+    let reference = try train(try SmallXray.toml, ranks: 2)
     #expect(reference.output.status == 0, "\(reference.output)")
     let expected = try bits(try #require(reference.directory))
     var rng = SystemRandomNumberGenerator()
     let killSteps = [4, 11, Int.random(in: 5...40, using: &rng), Int.random(in: 5...40, using: &rng)]
     for (k, killStep) in killSteps.enumerated() {
-      let killed = try train(SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=\(k % 2):step=\(killStep)"])
+      let killed = try train(try SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=\(k % 2):step=\(killStep)"])
       #expect(killed.output.status != 0, "kill at \(killStep): \(killed.output)")
       let directory = try newestRun(besides: killed.config)
-      #expect(!CheckpointDirectory(run: directory).files().isEmpty)
+      #expect(!(try CheckpointDirectory(run: directory).files()).isEmpty)
       let resumed = try resume(directory, config: killed.config, ranks: k % 2 == 0 ? 2 : 1)
       #expect(resumed.status == 0, "resume after kill at \(killStep): \(resumed)")
       #expect(resumed.stdout.contains("resuming "), "\(resumed)")
@@ -68,7 +64,7 @@ extension MPIJobTests {
       // The registry row the killed run started is the one the resumed run finished.
       let store = try Store(root: (killed.config as NSString).deletingLastPathComponent + "/store", create: false)
       let row = try #require(try store.registry.run(id: (directory as NSString).lastPathComponent))
-      #expect(row.status == "finished" && row.epochs.map(\.epoch) == [1, 2, 3, 4], "\(row)")
+      #expect(row.status == .finished && row.epochs.map(\.epoch) == [1, 2, 3, 4], "\(row)")
       #expect(row.parametersSHA256 == (try parametersSHA256(file: directory + "/model.h5")))
       #expect(try store.registry.runs().count == 1)
     }
@@ -77,12 +73,12 @@ extension MPIJobTests {
   /// A damaged newest checkpoint is skipped with a warning; the run resumes
   /// from the one before and still ends bitwise identical.
   @Test func aTruncatedNewestCheckpointFallsBackToThePreviousOne() throws {
-    let reference = try train(SmallXray.toml, ranks: 1)
+    let reference = try train(try SmallXray.toml, ranks: 1)
     let expected = try bits(try #require(reference.directory))
-    let killed = try train(SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=0:step=20"])
+    let killed = try train(try SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=0:step=20"])
     #expect(killed.output.status != 0)
     let directory = try newestRun(besides: killed.config)
-    let files = CheckpointDirectory(run: directory).files()
+    let files = try CheckpointDirectory(run: directory).files()
     #expect(files.count >= 2)
     let newest = files.last!
     let handle = try #require(FileHandle(forUpdatingAtPath: newest))
@@ -101,24 +97,24 @@ extension MPIJobTests {
     // After step 7, rank 0 may write no file beyond 800 KiB: the checkpoint
     // of step 8 (parameters and momentum of xray-cnn, about 850 KB) cannot be
     // written; the registry and metrics files stay far below the limit.
-    let toml = SmallXray.toml.replacingOccurrences(of: "checkpoint_every = 3", with: "checkpoint_every = 2")
+    let toml = try SmallXray.toml.replacingOccurrences(of: "checkpoint_every = 3", with: "checkpoint_every = 2")
     let (run, _, config) = try train(toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "filesize:rank=0:step=7:kib=800"])
     let directory = try newestRun(besides: config)
     #expect(run.status != 0, "\(run)")
     let lines = tandemLines(run.stderr)
     #expect(lines.count == 1 && lines[0].contains("checkpoints/step-00000008.h5") && lines[0].contains("the disk is full"), "\(run)")
-    let after = CheckpointDirectory(run: directory).files()
+    let after = try CheckpointDirectory(run: directory).files()
     #expect(after.map { ($0 as NSString).lastPathComponent } == ["step-00000002.h5", "step-00000004.h5", "step-00000006.h5"])
     for file in after { _ = try Checkpoint(contentsOf: file) }
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory + "/checkpoints").filter { !$0.hasPrefix("step-") }
     #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     let store = try Store(root: (config as NSString).deletingLastPathComponent + "/store", create: false)
     let row = try #require(try store.registry.run(id: (directory as NSString).lastPathComponent))
-    #expect(row.status.hasPrefix("failed: ") && row.status.contains("step-00000008.h5"), "\(row.status)")
+    #expect(row.status.description.hasPrefix("failed: ") && row.status.description.contains("step-00000008.h5"), "\(row.status)")
     #expect(try store.registry.integrityCheck() == "ok")
     // With room again, the run goes on from the newest of them.
     let resumed = try resume(directory, config: config, ranks: 2)
     #expect(resumed.status == 0 && resumed.stdout.contains("(global step 6)"), "\(resumed)")
-    #expect(try store.registry.run(id: (directory as NSString).lastPathComponent)?.status == "finished")
+    #expect(try store.registry.run(id: (directory as NSString).lastPathComponent)?.status == .finished)
   }
 }

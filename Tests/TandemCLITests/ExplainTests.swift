@@ -9,10 +9,10 @@ extension MPIJobTests {
   /// A briefly trained churn-logreg, explained: each row's contributions plus
   /// the bias give the logit of the probability the model itself scores, and
   /// importance.json ranks every source column once, largest first.
-  @Test func tandemExplainSplitsAChurnLogitIntoItsColumns() throws {
+  @Test(.enabled(if: Fixtures.hasSharedData, Fixtures.sharedDataMissing)) func tandemExplainSplitsAChurnLogitIntoItsColumns() throws {
     let run = try train("""
       model = "churn-logreg"
-      dataset = "\(Fixtures.churn)"
+      dataset = "\(try Fixtures.churn)"
       seed = 5
       epochs = 1
       [training]
@@ -20,7 +20,7 @@ extension MPIJobTests {
       """, ranks: 1)
     #expect(run.output.status == 0, "\(run.output)")
     let directory = try #require(run.directory)
-    let reader = try DatasetReader(path: Fixtures.churn)
+    let reader = try DatasetReader(path: try Fixtures.churn)
     let rows = Array(reader.indices(in: .test).prefix(3))
     let out = directory + "/why"
     let explain = try TandemProcess.run(["explain", directory, "--rows", rows.map(String.init).joined(separator: ","), "--out", out])
@@ -64,12 +64,12 @@ extension MPIJobTests {
 
   /// xray-cnn on the small 32 x 32 set: one PNG per explained image, RGB at the image size.
   @Test func tandemExplainWritesXrayHeatmaps() throws {
-    let run = try train(SmallXray.toml.replacingOccurrences(of: "epochs = 4", with: "epochs = 1"), ranks: 1)
+    let run = try train(try SmallXray.toml.replacingOccurrences(of: "epochs = 4", with: "epochs = 1"), ranks: 1)
     #expect(run.output.status == 0, "\(run.output)")
     let directory = try #require(run.directory)
     let explain = try TandemProcess.run(["explain", directory, "--count", "2", "--split", "val"])
     #expect(explain.status == 0, "\(explain)")
-    let rows = Array(try DatasetReader(path: SmallXray.dataset).indices(in: .validation).prefix(2))
+    let rows = Array(try DatasetReader(path: try SmallXray.dataset).indices(in: .validation).prefix(2))
     for row in rows {
       #expect(explain.stdout.contains("row \(row) (") && explain.stdout.contains("hottest region"), "\(explain.stdout)")
       let png = try #require(FileManager.default.contents(atPath: directory + "/explanations/heatmap-\(row).png"))

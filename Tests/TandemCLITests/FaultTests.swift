@@ -21,31 +21,36 @@ func tandemLines(_ stderr: String) -> [String] {
 }
 
 extension MPIJobTests {
-  static let longRun = """
+  static var longRun: String { get throws { try """
     model = "churn-mlp"
-    dataset = "\(Fixtures.churn)"
+    dataset = "\(try Fixtures.churn)"
     seed = 3
     epochs = 200
-    """
+    """ } }
 
-  @Test func aRankKilledWithSIGKILLEndsTheJobWithinTenSeconds() throws {
-    let (run, _, config) = try train(Self.longRun, ranks: 2, timeout: 60, environment: ["TANDEM_FAULT": "kill:rank=1:step=30"])
+  @Test(.enabled(if: Fixtures.hasSharedData, Fixtures.sharedDataMissing)) func aRankKilledWithSIGKILLEndsTheJobWithinTenSeconds() throws {
+    let (run, _, config) = try train(try Self.longRun, ranks: 2, timeout: 60, environment: ["TANDEM_FAULT": "kill:rank=1:step=30"])
     #expect(run.status != 0, "\(run)")
     #expect(run.seconds < 10, "\(run)")
-    Thread.sleep(forTimeInterval: 0.5)
-    let left = survivors(config)
-    #expect(left.isEmpty, "processes left behind: \(left)")
+    // mpirun reaps its ranks as it exits; a busy machine may take a moment.
+    var left = survivors(config)
+    let deadline = Date().addingTimeInterval(10)
+    while !left.isEmpty && Date() < deadline {
+      Thread.sleep(forTimeInterval: 0.1)
+      left = survivors(config)
+    }
+    #expect(left.isEmpty, "processes left behind after 10 s: \(left)")
   }
 
-  @Test func aRankThatThrowsAbortsTheJobWithItsMessage() throws {
-    let (run, _, _) = try train(Self.longRun, ranks: 2, timeout: 60, environment: ["TANDEM_FAULT": "raise:rank=1:step=5"])
+  @Test(.enabled(if: Fixtures.hasSharedData, Fixtures.sharedDataMissing)) func aRankThatThrowsAbortsTheJobWithItsMessage() throws {
+    let (run, _, _) = try train(try Self.longRun, ranks: 2, timeout: 60, environment: ["TANDEM_FAULT": "raise:rank=1:step=5"])
     #expect(run.status != 0)
     #expect(run.stderr.contains("tandem: rank 1: TANDEM_FAULT: injected failure on rank 1 at step 5"), "\(run)")
     #expect(run.seconds < 20, "\(run)")
   }
 
-  @Test func aStalledRankIsNamedByTheWatchdog() throws {
-    let (run, _, _) = try train(Self.longRun + "\n[cluster]\ncollective_timeout = 2\n", ranks: 2, timeout: 60,
+  @Test(.enabled(if: Fixtures.hasSharedData, Fixtures.sharedDataMissing)) func aStalledRankIsNamedByTheWatchdog() throws {
+    let (run, _, _) = try train(try Self.longRun + "\n[cluster]\ncollective_timeout = 2\n", ranks: 2, timeout: 60,
                              environment: ["TANDEM_FAULT": "stall:rank=1:step=4"])
     #expect(run.status != 0)
     #expect(run.stderr.contains("tandem: stall: MPI_Allreduce"), "\(run)")
@@ -53,10 +58,10 @@ extension MPIJobTests {
     #expect(run.seconds < 20, "\(run)")
   }
 
-  @Test func aMalformedConfigIsReportedOnceAndNothingRuns() throws {
+  @Test(.enabled(if: Fixtures.hasSharedData, Fixtures.sharedDataMissing)) func aMalformedConfigIsReportedOnceAndNothingRuns() throws {
     let (run, directory, _) = try train("""
       model = "churn-mlp"
-      dataset = "\(Fixtures.churn)"
+      dataset = "\(try Fixtures.churn)"
       epoch = 3
       """, ranks: 2, timeout: 60)
     // mpirun adds its own banner about the exit status; ours is one line.
@@ -72,7 +77,7 @@ extension MPIJobTests {
   /// A node without the dataset: rank 1 runs in a directory where the
   /// relative path does not exist. The job stops before training, and rank 0
   /// reports rank 1's error once.
-  @Test func aDatasetMissingOnOneRankOnlyStopsTheJob() throws {
+  @Test(.enabled(if: Fixtures.hasSharedData, Fixtures.sharedDataMissing)) func aDatasetMissingOnOneRankOnlyStopsTheJob() throws {
     let config = Fixtures.runFile("""
       model = "churn-mlp"
       dataset = "data/churn.h5"
@@ -80,7 +85,7 @@ extension MPIJobTests {
       """)
     let good = (config as NSString).deletingLastPathComponent
     try FileManager.default.createDirectory(atPath: good + "/data", withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: Fixtures.churn, toPath: good + "/data/churn.h5")
+    try FileManager.default.copyItem(atPath: try Fixtures.churn, toPath: good + "/data/churn.h5")
     let empty = Fixtures.directory.appendingPathComponent(UUID().uuidString).path
     try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
     let bin = TandemProcess.binary.path

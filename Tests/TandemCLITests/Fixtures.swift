@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import TandemTestSupport
 
 /// Datasets ingested once per test process from the real files in shared/data.
@@ -14,19 +15,32 @@ enum Fixtures {
     return url
   }()
 
+  /// Whether ../shared/data (or $TANDEM_SHARED_DATA) holds the real files;
+  /// the tests that need them are skipped, saying so, where it does not.
+  static let hasSharedData = FileManager.default.fileExists(atPath: sharedData.appendingPathComponent("telco").path)
+    && FileManager.default.fileExists(atPath: sharedData.appendingPathComponent("chest-xray/train-224").path)
+  static let sharedDataMissing: Comment = "needs the real data of ../shared/data (or TANDEM_SHARED_DATA)"
+
   /// The Telco churn table, ingested with the default seed.
-  static let churn: String = ingest(["ingest", "csv", sharedData.appendingPathComponent("telco/WA_Fn-UseC_-Telco-Customer-Churn.csv").path,
-                                     "--label", "Churn", "--id", "customerID"], name: "churn.h5")
+  static var churn: String { get throws { try churnIngest.get() } }
+  private static let churnIngest = Result {
+    try ingest(["ingest", "csv", sharedData.appendingPathComponent("telco/WA_Fn-UseC_-Telco-Customer-Churn.csv").path,
+                "--label", "Churn", "--id", "customerID"], name: "churn.h5")
+  }
 
   /// The 5,216 training X-rays at 128 x 128.
-  static let xray: String = ingest(["ingest", "images", sharedData.appendingPathComponent("chest-xray/train-224").path,
-                                    "--size", "128"], name: "xray.h5")
+  static var xray: String { get throws { try xrayIngest.get() } }
+  private static let xrayIngest = Result {
+    try ingest(["ingest", "images", sharedData.appendingPathComponent("chest-xray/train-224").path, "--size", "128"], name: "xray.h5")
+  }
 
-  private static func ingest(_ arguments: [String], name: String) -> String {
+  /// `tandem ARGUMENTS --out DIRECTORY/name`, once per process; a failure is
+  /// this fixture's error in every test that asks for it.
+  static func ingest(_ arguments: [String], name: String) throws -> String {
     let out = directory.appendingPathComponent(name).path
     if FileManager.default.fileExists(atPath: out) { return out }
-    let run = try! TandemProcess.run(arguments + ["--out", out], timeout: 600)
-    if run.status != 0 { fatalError("fixture ingest failed: \(run)") }
+    let run = try TandemProcess.run(arguments + ["--out", out], timeout: 600)
+    guard run.status == 0 else { throw FixtureError(description: "fixture ingest \(name) failed: \(run)") }
     return out
   }
 
@@ -44,4 +58,9 @@ enum Fixtures {
     output.split(separator: "\n").last { $0.hasPrefix("results: ") }
       .map { String($0.dropFirst("results: ".count).split(separator: " ")[0].dropLast()) }
   }
+}
+
+/// A fixture that could not be made: the test that needs it fails with this.
+struct FixtureError: Error, CustomStringConvertible {
+  let description: String
 }

@@ -13,7 +13,7 @@ extension MPIJobTests {
   func aDivergingRunStopsWithTheDivergenceMessage(reduction: String) throws {
     let (run, _, _) = try train("""
       model = "churn-mlp"
-      dataset = "\(Reproducibility.churn)"
+      dataset = "\(try Reproducibility.churn)"
       epochs = 1
       [training]
       learning_rate = 1e20
@@ -32,7 +32,7 @@ extension MPIJobTests {
   @Test func ranksWithDifferentRunFilesAreRefusedNamingTheKey() throws {
     let base = """
       model = "churn-mlp"
-      dataset = "\(Reproducibility.churn)"
+      dataset = "\(try Reproducibility.churn)"
       output = "runs"
       """
     let one = Fixtures.runFile(base + "\nepochs = 1\n")
@@ -57,7 +57,7 @@ extension MPIJobTests {
   /// or other data is refused naming what changed, a finished run has nothing
   /// to resume, and the resumed log marks where it picked up.
   @Test func resumeRefusesChangedSettingsChangedDataAndFinishedRuns() throws {
-    let killed = try train(SmallXray.toml, ranks: 1, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=0:step=5"])
+    let killed = try train(try SmallXray.toml, ranks: 1, timeout: 120, environment: ["TANDEM_FAULT": "kill:rank=0:step=5"])
     #expect(killed.output.status != 0, "\(killed.output)")
     let directory = try newestRun(besides: killed.config)
     let configPath = directory + "/config.toml"
@@ -74,7 +74,7 @@ extension MPIJobTests {
     let ingested = try TandemProcess.run(["ingest", "images", TandemProcess.packageRoot.appendingPathComponent("Data/sample/chest-xray").path,
                                           "--size", "32", "--seed", "9", "--out", other])
     #expect(ingested.status == 0, "\(ingested)")
-    try original.replacingOccurrences(of: SmallXray.dataset, with: other).write(toFile: configPath, atomically: true, encoding: .utf8)
+    try original.replacingOccurrences(of: try SmallXray.dataset, with: other).write(toFile: configPath, atomically: true, encoding: .utf8)
     let changedData = try resume(directory, config: killed.config, ranks: 1)
     #expect(changedData.status == 1 && changedData.stderr.contains("other-split.h5: its content hash is")
             && changedData.stderr.contains("resume continues the same data only"), "\(changedData)")
@@ -94,7 +94,7 @@ extension MPIJobTests {
   /// While a run trains it holds RUN/.lock: a second `train --resume` of it is
   /// refused at once instead of interleaving its metrics with the first's.
   @Test func aRunThatIsStillTrainingCannotBeResumedAlongside() throws {
-    let config = Fixtures.runFile(SmallXray.toml.replacingOccurrences(of: "epochs = 4", with: "epochs = 400"))
+    let config = Fixtures.runFile(try SmallXray.toml.replacingOccurrences(of: "epochs = 4", with: "epochs = 400"))
     let home = (config as NSString).deletingLastPathComponent
     let first = Process()
     first.executableURL = TandemProcess.binary
@@ -109,7 +109,7 @@ extension MPIJobTests {
     let deadline = Date().addingTimeInterval(60)
     var directory: String?
     while Date() < deadline, first.isRunning {
-      if let run = try? newestRun(besides: config), !CheckpointDirectory(run: run).files().isEmpty { directory = run; break }
+      if let run = try? newestRun(besides: config), !((try? CheckpointDirectory(run: run).files()) ?? []).isEmpty { directory = run; break }
       Thread.sleep(forTimeInterval: 0.1)
     }
     let run = try #require(directory, "the first run wrote no checkpoint within 60 s")
@@ -124,7 +124,7 @@ extension MPIJobTests {
   /// person, and tables edited behind Tandem's back (NaN features, a format
   /// from the future) are refused by train and monitor with the place.
   @Test func scoringAndDatasetEdgesAreReportedPerRowAndPerPlace() throws {
-    let (run, directory, config) = try train(Reproducibility.toml("churn-mlp"), ranks: 1)
+    let (run, directory, config) = try train(try Reproducibility.toml("churn-mlp"), ranks: 1)
     #expect(run.status == 0, "\(run)")
     let home = (config as NSString).deletingLastPathComponent
     func tandem(_ arguments: [String], ranks: Int? = nil) throws -> TandemProcess.Output {
@@ -147,7 +147,7 @@ extension MPIJobTests {
     #expect(errors.contains(rows[3][0]) && errors.contains("column 'MonthlyCharges' holds 'nan', which is not a finite 32-bit number"), "\(errors)")
 
     // Tables edited with h5py: a NaN feature, and a format_version from the future.
-    let dataset = Reproducibility.churn
+    let dataset = try Reproducibility.churn
     let edited = try TandemProcess.run([], executable: "/usr/bin/env", arguments: ["python3", "-c", """
       import h5py, shutil
       shutil.copy('\(dataset)', '\(home)/nan.h5'); shutil.copy('\(dataset)', '\(home)/future.h5')
@@ -155,12 +155,12 @@ extension MPIJobTests {
       with h5py.File('\(home)/future.h5', 'r+') as f: f.attrs['format_version'] = 99
       """])
     #expect(edited.status == 0, "\(edited)")
-    let nanRun = try train(Reproducibility.toml("churn-mlp").replacingOccurrences(of: dataset, with: home + "/nan.h5"), ranks: 2)
+    let nanRun = try train(try Reproducibility.toml("churn-mlp").replacingOccurrences(of: dataset, with: home + "/nan.h5"), ranks: 2)
     #expect(nanRun.output.status == 1 && tandemLines(nanRun.output.stderr) == ["tandem: \(home)/nan.h5: /features[17, 3] is not finite: the table cannot be trained on"],
             "\(nanRun.output)")
     let monitored = try tandem(["monitor", "--model", "churn@1", "--data", home + "/nan.h5"])
     #expect(monitored.status == 1 && monitored.stderr.contains("/features[17, 3] is not finite"), "\(monitored)")
-    let future = try train(Reproducibility.toml("churn-mlp").replacingOccurrences(of: dataset, with: home + "/future.h5"), ranks: 1)
+    let future = try train(try Reproducibility.toml("churn-mlp").replacingOccurrences(of: dataset, with: home + "/future.h5"), ranks: 1)
     #expect(future.output.status == 1 && future.output.stderr.contains("dataset format_version 99, but this Tandem reads version 1"), "\(future.output)")
   }
 }
@@ -171,7 +171,7 @@ extension MPIJobTests {
   @Test func anUnwritableOutputIsOneLineNamingThePath() throws {
     let (run, _, _) = try train("""
       model = "churn-mlp"
-      dataset = "\(Reproducibility.churn)"
+      dataset = "\(try Reproducibility.churn)"
       output = "/proc/tandem-no-such-dir/runs"
       store = ""
       [training]
@@ -211,7 +211,7 @@ extension MPIJobTests {
   /// refused in one line and write nothing; a report elsewhere (--out) only
   /// reads and goes ahead.
   @Test func commandsThatWriteIntoARunTakeItsLock() throws {
-    let (run, directory, config) = try train(Reproducibility.toml("churn-mlp"), ranks: 1)
+    let (run, directory, config) = try train(try Reproducibility.toml("churn-mlp"), ranks: 1)
     #expect(run.status == 0, "\(run)")
     let runDirectory = try #require(directory)
     let home = URL(fileURLWithPath: (config as NSString).deletingLastPathComponent)

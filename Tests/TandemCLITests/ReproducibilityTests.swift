@@ -21,20 +21,16 @@ enum Reproducibility {
   ]
 
   /// The bundled Telco CSV, ingested with the default seed.
-  static let churn: String = {
-    let out = Fixtures.directory.appendingPathComponent("churn-bundled.h5").path
-    if !FileManager.default.fileExists(atPath: out) {
-      let csv = TandemProcess.packageRoot.appendingPathComponent("Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv").path
-      let run = try? TandemProcess.run(["ingest", "csv", csv, "--label", "Churn", "--id", "customerID", "--out", out])
-      precondition(run?.status == 0, "ingest of the bundled Telco sample failed: \(String(describing: run))")
-    }
-    return out
-  }()
+  static var churn: String { get throws { try ingested.get() } }
+  private static let ingested = Result {
+    try Fixtures.ingest(["ingest", "csv", TandemProcess.packageRoot.appendingPathComponent("Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv").path,
+                         "--label", "Churn", "--id", "customerID"], name: "churn-bundled.h5")
+  }
 
   /// Short fixed runs. The micro-batch is an eighth of the global batch, so
   /// on 8 ranks every rank computes gradients.
-  static func toml(_ model: String) -> String {
-    model == "churn-mlp" ? """
+  static func toml(_ model: String) throws -> String {
+    try model == "churn-mlp" ? """
       model = "churn-mlp"
       dataset = "\(churn)"
       seed = 11
@@ -44,7 +40,7 @@ enum Reproducibility {
       micro_batch = 32
       """ : """
       model = "xray-cnn"
-      dataset = "\(SmallXray.dataset)"
+      dataset = "\(try SmallXray.dataset)"
       seed = 4
       epochs = 1
       [training]
@@ -76,7 +72,7 @@ extension MPIJobTests {
   /// two threads) and 1, 2, 4 and 8 ranks: one parameters hash.
   @Test(arguments: ["churn-mlp", "xray-cnn"])
   func finalParametersAreIdenticalUnderEveryEnvironmentAndRankCount(model: String) throws {
-    let toml = Reproducibility.toml(model)
+    let toml = try Reproducibility.toml(model)
     let envs = Reproducibility.environments
     let jobs: [(environment: Int, ranks: Int)] = [(0, 1), (1, 1), (2, 1), (0, 2), (2, 2), (1, 4), (0, 8), (2, 8)]
     var hashes: [(String, String)] = []
@@ -97,11 +93,11 @@ extension MPIJobTests {
   @Test(arguments: ["churn-mlp", "xray-cnn"])
   func fixedRunOnTheBundledSampleReproducesTheCommittedParametersHash(model: String) throws {
     let expected = try #require(Reproducibility.golden[model])
-    let dataset = try DatasetReader(path: model == "churn-mlp" ? Reproducibility.churn : SmallXray.dataset).contentSHA256
+    let dataset = try DatasetReader(path: model == "churn-mlp" ? try Reproducibility.churn : try SmallXray.dataset).contentSHA256
     #expect(dataset == expected.dataset, "\(model): the bundled sample ingests to \(dataset), committed \(expected.dataset)")
     // The AVX2 kernel, and the scalar fmaf reference a CPU without FMA runs.
     for kernel in ["", "scalar"] {
-      let run = try train(Reproducibility.toml(model), ranks: 1, environment: ["TANDEM_PINNED_KERNEL": kernel])
+      let run = try train(try Reproducibility.toml(model), ranks: 1, environment: ["TANDEM_PINNED_KERNEL": kernel])
       #expect(run.output.status == 0, "\(run.output)")
       let hash = try Reproducibility.parametersHash(run)
       #expect(hash == expected.parameters, "\(model) on the \(kernel.isEmpty ? "default" : kernel) kernel: parameters \(hash), committed \(expected.parameters)")
@@ -113,7 +109,7 @@ extension MPIJobTests {
   /// identical. A record made with numerics this build cannot compute is
   /// reported as such (exit 4), not as a changed model.
   @Test func predictionsFromTwoRanksVerifyInOneProcessUnderAnotherEnvironment() throws {
-    let (run, directory, config) = try train(Reproducibility.toml("churn-mlp"), ranks: 1)
+    let (run, directory, config) = try train(try Reproducibility.toml("churn-mlp"), ranks: 1)
     #expect(run.status == 0, "\(run)")
     let home = URL(fileURLWithPath: (config as NSString).deletingLastPathComponent)
     func tandem(_ arguments: [String], ranks: Int? = nil, environment: [String: String] = [:]) throws -> TandemProcess.Output {
@@ -163,7 +159,7 @@ extension MPIJobTests {
   /// bitwise where OpenBLAS picks the same kernel, and is refused with exit 4
   /// and the reason where it picks another.
   @Test func rerunOfAnOpenBLASRunIsRefusedWhereOpenBLASPicksAnotherKernel() throws {
-    let original = try train(Reproducibility.toml("churn-mlp") + "\n[cluster]\nnumerics = \"openblas\"\n", ranks: 1)
+    let original = try train(try Reproducibility.toml("churn-mlp") + "\n[cluster]\nnumerics = \"openblas\"\n", ranks: 1)
     #expect(original.output.status == 0, "\(original.output)")
     let summary = try JSONDecoder().decode(RunSummary.self,
                                            from: Data(contentsOf: URL(fileURLWithPath: try #require(original.directory) + "/summary.json")))

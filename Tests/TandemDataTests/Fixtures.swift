@@ -42,22 +42,22 @@ enum Fixtures {
 
   /// The whole 5,216-image training set ingested once at 128 x 128 and shared by
   /// every test that reads it (the ingest takes a couple of seconds in release).
-  static let xrayDataset: (path: String, hash: String) = {
+  static var xrayDataset: (path: String, hash: String) { get throws { try xrayIngest.get() } }
+  private static let xrayIngest = Result { () throws -> (path: String, hash: String) in
     let path = folder("xray-shared") + "/xray.h5"
     var options = ImageIngestOptions()
     options.tandemVersion = "test"
-    let summary = try! ImageIngest.run(directory: xrayTrain, output: try! AtomicOutput(path: path, replacing: false),
-                                       options: options)
+    let summary = try ImageIngest.run(directory: xrayTrain, output: try AtomicOutput(path: path, replacing: false), options: options)
     return (path, summary.contentSHA256)
-  }()
+  }
 
   /// The Telco CSV ingested once with the default policy.
-  static let telcoDataset: (path: String, hash: String) = {
+  static var telcoDataset: (path: String, hash: String) { get throws { try telcoIngest.get() } }
+  private static let telcoIngest = Result { () throws -> (path: String, hash: String) in
     let path = folder("telco-shared") + "/churn.h5"
-    let summary = try! TableIngest.run(csv: telcoCSV, output: try! AtomicOutput(path: path, replacing: false),
-                                       options: telcoOptions())
+    let summary = try TableIngest.run(csv: telcoCSV, output: try AtomicOutput(path: path, replacing: false), options: telcoOptions())
     return (path, summary.contentSHA256)
-  }()
+  }
 
   static func telcoOptions() -> TableIngestOptions {
     var options = TableIngestOptions()

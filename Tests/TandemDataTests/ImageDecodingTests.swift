@@ -3,7 +3,7 @@ import Testing
 import TandemData
 
 @Suite struct ImageDecodingTests {
-  @Test(.enabled(if: Fixtures.hasSharedData))
+  @Test(.enabled(if: Fixtures.hasSharedData, "needs the real data of ../shared/data (or TANDEM_SHARED_DATA)"))
   func decodesFullResolutionOneChannelJPEGsWithEXIF() throws {
     let decoder = ImageDecoder()
     let image = try decoder.decode(contentsOf: Fixtures.xrayFullResolution + "/NORMAL/NORMAL2-IM-1427-0001.jpeg")
@@ -25,7 +25,7 @@ import TandemData
     #expect(count == 16)
   }
 
-  @Test(.enabled(if: Fixtures.hasSharedData))
+  @Test(.enabled(if: Fixtures.hasSharedData, "needs the real data of ../shared/data (or TANDEM_SHARED_DATA)"))
   func decodesThreeChannelJPEGToItsLuma() throws {
     let image = try ImageDecoder().decode(contentsOf: Fixtures.xrayTrain + "/NORMAL/IM-0115-0001.jpeg")
     #expect(image.width == 224 && image.height == 224)

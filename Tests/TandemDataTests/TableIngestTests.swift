@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TandemData
 
-@Suite(.enabled(if: Fixtures.hasSharedData))
+@Suite(.enabled(if: Fixtures.hasSharedData, "needs the real data of ../shared/data (or TANDEM_SHARED_DATA)"))
 struct TableIngestTests {
   func ingest(_ csv: String, _ options: TableIngestOptions = Fixtures.telcoOptions()) throws -> (String, IngestSummary) {
     let path = Fixtures.folder() + "/churn.h5"
@@ -19,13 +19,13 @@ struct TableIngestTests {
   }
 
   @Test func telcoHas7043RowsAndTheExpectedSchema() throws {
-    let reader = try DatasetReader(path: Fixtures.telcoDataset.path)
+    let reader = try DatasetReader(path: try Fixtures.telcoDataset.path)
     #expect(reader.kind == .table)
     #expect(reader.count == 7043)
     #expect(reader.sampleShape == [46])
     #expect(reader.classNames == ["No", "Yes"])
     #expect(reader.classCounts() == [5174, 1869])
-    let file = try HDF5File(readingAt: Fixtures.telcoDataset.path)
+    let file = try HDF5File(readingAt: try Fixtures.telcoDataset.path)
     let order = try #require(try file.attribute("column_order", on: "/columns")?.stringsValue)
     #expect(order.count == 19 && !order.contains("customerID") && !order.contains("Churn"))
     var numeric: [String] = []
@@ -41,7 +41,7 @@ struct TableIngestTests {
   }
 
   @Test func splitIsStratifiedAndStatisticsStandardiseTheTrainSplit() throws {
-    let reader = try DatasetReader(path: Fixtures.telcoDataset.path)
+    let reader = try DatasetReader(path: try Fixtures.telcoDataset.path)
     let counts = reader.sampleCounts()
     #expect(counts[.test] == 1409 && counts[.validation] == 704 && counts[.train] == 4930)
     let train = reader.indices(in: .train)
@@ -64,12 +64,12 @@ struct TableIngestTests {
 
   @Test func hashIsStableAcrossIngestsAndChangesWithOneCell() throws {
     let (again, summary) = try ingest(Fixtures.telcoCSV)
-    #expect(summary.contentSHA256 == Fixtures.telcoDataset.hash)
+    #expect(try summary.contentSHA256 == Fixtures.telcoDataset.hash)
     #expect(try DatasetInspection.verify(path: again).matches)
     let edited = try editedTelco { lines in lines[4] = lines[4].replacingOccurrences(of: ",42.3,", with: ",42.4,") }
     #expect(try String(contentsOfFile: edited, encoding: .utf8) != (try String(contentsOfFile: Fixtures.telcoCSV, encoding: .utf8)))
     let (_, changed) = try ingest(edited)
-    #expect(changed.contentSHA256 != Fixtures.telcoDataset.hash)
+    #expect(try changed.contentSHA256 != Fixtures.telcoDataset.hash)
   }
 
   @Test func configOverridesKindsAndMissingPolicy() throws {

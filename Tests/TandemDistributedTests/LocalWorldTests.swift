@@ -52,7 +52,8 @@ struct Boom: Error, CustomStringConvertible { var description: String { "disk on
 @Test func aStalledCollectiveTimesOutNamingTheMissingRank() {
   do {
     _ = try LocalWorld.run(worldSize: 2, timeout: 0.3) { comm in
-      if comm.rank == 1 { Thread.sleep(forTimeInterval: 1.0); return 0 }
+      // Far past the time-out, so a busy machine cannot make rank 1 arrive in time.
+      if comm.rank == 1 { Thread.sleep(forTimeInterval: 3.0); return 0 }
       try comm.barrier()
       return 0
     }

@@ -104,5 +104,5 @@ private func model(_ name: ModelName, features: Int, seed: UInt64) throws -> Mod
                                   "Paperless=No", "Paperless=Yes"])
   #expect(schema.columnOfFeature == [0, 1, 1, 1, 2, 2])
   #expect(schema.ids.first == "c0" && schema.ids.count == 40)
-  #expect(throws: (any Error).self) { try TableSchema(contentsOf: folder + "/t.csv") }
+  #expect(throws: HDF5Error.self) { try TableSchema(contentsOf: folder + "/t.csv") }
 }

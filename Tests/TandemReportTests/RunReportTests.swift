@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TandemData
 import TandemReport
 
 /// A run directory with the files a run writes, built by hand.
@@ -77,17 +78,17 @@ private let twoEpochs = [stepLine(1, 1, 0.7), stepLine(1, 2, 0.6), epochLine(1, 
 
 @Test func badMetricsLinesAreErrorsNamingTheFileAndLine() throws {
   let directory = try runDirectory(metrics: stepLine(1, 1, 0.7) + "\n{\"type\":\"step\",\"epoch\":1}\n")
-  let error = #expect(throws: (any Error).self) { try RunReport(runDirectory: directory) }
+  let error = #expect(throws: DataError.self) { try RunReport(runDirectory: directory) }
   #expect(error.map { "\($0)" } == "\(directory)/metrics.jsonl: line 2: a step record needs epoch, step and loss")
   let broken = try runDirectory(metrics: "not json\n")
-  let brokenError = #expect(throws: (any Error).self) { try RunReport(runDirectory: broken) }
+  let brokenError = #expect(throws: DataError.self) { try RunReport(runDirectory: broken) }
   #expect(brokenError.map { "\($0)".hasPrefix("\(broken)/metrics.jsonl: line 1: ") } == true)
 }
 
 @Test func aDirectoryWithoutMetricsIsAnErrorNamingTheFile() throws {
   let directory = try runDirectory(metrics: "")
   try FileManager.default.removeItem(atPath: directory + "/metrics.jsonl")
-  let error = #expect(throws: (any Error).self) { try RunReport(runDirectory: directory) }
+  let error = #expect(throws: DataError.self) { try RunReport(runDirectory: directory) }
   #expect(error.map { "\($0)".hasPrefix("\(directory)/metrics.jsonl: ") } == true, "\(String(describing: error))")
 }
 

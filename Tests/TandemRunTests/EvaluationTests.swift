@@ -35,7 +35,7 @@ struct EvaluationTests {
   @Test func anEvaluationHasItsThresholdInTheTableAndCalibrationCountsEverySample() {
     let scores: [Float] = (0..<200).map { Float($0) / 200 }
     let labels: [Int32] = (0..<200).map { $0 % 3 == 0 || $0 > 150 ? 1 : 0 }
-    let e = Evaluation(run: "r", model: "churn-mlp", task: "churn", split: "test", datasetSHA256: "", classNames: ["No", "Yes"],
+    let e = Evaluation(run: "r", model: "churn-mlp", task: .churn, split: .test, datasetSHA256: "", classNames: ["No", "Yes"],
                        policy: .fixed(0.42), validationScores: scores, validationLabels: labels,
                        scores: scores, labels: labels, loss: 0)
     #expect(e.threshold == 0.42 && e.thresholdTable.contains { $0.threshold == 0.42 })

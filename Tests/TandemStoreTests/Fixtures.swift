@@ -1,6 +1,7 @@
 import Foundation
 import TandemData
 import Crypto
+import TandemRun
 import TandemStore
 
 /// Scratch folders, tiny generated datasets and sample manifests for the store tests.
@@ -69,10 +70,15 @@ enum Fixtures {
   static func run(id: String, snapshotID: String, startedAt: Date = Date()) -> RunRecord {
     RunRecord(
       id: id, snapshotID: snapshotID, user: "tester", codeVersion: "0.1.0 (111111111111)", startedAt: startedAt,
-      configuration: "model = \"churn-mlp\"\n", environment: "{\"os\":\"Debian\"}",
-      trainData: .init(path: "work/churn.h5", sha256: String(repeating: "ab", count: 32), split: "train"),
-      validationData: .init(path: "work/churn.h5", sha256: String(repeating: "ab", count: 32), split: "val"),
-      featureStatistics: "{\"mean\":[0.5],\"std\":[1.5]}", worldSize: 2, runDirectory: "runs/\(id)")
+      configuration: "model = \"churn-mlp\"\n", environment: environment,
+      trainData: .init(path: "work/churn.h5", sha256: String(repeating: "ab", count: 32), split: .train),
+      validationData: .init(path: "work/churn.h5", sha256: String(repeating: "ab", count: 32), split: .validation),
+      featureStatistics: FeatureStatistics(mean: [0.5], std: [1.5]), worldSize: 2, runDirectory: "runs/\(id)")
+  }
+
+  /// Validation metrics of eight scores (accuracy 0.75), told apart by `loss`.
+  static func metrics(loss: Double) -> ClassificationMetrics {
+    ClassificationMetrics(scores: [0.9, 0.8, 0.7, 0.3, 0.6, 0.2, 0.1, 0.4], labels: [1, 1, 1, 1, 0, 0, 0, 0], loss: loss)
   }
 
   /// (device, inode, link count, modification time) of a file.

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import GRDB
+import TandemRun
 import TandemStore
 
 struct RunRegistryTests {
@@ -11,21 +13,21 @@ struct RunRegistryTests {
     let start = Date(timeIntervalSince1970: 1_750_000_000.25)
     var run = Fixtures.run(id: "churn-mlp-20250615-120000", snapshotID: snapshot, startedAt: start)
     try registry.recordStart(run)
-    try registry.recordEpoch(runID: run.id, epoch: 1, metrics: #"{"auc":0.71}"#, at: start.addingTimeInterval(10))
-    try registry.recordEpoch(runID: run.id, epoch: 2, metrics: #"{"auc":0.75}"#, at: start.addingTimeInterval(20))
+    try registry.record(RunRecord.Epoch(runID: run.id, epoch: 1, metrics: Fixtures.metrics(loss: 0.71), recordedAt: start.addingTimeInterval(10)))
+    try registry.record(RunRecord.Epoch(runID: run.id, epoch: 2, metrics: Fixtures.metrics(loss: 0.75), recordedAt: start.addingTimeInterval(20)))
     // An epoch repeated after a resume replaces the first record.
-    try registry.recordEpoch(runID: run.id, epoch: 2, metrics: #"{"auc":0.76}"#, at: start.addingTimeInterval(30))
+    try registry.record(RunRecord.Epoch(runID: run.id, epoch: 2, metrics: Fixtures.metrics(loss: 0.76), recordedAt: start.addingTimeInterval(30)))
     let end = start.addingTimeInterval(40)
-    try registry.recordFinish(runID: run.id, endedAt: end, status: "finished",
+    try registry.recordFinish(runID: run.id, endedAt: end, status: .finished,
                               parametersSHA256: String(repeating: "e", count: 64), parametersFile: "runs/x/model.h5")
 
     let read = try #require(try registry.run(id: run.id))
     run.endedAt = end
-    run.status = "finished"
+    run.status = .finished
     run.parametersSHA256 = String(repeating: "e", count: 64)
     run.parametersFile = "runs/x/model.h5"
-    run.epochs = [.init(epoch: 1, metrics: #"{"auc":0.71}"#, recordedAt: start.addingTimeInterval(10)),
-                  .init(epoch: 2, metrics: #"{"auc":0.76}"#, recordedAt: start.addingTimeInterval(30))]
+    run.epochs = [.init(runID: run.id, epoch: 1, metrics: Fixtures.metrics(loss: 0.71), recordedAt: start.addingTimeInterval(10)),
+                  .init(runID: run.id, epoch: 2, metrics: Fixtures.metrics(loss: 0.76), recordedAt: start.addingTimeInterval(30))]
     #expect(read == run)
     #expect(try registry.runs().map(\.id) == [run.id])
     #expect(try registry.runs().first?.epochs.isEmpty == true)
@@ -47,7 +49,7 @@ struct RunRegistryTests {
     try registry.recordStart(Fixtures.run(id: "c", snapshotID: "s", startedAt: t.addingTimeInterval(30)))
     #expect(try registry.runs().map(\.id) == ["b", "c", "a"])
     #expect(try registry.run(id: "b")?.validationData == nil)
-    #expect(try registry.run(id: "b")?.status == "running")
+    #expect(try registry.run(id: "b")?.status == .running)
   }
 
   @Test func duplicateAndUnknownRunsAreClearErrors() throws {
@@ -56,10 +58,10 @@ struct RunRegistryTests {
     try registry.recordStart(Fixtures.run(id: "r1", snapshotID: "s"))
     let duplicate = try #require(throws: StoreError.self) { try registry.recordStart(Fixtures.run(id: "r1", snapshotID: "t")) }
     #expect(duplicate.description == "\(store.registryPath): run r1 is already recorded")
-    let epoch = try #require(throws: StoreError.self) { try registry.recordEpoch(runID: "r2", epoch: 1, metrics: "{}") }
+    let epoch = try #require(throws: StoreError.self) { try registry.record(RunRecord.Epoch(runID: "r2", epoch: 1, metrics: Fixtures.metrics(loss: 1))) }
     #expect(epoch.description == "\(store.registryPath): no run r2 (tandem runs list shows the recorded runs)")
     #expect(throws: StoreError.self) {
-      try registry.recordFinish(runID: "r2", status: "finished", parametersSHA256: nil, parametersFile: nil)
+      try registry.recordFinish(runID: "r2", status: .finished, parametersSHA256: nil, parametersFile: nil)
     }
     #expect(try registry.runs().map(\.snapshotID) == ["s"])
   }
@@ -78,8 +80,8 @@ struct RunRegistryTests {
         for k in 0..<perWriter {
           let id = "w\(w)-r\(k)"
           try registry.recordStart(Fixtures.run(id: id, snapshotID: "s\(w)"))
-          try registry.recordEpoch(runID: id, epoch: 1, metrics: "{\"k\":\(k)}")
-          try registry.recordFinish(runID: id, status: "finished", parametersSHA256: nil, parametersFile: nil)
+          try registry.record(RunRecord.Epoch(runID: id, epoch: 1, metrics: Fixtures.metrics(loss: Double(k))))
+          try registry.recordFinish(runID: id, status: .finished, parametersSHA256: nil, parametersFile: nil)
         }
       } catch {
         failures.append("writer \(w): \(error)")
@@ -90,9 +92,9 @@ struct RunRegistryTests {
     let runs = try registry.runs()
     #expect(runs.count == writers * perWriter)
     #expect(Set(runs.map(\.id)).count == writers * perWriter)
-    #expect(runs.allSatisfy { $0.status == "finished" })
+    #expect(runs.allSatisfy { $0.status == .finished })
     #expect(try registry.runs(snapshotID: "s3").count == perWriter)
-    #expect(try registry.run(id: "w7-r49")?.epochs.map(\.metrics) == ["{\"k\":49}"])
+    #expect(try registry.run(id: "w7-r49")?.epochs.map(\.metrics.loss) == [49])
     #expect(try registry.integrityCheck() == "ok")
     #expect(try registry.journalMode() == "wal")
   }
@@ -124,14 +126,15 @@ extension RunRegistryTests {
           db.execute("BEGIN IMMEDIATE")
           db.execute("INSERT INTO runs (id, snapshot_id, user, code_version, started_at, status, configuration, "
                      "environment, train_path, train_sha256, train_split, feature_statistics, world_size, run_directory) "
-                     "VALUES (?, 'py', 'python', '0', '2025-01-01 00:00:00.000', 'finished', '', '{}', 'p', 's', 'train', "
-                     "'{}', 1, 'd')", ("py-%d" % k,))
+                     "VALUES (?, 'py', 'python', '0', '2025-01-01 00:00:00.000', 'finished', '', ?, 'p', 's', 'train', "
+                     "?, 1, 'd')", ("py-%d" % k, sys.argv[2], sys.argv[3]))
           time.sleep(0.002)
           db.execute("COMMIT")
       """
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script, store.registryPath]
+    let environment = String(decoding: try JSONEncoder().encode(Fixtures.environment), as: UTF8.self)
+    process.arguments = ["python3", "-c", script, store.registryPath, environment, #"{"mean":[],"std":[]}"#]
     let errors = Pipe()
     process.standardError = errors
     try process.run()
@@ -141,7 +144,7 @@ extension RunRegistryTests {
         let registry = try Store(root: root).registry
         for k in 0..<50 {
           try registry.recordStart(Fixtures.run(id: "w\(w)-r\(k)", snapshotID: "swift"))
-          try registry.recordFinish(runID: "w\(w)-r\(k)", status: "finished", parametersSHA256: nil, parametersFile: nil)
+          try registry.recordFinish(runID: "w\(w)-r\(k)", status: .finished, parametersSHA256: nil, parametersFile: nil)
         }
       } catch {
         failures.append("writer \(w): \(error)")
@@ -164,4 +167,22 @@ final class Failures: @unchecked Sendable {
   private var items: [String] = []
   func append(_ item: String) { lock.lock(); items.append(item); lock.unlock() }
   var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+
+  /// Each column reads back as its type; a failed run's reason survives the
+  /// round trip, and a damaged JSON column is an error naming the registry,
+  /// not an empty value.
+  @Test func typedColumnsRoundTripAndADamagedOneIsAnError() throws {
+    let store = try Store(root: Fixtures.folder() + "/store")
+    let registry = try store.registry
+    try registry.recordStart(Fixtures.run(id: "f", snapshotID: "s"))
+    try registry.recordFinish(runID: "f", status: .failed(reason: "rank 1: lost"), parametersSHA256: nil, parametersFile: nil)
+    let read = try #require(try registry.run(id: "f"))
+    #expect(read.status == .failed(reason: "rank 1: lost") && read.status.description == "failed: rank 1: lost")
+    #expect(read.environment == Fixtures.environment && read.trainData.split == .train && read.validationData?.split == .validation)
+
+    let database = try DatabaseQueue(path: store.registryPath)
+    try database.write { try $0.execute(sql: "UPDATE runs SET environment = '{\"os\":' WHERE id = 'f'") }
+    let error = try #require(throws: StoreError.self) { try registry.run(id: "f") }
+    #expect(error.description.hasPrefix("\(store.registryPath): cannot read run f: column environment does not hold a EnvironmentInfo"), "\(error)")
+  }
 }

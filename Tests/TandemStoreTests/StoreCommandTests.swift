@@ -15,12 +15,11 @@ struct StoreCommandTests {
     let start = Date(timeIntervalSince1970: 1_750_000_000)
     try store.registry.recordStart(Fixtures.run(id: "churn-mlp-20250615-150640", snapshotID: id, startedAt: start))
     for epoch in 1...2 {
-      try store.registry.recordEpoch(
-        runID: "churn-mlp-20250615-150640", epoch: epoch,
-        metrics: #"{"accuracy":0.\#(70 + epoch),"auc":0.8\#(epoch)5,"confusion":[[50,5],[9,\#(epoch)]],"loss":0.\#(5 - epoch)}"#)
+      try store.registry.record(RunRecord.Epoch(runID: "churn-mlp-20250615-150640", epoch: epoch,
+                                                metrics: Fixtures.metrics(loss: 0.5 - 0.1 * Double(epoch))))
     }
     try store.registry.recordFinish(runID: "churn-mlp-20250615-150640", endedAt: start.addingTimeInterval(125),
-                                    status: "finished", parametersSHA256: String(repeating: "e", count: 64),
+                                    status: .finished, parametersSHA256: String(repeating: "e", count: 64),
                                     parametersFile: "runs/churn-mlp-20250615-150640/model.h5")
     return (store, id, work)
   }
@@ -46,8 +45,10 @@ struct StoreCommandTests {
 
     let run = try TandemProcess.run(["runs", "show", "churn-mlp-20250615-150640", "--store", store.root], timeout: 60)
     #expect(run.status == 0, "\(run)")
-    for expected in ["status         finished", "EPOCH  ACCURACY  AUC     LOSS", "1      0.7100    0.8150  0.4000",
-                     "2      0.7200    0.8250  0.3000", "epoch 2 confusion: [[50,5],[9,2]]"] {
+    for expected in ["status         finished", "EPOCH  COUNT  LOSS    ACCURACY  AUC     PRECISION  RECALL  F1      THRESHOLD",
+                     "1      8      0.4000  0.7500    0.8750  0.7500     0.7500  0.7500  0.5000",
+                     "2      8      0.3000  0.7500", "epoch 2 confusion: [[3, 1], [1, 3]]", "features       1 standardised (mean/std): 0.5/1.5",
+                     "environment    Debian GNU/Linux 12 (bookworm); Test CPU @ 3.0GHz"] {
       #expect(run.stdout.contains(expected), "\(expected): \(run)")
     }
 

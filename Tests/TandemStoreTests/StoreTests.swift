@@ -62,7 +62,7 @@ struct StoreTests {
     let stored = try store.storeDataset(at: path, contentSHA256: hash)
     let id = try store.saveSnapshot(Fixtures.manifest(datasetSHA256: hash))
     try store.registry.recordStart(Fixtures.run(id: "run-1", snapshotID: id))
-    try store.registry.recordEpoch(runID: "run-1", epoch: 1, metrics: #"{"auc":0.8}"#)
+    try store.registry.record(RunRecord.Epoch(runID: "run-1", epoch: 1, metrics: Fixtures.metrics(loss: 0.8)))
 
     // Flip one bit of one stored feature value (found by its float32 bytes).
     var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: stored)))
