@@ -75,11 +75,40 @@ public enum SplitPlanner {
     return result
   }
 
-  /// Splits samples one by one, stratified by `strata` (the label for tables).
+  /// Splits samples one by one, stratified by `strata` (the label for tables):
+  /// exactly `grouped` with each sample its own group named by its index in
+  /// decimal, without making a million names (the names' byte order is
+  /// computed on the numbers).
   public static func stratified(strata: [Int], seed: UInt64, validationFraction: Double,
                                 testFraction: Double) -> [Split] {
-    grouped(groups: strata.indices.map(String.init), strata: strata, seed: seed,
-            validationFraction: validationFraction, testFraction: testFraction)
+    var byStratum: [Int: [Int]] = [:]
+    for (i, s) in strata.enumerated() { byStratum[s, default: []].append(i) }
+    var result = [Split](repeating: .train, count: strata.count)
+    var rng = SeededGenerator(seed: seed)
+    for stratum in byStratum.keys.sorted() {
+      var list = byStratum[stratum]!.sorted(by: decimalPrecedes)
+      shuffle(&list, &rng)
+      let total = list.count
+      let testTarget = Int((Double(total) * testFraction).rounded())
+      let validationTarget = Int((Double(total) * validationFraction).rounded())
+      var test = 0, validation = 0
+      for i in list {
+        if test < testTarget { result[i] = .test; test += 1 }
+        else if validation < validationTarget { result[i] = .validation; validation += 1 }
+      }
+    }
+    return result
+  }
+
+  /// Whether `a` written in decimal sorts before `b` written in decimal, byte by byte ("10" < "9").
+  static func decimalPrecedes(_ a: Int, _ b: Int) -> Bool {
+    func digits(_ x: Int) -> Int { var n = 1, x = x; while x >= 10 { x /= 10; n += 1 }; return n }
+    let da = digits(a), db = digits(b)
+    if da == db { return a < b }
+    var pa = a, pb = b
+    for _ in 0..<(da - min(da, db)) { pa /= 10 }
+    for _ in 0..<(db - min(da, db)) { pb /= 10 }
+    return pa != pb ? pa < pb : da < db
   }
 
   static func shuffle<T>(_ array: inout [T], _ rng: inout SeededGenerator) {

@@ -132,32 +132,30 @@ public enum TableIngest {
   public static func run(csv path: String, output: AtomicOutput, options: TableIngestOptions) throws -> IngestSummary {
     let start = Date()
     let config = options.config
-    let bytes: [UInt8]
-    do {
-      bytes = try readFileBytes(path)
-    } catch {
-      throw DataError(path: path, message: error.message)
-    }
-    let table = try CSVTable(bytes: bytes, path: path)
-    let labelIndex = try table.column(options.labelColumn, path: path, role: "label")
-    let idIndex = try options.idColumn.map { name throws(DataError) in try table.column(name, path: path, role: "id") }
-    let dropped = Set(config.drop ?? [])
-    for name in dropped { _ = try table.column(name, path: path, role: "dropped") }
-    for name in (config.kinds ?? [:]).keys { _ = try table.column(name, path: path, role: "configured") }
     let classNames = config.labels ?? [options.negative, options.positive]
-    guard Set(classNames).count == classNames.count, classNames.count >= 2 else {
-      throw DataError(path: path, message: "label classes \(classNames) must be at least two distinct values")
-    }
     let missingTokens = Set(config.missingValues ?? [""])
-    func isMissing(_ cell: String) -> Bool { missingTokens.contains(cell.trimmingCharacters(in: .whitespaces)) }
-
-    let featureColumns = table.header.indices.filter {
-      $0 != labelIndex && $0 != idIndex && !dropped.contains(table.header[$0])
+    let scan = try TableScan.read(path: path, options: options, classNames: classNames, missingTokens: missingTokens)
+    let header = scan.header, labelIndex = scan.labelIndex, idIndex = scan.idIndex
+    // Labels first: an unknown value is an error naming its line.
+    if let bad = scan.firstUnknownLabel {
+      throw DataError(path: path, message: "line \(scan.lines[bad.row]) (row \(bad.row + 1)): unknown label value '\(bad.value)' in column "
+                                         + "'\(options.labelColumn)' (expected \(classNames.joined(separator: " or ")))")
+    }
+    let labels = scan.labels
+    let present = Set(labels)
+    guard present.count == classNames.count else {
+      let only = classNames.indices.filter { present.contains(Int32($0)) }.map { "'\(classNames[$0])'" }.joined(separator: ", ")
+      throw DataError(path: path, message: "column '\(options.labelColumn)' holds only \(only): a classifier needs examples of "
+                                         + "every class (\(classNames.joined(separator: ", ")))")
+    }
+    // One customer twice would land in different splits: a leak from train to test.
+    if let duplicate = scan.firstDuplicateID {
+      throw DataError(path: path, message: "line \(scan.lines[duplicate.row]) (row \(duplicate.row + 1)): id '\(duplicate.id)' appears again "
+                                         + "(first on line \(scan.lines[duplicate.first])): duplicated rows would leak across the splits")
     }
     let numericPolicy = config.missing?.numeric ?? "mean"
     let categoricalPolicy = config.missing?.categorical ?? "category"
-    func policy(_ column: Int, _ kind: ColumnKind) throws(DataError) -> String {
-      let name = table.header[column]
+    func policy(_ name: String, _ kind: ColumnKind) throws(DataError) -> String {
       let p = config.missing?.columns?[name] ?? (kind == .numeric ? numericPolicy : categoricalPolicy)
       let allowed = kind == .numeric ? ["mean", "median", "zero", "drop-row", "error"] : ["category", "drop-row", "error"]
       guard allowed.contains(p) else {
@@ -167,89 +165,43 @@ public enum TableIngest {
       return p
     }
 
-    // Labels first: an unknown value is an error naming its line.
-    var labels: [Int32] = []
-    labels.reserveCapacity(table.rows.count)
-    for (r, row) in table.rows.enumerated() {
-      let value = row[labelIndex].trimmingCharacters(in: .whitespaces)
-      guard let k = classNames.firstIndex(of: value) else {
-        throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): unknown label value '\(value)' in column "
-                                           + "'\(options.labelColumn)' (expected \(classNames.joined(separator: " or ")))")
-      }
-      labels.append(Int32(k))
-    }
-    let present = Set(labels)
-    guard present.count == classNames.count else {
-      let only = classNames.indices.filter { present.contains(Int32($0)) }.map { "'\(classNames[$0])'" }.joined(separator: ", ")
-      throw DataError(path: path, message: "column '\(options.labelColumn)' holds only \(only): a classifier needs examples of "
-                                         + "every class (\(classNames.joined(separator: ", ")))")
-    }
-    // One customer twice would land in different splits: a leak from train to test.
-    if let idIndex {
-      var firstLine: [String: Int] = [:]
-      for (r, row) in table.rows.enumerated() {
-        let id = row[idIndex].trimmingCharacters(in: .whitespaces)
-        if let first = firstLine[id] {
-          throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): id '\(id)' appears again (first on line "
-                                             + "\(first)): duplicated rows would leak across the splits")
-        }
-        firstLine[id] = table.lines[r]
-      }
-    }
-
     // Kinds and policies.
-    var kinds: [Int: ColumnKind] = [:]
-    var policies: [Int: String] = [:]
-    var parsed: [Int: [Double?]] = [:]
-    for c in featureColumns {
-      let name = table.header[c]
-      var numbers: [Double?] = []
-      numbers.reserveCapacity(table.rows.count)
-      var allNumeric = true, allIntegers = true
-      var distinct = Set<String>()
-      for row in table.rows {
-        let cell = row[c].trimmingCharacters(in: .whitespaces)
-        if missingTokens.contains(cell) { numbers.append(nil); continue }
-        if distinct.count <= 2 { distinct.insert(cell) }
-        if allNumeric, let v = Double(cell) {
-          // "inf", "nan" and 1e39 parse, but no float32 feature can hold them.
-          guard v.isFinite, abs(v) <= Double(Float.greatestFiniteMagnitude) else {
-            throw DataError(path: path, message: "line \(table.lines[numbers.count]) (row \(numbers.count + 1)): column '\(name)' holds "
-                                               + "'\(cell)', which is not a finite 32-bit number")
-          }
-          numbers.append(v)
-          if v != v.rounded() { allIntegers = false }
-        } else {
-          allNumeric = false
-          numbers.append(nil)
-        }
+    let accumulators = scan.columns
+    var kinds: [ColumnKind] = [], policies: [String] = []
+    for column in accumulators {
+      if let bad = column.firstNonFinite {
+        throw DataError(path: path, message: "line \(scan.lines[bad.row]) (row \(bad.row + 1)): column '\(column.name)' holds "
+                                           + "'\(bad.cell)', which is not a finite 32-bit number")
       }
-      var kind: ColumnKind = allNumeric && !(allIntegers && distinct.count <= 2) ? .numeric : .categorical
-      if let forced = config.kinds?[name] { kind = forced }
-      if kind == .numeric && !allNumeric {
-        let r = table.rows.firstIndex { !isMissing($0[c]) && Double($0[c].trimmingCharacters(in: .whitespaces)) == nil }!
-        throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): column '\(name)' is numeric but holds "
-                                           + "'\(table.rows[r][c])'")
+      var kind: ColumnKind = column.allNumeric && !(column.allIntegers && column.distinctCount <= 2) ? .numeric : .categorical
+      if let forced = column.forced { kind = forced }
+      if kind == .numeric && !column.allNumeric, let bad = column.firstNonNumeric {
+        throw DataError(path: path, message: "line \(scan.lines[bad.row]) (row \(bad.row + 1)): column '\(column.name)' is numeric but holds "
+                                           + "'\(bad.cell)'")
       }
-      kinds[c] = kind
-      policies[c] = try policy(c, kind)
-      if kind == .numeric { parsed[c] = numbers }
+      if kind == .categorical && column.tooManyCategories {
+        throw DataError(path: path, message: "column '\(column.name)' has more than \(ColumnAccumulator.maximumCategories) distinct "
+                                           + "values: too many to one-hot (drop it with the config's \"drop\", or name it with --id)")
+      }
+      kinds.append(kind)
+      policies.append(try policy(column.name, kind))
     }
 
     // Rows kept: drop-row removes, error refuses.
-    var keep = [Bool](repeating: true, count: table.rows.count)
-    for c in featureColumns {
-      for (r, row) in table.rows.enumerated() where isMissing(row[c]) {
-        switch policies[c]! {
+    let count = labels.count
+    var keep = [Bool](repeating: true, count: count)
+    for (k, column) in accumulators.enumerated() where column.missingCount > 0 {
+      for r in 0..<count where column.isMissing(r) {
+        switch policies[k] {
         case "error":
-          throw DataError(path: path, message: "line \(table.lines[r]) (row \(r + 1)): missing value in column "
-                                             + "'\(table.header[c])' (missing-value policy: error)")
+          throw DataError(path: path, message: "line \(scan.lines[r]) (row \(r + 1)): missing value in column "
+                                             + "'\(column.name)' (missing-value policy: error)")
         case "drop-row": keep[r] = false
         default: break
         }
       }
     }
-    let rows = table.rows.indices.filter { keep[$0] }
+    let rows = (0..<count).filter { keep[$0] }
     guard !rows.isEmpty else { throw DataError(path: path, message: "no data rows") }
     let keptLabels = rows.map { labels[$0] }
     let splits = SplitPlanner.stratified(strata: keptLabels.map(Int.init), seed: options.seed,
@@ -258,18 +210,19 @@ public enum TableIngest {
 
     // Columns, with train-split statistics and imputation values.
     var columns: [TableColumn] = []
-    var imputed: [Int: Double] = [:]
+    var imputed: [Double] = []
+    var categoryOfCode: [[Int]] = []
     var d = 0
-    for c in featureColumns {
-      let name = table.header[c]
-      let missingCount = rows.filter { isMissing(table.rows[$0][c]) }.count
-      var column = TableColumn(name: name, kind: kinds[c]!, categories: [], mean: 0, std: 1,
-                               missingCount: missingCount, missingAction: policies[c]!, featureStart: d)
+    for (k, accumulator) in accumulators.enumerated() {
+      let missingCount = accumulator.missingCount == 0 ? 0 : rows.reduce(0) { $0 + (accumulator.isMissing($1) ? 1 : 0) }
+      var column = TableColumn(name: accumulator.name, kind: kinds[k], categories: [], mean: 0, std: 1,
+                               missingCount: missingCount, missingAction: policies[k], featureStart: d)
+      var fill = 0.0
+      var order: [Int] = []
       if column.kind == .numeric {
-        let values = parsed[c]!
-        let present = trainRows.compactMap { values[$0] }
-        let fill: Double
-        switch policies[c]! {
+        let values = accumulator.values
+        let present = trainRows.compactMap { values[$0].isNaN ? nil : values[$0] }
+        switch policies[k] {
         case "median":
           let sorted = present.sorted()
           fill = sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2]
@@ -277,39 +230,26 @@ public enum TableIngest {
         case "zero": fill = 0
         default: fill = present.isEmpty ? 0 : present.reduce(0, +) / Double(present.count)
         }
-        imputed[c] = fill
-        let train = trainRows.map { values[$0] ?? fill }
+        let train = trainRows.map { values[$0].isNaN ? fill : values[$0] }
         let mean = train.isEmpty ? 0 : train.reduce(0, +) / Double(train.count)
         let variance = train.isEmpty ? 0 : train.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(train.count)
         column.mean = mean
         column.std = variance > 0 ? variance.squareRoot() : 1
       } else {
-        var categories = Set(rows.map { table.rows[$0][c].trimmingCharacters(in: .whitespaces) }.filter { !missingTokens.contains($0) })
-        if missingCount > 0 && policies[c] == "category" { categories.insert(missingCategory) }
-        column.categories = categories.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        // Categories of the kept rows, sorted by their UTF-8 bytes; each code's feature offset.
+        var used = [Bool](repeating: false, count: accumulator.interner.count)
+        for r in rows { let code = accumulator.codes[r]; if code != ColumnAccumulator.missingCode { used[Int(code)] = true } }
+        var names = used.indices.filter { used[$0] }.map { (code: $0, name: accumulator.interner.string($0)) }
+        if missingCount > 0 && policies[k] == "category" { names.append((-1, missingCategory)) }
+        names.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        column.categories = names.map(\.name)
+        order = [Int](repeating: -1, count: accumulator.interner.count + 1)  // the last slot: missing
+        for (position, entry) in names.enumerated() { order[entry.code < 0 ? accumulator.interner.count : entry.code] = position }
       }
+      imputed.append(fill)
+      categoryOfCode.append(order)
       d += column.featureCount
       columns.append(column)
-    }
-
-    // Features [N, d], raw.
-    let n = rows.count
-    var features = [Float](repeating: 0, count: n * d)
-    var categoryIndex: [Int: [String: Int]] = [:]
-    for (k, column) in columns.enumerated() where column.kind == .categorical {
-      categoryIndex[featureColumns[k]] = Dictionary(uniqueKeysWithValues: column.categories.enumerated().map { ($1, $0) })
-    }
-    for (i, r) in rows.enumerated() {
-      for (k, column) in columns.enumerated() {
-        let c = featureColumns[k]
-        if column.kind == .numeric {
-          features[i * d + column.featureStart] = Float(parsed[c]![r] ?? imputed[c]!)
-        } else {
-          let cell = table.rows[r][c].trimmingCharacters(in: .whitespaces)
-          let key = missingTokens.contains(cell) ? missingCategory : cell
-          features[i * d + column.featureStart + categoryIndex[c]![key]!] = 1
-        }
-      }
     }
     var featureNames: [String] = [], featureMean: [Float] = [], featureStd: [Float] = []
     for column in columns {
@@ -321,11 +261,40 @@ public enum TableIngest {
         }
       }
     }
-    let ids = rows.map { r in idIndex.map { table.rows[r][$0] } ?? String(r + 1) }
+    let n = rows.count
+    let ids = rows.map { r in idIndex != nil ? scan.ids.string(r) : String(r + 1) }
 
     // Write.
     let file = try HDF5File(creatingAt: output.temporaryPath, displayPath: output.path)
-    try file.write("/features", features, shape: [n, d])
+    // Raw features [N, d] in blocks of rows, so the whole matrix is never in memory at once.
+    // The dataset is released before `close()`, which would otherwise leave the file open.
+    do {
+      let features = try file.createDataset("/features", type: .float32, shape: [n, d], chunk: nil)
+      let blockRows = max(1, (8 << 20) / max(1, d * 4))
+      var block = [Float](repeating: 0, count: min(blockRows, n) * d)
+      for first in stride(from: 0, to: n, by: blockRows) {
+        let count = min(blockRows, n - first)
+        if count * d != block.count { block = [Float](repeating: 0, count: count * d) } else if first > 0 { block.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        // Column by column: each column's arrays are fetched once per block.
+        for (k, column) in columns.enumerated() {
+          let start = column.featureStart
+          if column.kind == .numeric {
+            let values = accumulators[k].values, fill = imputed[k]
+            for i in 0..<count {
+              let v = values[rows[first + i]]
+              block[i * d + start] = Float(v.isNaN ? fill : v)
+            }
+          } else {
+            let codes = accumulators[k].codes, order = categoryOfCode[k], missingSlot = order.count - 1
+            for i in 0..<count {
+              let code = codes[rows[first + i]]
+              block[i * d + start + order[code == ColumnAccumulator.missingCode ? missingSlot : Int(code)]] = 1
+            }
+          }
+        }
+        try features.writeRows(start: first, rowCount: count, block)
+      }
+    }
     try file.writeStrings("/feature_names", featureNames)
     try file.write("/feature_mean", featureMean)
     try file.write("/feature_std", featureStd)
@@ -352,7 +321,7 @@ public enum TableIngest {
     }
     try file.createGroup("/source")
     try file.writeStrings("/source/files", [(path as NSString).lastPathComponent])
-    try file.writeStrings("/source/sha256", [bytes.withUnsafeBytes(sha256Hex)])
+    try file.writeStrings("/source/sha256", [scan.sourceSHA256])
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let configJSON = String(decoding: try encoder.encode(config), as: UTF8.self)
@@ -370,7 +339,7 @@ public enum TableIngest {
                                  + (config.missing?.columns ?? [:]).sorted { $0.key < $1.key }.map { ", \($0.key) \($0.value)" }.joined())),
       ("missing_values", .strings(missingTokens.sorted())),
       ("config", .string(configJSON)),
-      ("dropped_rows", .int(Int64(table.rows.count - n))),
+      ("dropped_rows", .int(Int64(count - n))),
       ("split_names", .strings(Split.names)),
       ("tandem_version", .string(options.tandemVersion)),
       ("ingested_at", .string(ISO8601DateFormatter().string(from: Date()))),

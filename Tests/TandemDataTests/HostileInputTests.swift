@@ -87,3 +87,54 @@ import TandemData
     }
   }
 }
+
+/// The streaming ingest's own limits and its number reading.
+@Suite struct TableIngestStreamingTests {
+  func ingest(_ csv: String) throws -> (path: String, error: String?) {
+    let folder = Fixtures.folder()
+    try csv.write(toFile: folder + "/t.csv", atomically: true, encoding: .utf8)
+    var options = TableIngestOptions()
+    options.labelColumn = "y"
+    options.idColumn = "id"
+    do {
+      _ = try TableIngest.run(csv: folder + "/t.csv", output: try AtomicOutput(path: folder + "/t.h5", replacing: false), options: options)
+      return (folder + "/t.h5", nil)
+    } catch {
+      return (folder + "/t.h5", "\(error)".replacingOccurrences(of: folder + "/t.csv", with: "t.csv"))
+    }
+  }
+
+  /// A free-text column of 70,000 distinct values cannot be one-hot features:
+  /// one line that says so and what to do, not a 70,000-wide table.
+  @Test func aColumnWithTooManyCategoriesIsRefused() throws {
+    let csv = "id,note,y\n" + (0..<70_000).map { "r\($0),note \($0),\($0 % 2 == 0 ? "Yes" : "No")" }.joined(separator: "\n") + "\n"
+    let (_, error) = try ingest(csv)
+    #expect(error == "t.csv: column 'note' has more than 65534 distinct values: too many to one-hot "
+            + "(drop it with the config's \"drop\", or name it with --id)", "\(String(describing: error))")
+  }
+
+  /// Numbers are read without a String per cell; each must come out as
+  /// `Double(String)` reads it, rounded once to float32.
+  @Test func numbersAreReadAsTheStandardLibraryReadsThem() throws {
+    var state: UInt64 = 11
+    func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 20 }
+    var cells: [String] = ["0", "-0", ".5", "5.", "+3", "007", "0.1", "0.30000000000000004", "123456789012345678",
+                           "1e5", "-2.5E-3", "9007199254740993", "0.000000000000000000000001", "  42  "]
+    for _ in 0..<400 {
+      let digits = String(next() % 1_000_000_000_000_000)
+      let point = Int(next() % UInt64(digits.count + 1))
+      let text = String(digits.prefix(point)) + "." + String(digits.dropFirst(point))
+      cells.append(next() % 2 == 0 ? text : "-" + text)
+    }
+    let csv = "id,x,y\n" + cells.enumerated().map { "r\($0.offset),\($0.element),\($0.offset % 2 == 0 ? "Yes" : "No")" }
+      .joined(separator: "\n") + "\n"
+    let (path, error) = try ingest(csv)
+    #expect(error == nil, "\(String(describing: error))")
+    let features = try HDF5File(readingAt: path).dataset("/features").readAll(as: Float.self)
+    #expect(features.count == cells.count)
+    for (k, cell) in cells.enumerated() {
+      let expected = Float(try #require(Double(cell.trimmingCharacters(in: .whitespaces))))
+      #expect(features[k].bitPattern == expected.bitPattern, "'\(cell)': \(features[k]) vs \(expected)")
+    }
+  }
+}

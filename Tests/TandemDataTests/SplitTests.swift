@@ -31,3 +31,19 @@ import TandemData
     #expect(testPositives == 53)
   }
 }
+
+/// The table split is the grouped split with each row its own group named by
+/// its index: the same assignment, computed without a million names.
+@Test func stratifiedEqualsGroupedWithRowNumbersAsGroups() {
+  var state: UInt64 = 3
+  let strata = (0..<12_345).map { _ -> Int in
+    state = state &* 6364136223846793005 &+ 1442695040888963407
+    return Int(state >> 61) % 3
+  }
+  for seed: UInt64 in [1, 9] {
+    let fast = SplitPlanner.stratified(strata: strata, seed: seed, validationFraction: 0.1, testFraction: 0.2)
+    let named = SplitPlanner.grouped(groups: strata.indices.map(String.init), strata: strata, seed: seed,
+                                     validationFraction: 0.1, testFraction: 0.2)
+    #expect(fast == named)
+  }
+}
