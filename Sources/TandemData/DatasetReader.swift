@@ -56,6 +56,19 @@ public final class DatasetReader: @unchecked Sendable {
   private let data: HDF5Dataset
   private var scratch: UnsafeMutableRawBufferPointer
   private let lock = NSLock()
+  /// A table small enough to hold (`tableCacheBytes`), read whole and
+  /// standardised on the first batch: later batches are gathered from memory.
+  private var standardisedTable: [Float]?
+
+  /// This reader's limit for keeping its table in memory.
+  private let tableCacheLimit: Int
+
+  /// The largest table kept in memory: TANDEM_TABLE_CACHE_MB, else a quarter
+  /// of physical memory, at most 4 GiB.
+  public static let tableCacheBytes: Int = {
+    if let text = ProcessInfo.processInfo.environment["TANDEM_TABLE_CACHE_MB"], let mb = Int(text), mb >= 0 { return mb << 20 }
+    return Int(min(ProcessInfo.processInfo.physicalMemory / 4, 4 << 30))
+  }()
 
   /// The dataset layout this build writes and reads (`format_version`).
   public static let formatVersion: Int64 = 1
@@ -77,9 +90,11 @@ public final class DatasetReader: @unchecked Sendable {
     return nil
   }
 
-  /// Opens `path` read-only and loads its per-sample metadata.
-  public init(path: String) throws {
+  /// Opens `path` read-only and loads its per-sample metadata. A table of at
+  /// most `tableCacheBytes` is read whole on the first batch.
+  public init(path: String, tableCacheBytes: Int = DatasetReader.tableCacheBytes) throws {
     self.path = path
+    tableCacheLimit = tableCacheBytes
     file = try HDF5File(readingAt: path)
     guard let kindName = try file.attribute("kind")?.stringValue, let kind = DatasetKind(rawValue: kindName) else {
       throw DataError(path: path, message: "not a Tandem dataset (no kind attribute 'images' or 'table')")
@@ -179,6 +194,17 @@ public final class DatasetReader: @unchecked Sendable {
       precondition(i >= 0 && i < count, "\(path): sample index \(i) outside 0..<\(count)")
       precondition(taskLabels[i] >= 0, "\(path): sample \(i) has no \(task.rawValue) label")
     }
+    if kind == .table, let rows = try tableInMemory() {
+      let width = data.rowElements
+      let input = rows.withUnsafeBufferPointer { table in
+        Tensor(uninitializedShape: [indices.count] + sampleShape) { out in
+          for (b, i) in indices.enumerated() {
+            (out.baseAddress! + b * width).update(from: table.baseAddress! + i * width, count: width)
+          }
+        }
+      }
+      return (input, indices.map { taskLabels[$0] })
+    }
     let unique = Array(Set(indices)).sorted()
     var runs: [(start: Int, count: Int)] = []
     for i in unique {
@@ -216,6 +242,23 @@ public final class DatasetReader: @unchecked Sendable {
       }
     }
     return (input, indices.map { taskLabels[$0] })
+  }
+
+  /// The whole table, standardised as `batch` does it, once it fits in
+  /// `tableCacheBytes`; nil when it does not (batches then read their rows).
+  /// The same arithmetic per element as the row-by-row path, so the bits agree.
+  private func tableInMemory() throws -> [Float]? {
+    if let standardisedTable { return standardisedTable }
+    let width = data.rowElements
+    guard count > 0, width > 0, count * width * 4 <= tableCacheLimit else { return nil }
+    var rows = [Float](repeating: 0, count: count * width)
+    silenceHDF5Errors()
+    try rows.withUnsafeMutableBytes { try data.readRows(start: 0, count: count, into: $0.baseAddress!) }
+    for r in 0..<count {
+      for k in 0..<width { rows[r * width + k] = (rows[r * width + k] - mean[k]) / std[k] }
+    }
+    standardisedTable = rows
+    return rows
   }
 
   /// The stored bytes of the samples at `indices` without normalisation:

@@ -138,3 +138,23 @@ import TandemData
     }
   }
 }
+
+/// A table small enough is read once and batches are gathered from memory:
+/// the batches must be the very bits the row-by-row reads give.
+@Test func aTableInMemoryGivesTheBatchesOfRowByRowReads() throws {
+  let folder = Fixtures.folder()
+  let csv = "id,x,z,c,y\n" + (0..<500).map { i in
+    "r\(i),\(Double(i) * 0.37 - 40),\(i % 7 == 0 ? "" : String(i % 11)),\(["a", "b", "c"][i % 3]),\(i % 3 == 0 ? "Yes" : "No")"
+  }.joined(separator: "\n") + "\n"
+  try csv.write(toFile: folder + "/t.csv", atomically: true, encoding: .utf8)
+  var options = TableIngestOptions()
+  options.labelColumn = "y"
+  options.idColumn = "id"
+  _ = try TableIngest.run(csv: folder + "/t.csv", output: try AtomicOutput(path: folder + "/t.h5", replacing: false), options: options)
+  let memory = try DatasetReader(path: folder + "/t.h5"), rows = try DatasetReader(path: folder + "/t.h5", tableCacheBytes: 0)
+  for indices in [[0, 1, 2], [499, 3, 3, 250, 17], Array((0..<500).reversed()), [42]] {
+    let a = try memory.batch(indices: indices), b = try rows.batch(indices: indices)
+    #expect(a.input.shape == b.input.shape && a.labels == b.labels)
+    #expect(a.input.scalars.map(\.bitPattern) == b.input.scalars.map(\.bitPattern))
+  }
+}
