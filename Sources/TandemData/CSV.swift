@@ -32,13 +32,7 @@ public struct CSVTable: Sendable {
     } catch {
       throw DataError(path: path, message: "\(error)")
     }
-    guard let header = records.first else { throw DataError(path: path, message: "empty file, no header row") }
-    self.header = try Self.checkedHeader(header, path: path)
-    for (k, record) in records.enumerated().dropFirst() where record.count != header.count {
-      throw Self.ragged(path: path, line: recordLines[k], row: k, fields: record.count, header: header.count)
-    }
-    rows = Array(records.dropFirst())
-    lines = Array(recordLines.dropFirst())
+    try self.init(records: records, lines: recordLines, path: path)
   }
 
   /// Streams the file at `path` through the parser in blocks of `blockSize`
@@ -50,6 +44,11 @@ public struct CSVTable: Sendable {
       records.append((0..<record.count).map(record.string))
       recordLines.append(record.line)
     }
+    try self.init(records: records, lines: recordLines, path: path)
+  }
+
+  /// The first record as the header, the rest as rows of its width.
+  private init(records: [[String]], lines recordLines: [Int], path: String) throws(DataError) {
     guard let header = records.first else { throw DataError(path: path, message: "empty file, no header row") }
     self.header = try Self.checkedHeader(header, path: path)
     for (k, record) in records.enumerated().dropFirst() where record.count != header.count {
