@@ -135,7 +135,7 @@ public enum TableIngest {
     let classNames = config.labels ?? [options.negative, options.positive]
     let missingTokens = Set(config.missingValues ?? [""])
     let scan = try TableScan.read(path: path, options: options, classNames: classNames, missingTokens: missingTokens)
-    let header = scan.header, labelIndex = scan.labelIndex, idIndex = scan.idIndex
+    let idIndex = scan.idIndex
     // Labels first: an unknown value is an error naming its line.
     if let bad = scan.firstUnknownLabel {
       throw DataError(path: path, message: "line \(scan.lines[bad.row]) (row \(bad.row + 1)): unknown label value '\(bad.value)' in column "
