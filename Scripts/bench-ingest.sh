@@ -10,20 +10,11 @@
 # that Scripts/bench-peers.sh makes, else pandas is installed into it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCRATCH="${SCRATCH:-.build}"
+source Scripts/bench/common.sh
 ROWS="${ROWS:-1000000}"
 ROUNDS="${ROUNDS:-3}"
-BIN="${TANDEM_BIN:-$SCRATCH/release/tandem}"
-[[ -x "$BIN" ]] || Scripts/bootstrap.sh release >&2
-SHARED="${TANDEM_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
-TELCO="$SHARED/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv"
-[[ -f "$TELCO" ]] || TELCO="Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv"
-PYTHON="${PYTHON:-$SCRATCH/peers/bin/python}"
-if [[ ! -x "$PYTHON" ]] || ! "$PYTHON" -c 'import pandas' 2>/dev/null; then
-  python3 -m venv "$SCRATCH/peers" >&2
-  "$SCRATCH/peers/bin/pip" install -q pandas >&2
-  PYTHON="$SCRATCH/peers/bin/python"
-fi
+TELCO="$(telco_csv)"
+PYTHON="$(peer_python pandas pandas)"
 DATA="$SCRATCH/bench-ingest"
 mkdir -p "$DATA"
 CSV="$DATA/telco-$ROWS.csv"
@@ -48,7 +39,6 @@ for ((round = 0; round < ROUNDS; round++)); do
   read -r _ kb < "$OUT/time"
   pandas_s+=("$seconds"); (( kb > pandas_kb )) && pandas_kb=$kb
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 t="$(median "${tandem_s[@]}")"; p="$(median "${pandas_s[@]}")"
 csv_mb="$(du -m "$CSV" | cut -f1)"; out_mb="$(du -m "$OUT/t.h5" | cut -f1)"
 awk -v rows="$ROWS" -v t="$t" -v p="$p" -v tkb="$tandem_kb" -v pkb="$pandas_kb" -v csv="$csv_mb" -v out="$out_mb" \

@@ -9,20 +9,11 @@
 # python with scikit-learn and h5py; default: the peers venv, made when absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCRATCH="${SCRATCH:-.build}"
+source Scripts/bench/common.sh
 EPOCHS="${EPOCHS:-30}"
 ROUNDS="${ROUNDS:-3}"
-BIN="${TANDEM_BIN:-$SCRATCH/release/tandem}"
-[[ -x "$BIN" ]] || Scripts/bootstrap.sh release >&2
-SHARED="${TANDEM_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
-TELCO="$SHARED/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv"
-[[ -f "$TELCO" ]] || TELCO="Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv"
-PYTHON="${PYTHON:-$SCRATCH/peers/bin/python}"
-if [[ ! -x "$PYTHON" ]] || ! "$PYTHON" -c 'import sklearn, h5py' 2>/dev/null; then
-  python3 -m venv "$SCRATCH/peers" >&2
-  "$SCRATCH/peers/bin/pip" install -q scikit-learn h5py >&2
-  PYTHON="$SCRATCH/peers/bin/python"
-fi
+TELCO="$(telco_csv)"
+PYTHON="$(peer_python "sklearn h5py" scikit-learn h5py)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 "$BIN" ingest csv "$TELCO" --label Churn --id customerID --out "$WORK/churn.h5" >/dev/null
@@ -55,7 +46,6 @@ for ((round = 0; round < ROUNDS; round++)); do
   sklearn_s+=("$seconds")
 done
 tandem_auc="$("$BIN" evaluate "$run" --split test --no-register | sed -nE 's/.*ROC AUC ([0-9.]+).*/\1/p')"
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 awk -v e="$EPOCHS" -v r="$ROUNDS" -v ts="$(median "${tandem_s[@]}")" -v ss="$(median "${sklearn_s[@]}")" \
   -v ta="$tandem_auc" -v sa="$sklearn_auc" 'BEGIN {
   printf "{\"bench\":\"logreg\",\"epochs\":%d,\"rounds\":%d,\"tandem_fit_s\":%.3f,\"sklearn_fit_s\":%.3f,", e, r, ts, ss

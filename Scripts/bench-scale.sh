@@ -9,12 +9,9 @@
 # SCRATCH (default .build), TANDEM_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCRATCH="${SCRATCH:-.build}"
+source Scripts/bench/common.sh
 COPIES="${COPIES:-20}"
 STEPS="${STEPS:-40}"
-BIN="${TANDEM_BIN:-$SCRATCH/release/tandem}"
-[[ -x "$BIN" ]] || Scripts/bootstrap.sh release >&2
-SHARED="${TANDEM_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
 SOURCE="$SHARED/chest-xray/train-224"
 [[ -d "$SOURCE" ]] || SOURCE="Data/sample/chest-xray"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tandem-scale-XXXXXX")"

@@ -188,7 +188,7 @@ struct CSVParser {
     var lineOfPending = unvalidated.isEmpty ? firstLine : unvalidatedLine
     guard let lastLineFeed = block.lastIndex(of: 0x0A) else {
       // No line ends here: a character may continue into the next block.
-      if unvalidated.isEmpty { unvalidatedLine = firstLine }
+      if unvalidated.isEmpty { unvalidatedLine = line }
       unvalidated.append(contentsOf: block)
       return
     }
@@ -204,9 +204,9 @@ struct CSVParser {
       }
       throw notUTF8(line: lineOfPending)
     }
-    lineOfPending += pending.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+    // The bytes after the last line feed are on the line the parser has reached.
     unvalidated = Array(block[upTo...])
-    unvalidatedLine = lineOfPending
+    unvalidatedLine = line
   }
 }
 
@@ -218,17 +218,7 @@ extension CSVParser {
   static func stream(path: String, blockSize: Int = 4 << 20, block: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
                      _ body: (Record) throws -> Void) throws {
     let file: SystemFile
-    do { file = try SystemFile(opening: path, O_RDONLY | O_NONBLOCK) } catch {
-      throw DataError(path: path, message: "cannot open: \(error)")
-    }
-    do {
-      guard try file.status().kind == .regular else { throw DataError(path: path, message: "not a regular file") }
-    } catch let error as DataError {
-      throw error
-    } catch {
-      throw DataError(path: path, message: "cannot stat: \(error)")
-    }
-    file.makeBlocking()
+    do { file = try openRegularFile(path).file } catch { throw DataError(path: path, message: error.message) }
     var parser = CSVParser(path: path)
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 64)
     defer { buffer.deallocate() }

@@ -78,6 +78,15 @@ public final class DatasetReader: @unchecked Sendable {
   /// one such value poisons every gradient. Reads the table once.
   public func firstNonFiniteFeature() throws -> (row: Int, column: Int)? {
     guard kind == .table, count > 0 else { return nil }
+    // A table batches will hold is read for both at once: checked raw, then kept standardised.
+    lock.lock()
+    defer { lock.unlock() }
+    if standardisedTable == nil, let raw = try readWholeTable() {
+      let width = data.rowElements
+      if let k = raw.firstIndex(where: { !$0.isFinite }) { return (k / width, k % width) }
+      standardisedTable = standardised(raw)
+      return nil
+    }
     let width = sampleShape[0], rowsPerRead = max(1, (1 << 20) / max(width, 1))
     var buffer = [Float](repeating: 0, count: rowsPerRead * width)
     var start = 0
@@ -235,13 +244,18 @@ public final class DatasetReader: @unchecked Sendable {
       case .table:
         let values = source.assumingMemoryBound(to: Float.self)
         for (b, i) in indices.enumerated() {
-          let from = values + slot[i]! * rowElements
-          let to = out.baseAddress! + b * rowElements
-          for k in 0..<rowElements { to[k] = (from[k] - mean[k]) / std[k] }
+          standardise(values + slot[i]! * rowElements, into: out.baseAddress! + b * rowElements)
         }
       }
     }
     return (input, indices.map { taskLabels[$0] })
+  }
+
+  /// One table row as a batch holds it: `(x - mean) / std` per feature.
+  /// Both table paths go through here, so their bits cannot drift apart.
+  @inline(__always)
+  private func standardise(_ from: UnsafePointer<Float>, into to: UnsafeMutablePointer<Float>) {
+    for k in 0..<mean.count { to[k] = (from[k] - mean[k]) / std[k] }
   }
 
   /// The whole table, standardised as `batch` does it, once it fits in
@@ -249,15 +263,27 @@ public final class DatasetReader: @unchecked Sendable {
   /// The same arithmetic per element as the row-by-row path, so the bits agree.
   private func tableInMemory() throws -> [Float]? {
     if let standardisedTable { return standardisedTable }
+    guard let raw = try readWholeTable() else { return nil }
+    standardisedTable = standardised(raw)
+    return standardisedTable
+  }
+
+  /// The raw table when it fits in `tableCacheBytes`, else nil. Call under `lock`.
+  private func readWholeTable() throws -> [Float]? {
     let width = data.rowElements
-    guard count > 0, width > 0, count * width * 4 <= tableCacheLimit else { return nil }
+    guard kind == .table, count > 0, width > 0, count * width * 4 <= tableCacheLimit else { return nil }
     var rows = [Float](repeating: 0, count: count * width)
     silenceHDF5Errors()
     try rows.withUnsafeMutableBytes { try data.readRows(start: 0, count: count, into: $0.baseAddress!) }
-    for r in 0..<count {
-      for k in 0..<width { rows[r * width + k] = (rows[r * width + k] - mean[k]) / std[k] }
+    return rows
+  }
+
+  private func standardised(_ raw: [Float]) -> [Float] {
+    var rows = raw
+    let width = data.rowElements
+    rows.withUnsafeMutableBufferPointer { table in
+      for r in 0..<count { standardise(table.baseAddress! + r * width, into: table.baseAddress! + r * width) }
     }
-    standardisedTable = rows
     return rows
   }
 

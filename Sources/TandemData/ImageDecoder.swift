@@ -158,25 +158,24 @@ public final class ImageDecoder {
   }
 }
 
-/// The whole file, or an `ImageError` naming it. Only regular files are
-/// read: a FIFO or device would block or never end.
-public func readFileBytes(_ path: String) throws(ImageError) -> [UInt8] {
-  // Non-blocking open: a FIFO would otherwise block here until a writer came.
+/// `path` opened for reading, and its size, when it is a regular file. The
+/// open does not block, so a FIFO in its place is refused, not waited on.
+func openRegularFile(_ path: String) throws(ImageError) -> (file: SystemFile, size: Int) {
   let file: SystemFile
   do { file = try SystemFile(opening: path, O_RDONLY | O_NONBLOCK) } catch {
     throw ImageError(path: path, message: "cannot open: \(error)")
   }
-  let size: Int
-  do {
-    let status = try file.status()
-    guard status.kind == .regular else { throw ImageError(path: path, message: "not a regular file") }
-    size = status.size
-  } catch let error as ImageError {
-    throw error
-  } catch {
-    throw ImageError(path: path, message: "cannot stat: \(error)")
-  }
+  let status: FileStatus
+  do { status = try file.status() } catch { throw ImageError(path: path, message: "cannot stat: \(error)") }
+  guard status.kind == .regular else { throw ImageError(path: path, message: "not a regular file") }
   file.makeBlocking()
+  return (file, status.size)
+}
+
+/// The whole file, or an `ImageError` naming it. Only regular files are
+/// read: a FIFO or device would block or never end.
+public func readFileBytes(_ path: String) throws(ImageError) -> [UInt8] {
+  let (file, size) = try openRegularFile(path)
   let bytes: [UInt8]
   do { bytes = try file.read(count: size, at: 0) } catch { throw ImageError(path: path, message: "cannot read: \(error)") }
   guard !bytes.isEmpty else { throw ImageError(path: path, message: "empty file") }

@@ -5,17 +5,14 @@ import Foundation
 /// on an FNV-1a hash, the strings kept end to end in one array, so a million
 /// cells cost no String each.
 struct ByteInterner {
-  private(set) var bytes: [UInt8] = []
-  private(set) var ends: [Int] = []
+  /// The distinct strings, by code.
+  private var strings = PackedStrings()
   private var slots = [Int32](repeating: -1, count: 64)
   private var hashes: [UInt64] = []
 
-  var count: Int { ends.count }
+  var count: Int { strings.count }
 
-  func string(_ code: Int) -> String {
-    let start = code == 0 ? 0 : ends[code - 1]
-    return String(decoding: bytes[start..<ends[code]], as: UTF8.self)
-  }
+  func string(_ code: Int) -> String { strings.string(code) }
 
   @inline(__always)
   private static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
@@ -46,20 +43,17 @@ struct ByteInterner {
     let hash = Self.hash(key)
     let (slot, found) = find(key, hash: hash)
     if let found { return found }
-    let code = ends.count
-    bytes.append(contentsOf: key)
-    ends.append(bytes.count)
+    let code = strings.count
+    strings.append(key)
     hashes.append(hash)
     slots[slot] = Int32(code)
-    if ends.count * 2 > slots.count { grow() }
+    if strings.count * 2 > slots.count { grow() }
     return code
   }
 
   private func equals(_ code: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
-    let start = code == 0 ? 0 : ends[code - 1]
-    guard ends[code] - start == key.count else { return false }
-    return bytes.withUnsafeBufferPointer { stored in
-      key.isEmpty || memcmp(stored.baseAddress! + start, key.baseAddress!, key.count) == 0
+    strings.withBytes(code) { stored in
+      stored.count == key.count && (key.isEmpty || memcmp(stored.baseAddress!, key.baseAddress!, key.count) == 0)
     }
   }
 
@@ -188,16 +182,12 @@ struct ColumnAccumulator {
     guard !codesAbandoned else { return }
     let code = interner.code(of: cell)
     if interner.count > Self.maximumCategories {
-      if allNumeric && forced != .categorical {
-        // Many distinct numbers: a numeric column, whose codes are not needed.
-        codesAbandoned = true
-        codes = []
-        interner = ByteInterner()
-      } else {
-        tooManyCategories = true
-        codesAbandoned = true
-        codes = []
-      }
+      // Many distinct numbers make a numeric column, whose codes are not
+      // needed; many distinct words cannot be one-hot features.
+      codesAbandoned = true
+      codes = []
+      interner = ByteInterner()
+      if !allNumeric { tooManyCategories = true }
       return
     }
     codes.append(UInt16(code))
@@ -214,19 +204,26 @@ extension ColumnAccumulator {
   }
 }
 
-/// Strings kept end to end (the ids of a million rows without a String each).
+/// Strings kept end to end (the ids of a million rows, an interner's keys)
+/// without a String each.
 struct PackedStrings {
-  private(set) var bytes: [UInt8] = []
-  private(set) var ends: [Int] = []
+  private var bytes: [UInt8] = []
+  private var ends: [Int] = []
+
+  var count: Int { ends.count }
 
   mutating func append(_ value: UnsafeBufferPointer<UInt8>) {
     bytes.append(contentsOf: value)
     ends.append(bytes.count)
   }
 
-  func string(_ k: Int) -> String {
-    String(decoding: bytes[(k == 0 ? 0 : ends[k - 1])..<ends[k]], as: UTF8.self)
+  @inline(__always)
+  func withBytes<R>(_ k: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    let start = k == 0 ? 0 : ends[k - 1]
+    return bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<ends[k]])) }
   }
+
+  func string(_ k: Int) -> String { withBytes(k) { String(decoding: $0, as: UTF8.self) } }
 }
 
 /// One streaming pass over a CSV export for `TableIngest`: the header
@@ -254,8 +251,7 @@ struct TableScan {
       throw DataError(path: path, message: "label classes \(classNames) must be at least two distinct values")
     }
     var classes = ByteInterner()
-    for name in classNames { _ = name.utf8CString.withUnsafeBufferPointer { c in
-      c.withMemoryRebound(to: UInt8.self) { classes.code(of: UnsafeBufferPointer(rebasing: $0.dropLast())) } } }
+    for name in classNames { _ = Array(name.utf8).withUnsafeBufferPointer { classes.code(of: $0) } }
     // A handful of tokens: compared directly (the default, "", is a length check).
     let missing = missingTokens.map { Array($0.utf8) }
     let onlyEmptyIsMissing = missing == [[]]

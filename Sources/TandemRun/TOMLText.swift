@@ -40,32 +40,6 @@ enum TOMLText {
       throw ConfigurationError(file: file, "\(error)")
     }
   }
-
-  /// The string at `key`; `value` when absent, or an error when there is no default.
-  static func string(_ table: TOMLTable, _ key: String, default value: String? = nil,
-                     file: String) throws(ConfigurationError) -> String {
-    guard let v = table[key] else {
-      if let value { return value }
-      throw ConfigurationError(file: file, "missing required key '\(key)'")
-    }
-    guard let s = v.string else { throw ConfigurationError(file: file, "'\(key)' must be a string, got \(v.debugDescription)") }
-    return s
-  }
-
-  /// The integer at `key` (nil when absent); any other type is an error naming `label`.
-  static func integer(_ table: TOMLTable, _ key: String, _ label: String, file: String) throws(ConfigurationError) -> Int? {
-    guard let v = table[key] else { return nil }
-    guard let i = v.int else { throw ConfigurationError(file: file, "'\(label)' must be an integer, got \(v.debugDescription)") }
-    return i
-  }
-
-  /// The number (float or integer) at `key` (nil when absent); any other type is an error naming `label`.
-  static func number(_ table: TOMLTable, _ key: String, _ label: String, file: String) throws(ConfigurationError) -> Double? {
-    guard let v = table[key] else { return nil }
-    if let d = v.double { return d }
-    if let i = v.int { return Double(i) }
-    throw ConfigurationError(file: file, "'\(label)' must be a number, got \(v.debugDescription)")
-  }
 }
 
 /// One table of a TOML file as it is read: each getter names its key once
@@ -99,19 +73,28 @@ final class TOMLSection {
   }
 
   /// The string at `key`; `value` when absent, or an error when there is no default.
-  func string(_ key: String, default value: String? = nil) throws(ConfigurationError) -> String {
-    known.append(key)
-    return try TOMLText.string(table, key, default: value, file: file)
+  func string(_ key: String, default fallback: String? = nil) throws(ConfigurationError) -> String {
+    guard let v = value(key) else {
+      if let fallback { return fallback }
+      throw fail("missing required key '\(label(key))'")
+    }
+    guard let s = v.string else { throw fail("'\(label(key))' must be a string, got \(v.debugDescription)") }
+    return s
   }
 
   func integer(_ key: String, valid: ((Int) -> Bool)? = nil, _ expected: String = "") throws(ConfigurationError) -> Int? {
-    _ = value(key)
-    return try checked(key, try TOMLText.integer(table, key, label(key), file: file), valid, expected)
+    guard let v = value(key) else { return nil }
+    guard let i = v.int else { throw fail("'\(label(key))' must be an integer, got \(v.debugDescription)") }
+    return try checked(key, i, valid, expected)
   }
 
+  /// A float or an integer.
   func number(_ key: String, valid: ((Double) -> Bool)? = nil, _ expected: String = "") throws(ConfigurationError) -> Double? {
-    _ = value(key)
-    return try checked(key, try TOMLText.number(table, key, label(key), file: file), valid, expected)
+    guard let v = value(key) else { return nil }
+    guard let d = v.double ?? v.int.map(Double.init) else {
+      throw fail("'\(label(key))' must be a number, got \(v.debugDescription)")
+    }
+    return try checked(key, d, valid, expected)
   }
 
   func bool(_ key: String) throws(ConfigurationError) -> Bool? {

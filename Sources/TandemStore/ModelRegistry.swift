@@ -149,9 +149,8 @@ extension RunRegistry {
   /// existing version unchanged, so re-evaluating never forks a model.
   public func register(_ version: ModelVersion) throws -> ModelVersion {
     try write("cannot register a version of model \(version.name)") { db in
-      if var existing = try ModelVersion.filter(Column("name") == version.name && Column("run_id") == version.runID).fetchOne(db) {
-        existing.isProduction = try Self.production(db)[version.name] == existing.version
-        return existing
+      if let existing = try ModelVersion.filter(Column("name") == version.name && Column("run_id") == version.runID).fetchOne(db) {
+        return Self.marked(existing, try Self.production(db))
       }
       let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ?",
                                    arguments: [version.name]) ?? 0) + 1

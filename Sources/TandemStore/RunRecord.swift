@@ -172,14 +172,14 @@ extension RunRecord: FetchableRecord, PersistableRecord {
     container["ended_at"] = endedAt
     container["status"] = status
     container["configuration"] = configuration
-    container["environment"] = try RowError.json(environment)
+    container["environment"] = try Self.json(environment)
     container["train_path"] = trainData.path
     container["train_sha256"] = trainData.sha256
     container["train_split"] = trainData.split.description
     container["validation_path"] = validationData?.path
     container["validation_sha256"] = validationData?.sha256
     container["validation_split"] = validationData?.split.description
-    container["feature_statistics"] = try RowError.json(featureStatistics)
+    container["feature_statistics"] = try Self.json(featureStatistics)
     container["world_size"] = worldSize
     container["run_directory"] = runDirectory
     container["parameters_sha256"] = parametersSHA256
@@ -189,6 +189,13 @@ extension RunRecord: FetchableRecord, PersistableRecord {
   private static func split(_ name: String?) throws -> Split {
     guard let name, let split = Split(name: name) else { throw RowError("no split '\(name ?? "")'") }
     return split
+  }
+
+  /// A JSON column's text: keys sorted, so equal values are equal text.
+  private static func json(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
   }
 
   private static func decode<T: Decodable>(_ text: String, column: String) throws -> T {
@@ -202,11 +209,4 @@ extension RunRecord: FetchableRecord, PersistableRecord {
 struct RowError: Error, CustomStringConvertible {
   let description: String
   init(_ description: String) { self.description = description }
-
-  /// A JSON column's text: keys sorted, so equal values are equal text.
-  static func json(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-  }
 }

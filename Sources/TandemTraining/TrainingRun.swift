@@ -29,11 +29,13 @@ public final class TrainingRun {
   public var mpiVersion = "none"
   private var rank: Int { communicator.rank }
   private var world: Int { communicator.worldSize }
-  private var settings: TrainingSettings { configuration.settings() }
+  /// The run file's settings with the reference defaults filled in.
+  private let settings: TrainingSettings
 
   public init(configuration: RunConfiguration, configurationText: String, communicator: any Communicator,
               faults: FaultInjection = .none, resuming runDirectory: String? = nil, log: @escaping (String) -> Void) {
     self.configuration = configuration
+    settings = configuration.settings()
     self.configurationText = configurationText
     self.communicator = communicator
     self.faults = faults

@@ -152,6 +152,8 @@ import TandemData
   options.idColumn = "id"
   _ = try TableIngest.run(csv: folder + "/t.csv", output: try AtomicOutput(path: folder + "/t.h5", replacing: false), options: options)
   let memory = try DatasetReader(path: folder + "/t.h5"), rows = try DatasetReader(path: folder + "/t.h5", tableCacheBytes: 0)
+  // The finiteness check reads the table once and leaves it in memory for the batches.
+  #expect(try memory.firstNonFiniteFeature() == nil && rows.firstNonFiniteFeature() == nil)
   for indices in [[0, 1, 2], [499, 3, 3, 250, 17], Array((0..<500).reversed()), [42]] {
     let a = try memory.batch(indices: indices), b = try rows.batch(indices: indices)
     #expect(a.input.shape == b.input.shape && a.labels == b.labels)
