@@ -64,7 +64,7 @@ let package = Package(
     .testTarget(name: "TandemDataTests", dependencies: ["TandemData", "TandemTestSupport"], exclude: ["interop.py"]),
     .testTarget(name: "TandemNNTests", dependencies: ["TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemDistributedTests", dependencies: ["TandemDistributed", "TandemNN", "TandemTestSupport"]),
-    .testTarget(name: "TandemRunTests", dependencies: ["TandemRun", "TandemData", "TandemTestSupport"]),
+    .testTarget(name: "TandemRunTests", dependencies: ["TandemRun", "TandemData", "TandemTensor", "TandemTestSupport"]),
     .testTarget(name: "TandemTrainingTests", dependencies: ["TandemTraining", "TandemRun", "TandemNN", "TandemTestSupport"]),
     .testTarget(name: "TandemStoreTests", dependencies: ["TandemStore", "TandemRun", "TandemTestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "TandemScoringTests", dependencies: ["TandemScoring", "TandemStore", "TandemRun", "TandemData", "TandemDistributed", "TandemNN"]),

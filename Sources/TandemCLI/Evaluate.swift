@@ -24,13 +24,15 @@ extension Tandem {
     @Option(help: "The split to measure: test (default), val or train.") var split = Split.test
     @Option(help: "The store (default: the run file's store).") var store: String?
     @Flag(help: "Only evaluate; do not register a model version.") var noRegister = false
+    @Flag(help: "Also score the split under fixed acquisition shifts (contrast, gamma, blur, zoom, ...; images only).")
+    var shifts = false
 
     func run() throws {
       let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
       let lock = try RunLock.take(run: directory)
       defer { withExtendedLifetime(lock) {} }
       if let note = Evaluation.replacementNote(at: Evaluation.path(run: directory, split: split)) { printError("tandem: note: \(note)") }
-      let evaluation = try Evaluation.evaluate(runDirectory: directory, split: split)
+      let evaluation = try Evaluation.evaluate(runDirectory: directory, split: split, shifts: shifts)
       try evaluation.write(to: Evaluation.path(run: directory, split: split))
       let m = evaluation.metrics
       printNow("\(evaluation.run): \(evaluation.model), task \(evaluation.task), \(m.count) \(split) samples")
@@ -41,6 +43,13 @@ extension Tandem {
                       evaluation.expectedCalibrationError))
       let names = evaluation.classNames.count == 2 ? evaluation.classNames : ["0", "1"]
       printNow("confusion (rows true, columns predicted): \(names[0]) \(m.confusion[0]), \(names[1]) \(m.confusion[1])")
+      if let t = evaluation.temperature, let ece = evaluation.calibratedExpectedCalibrationError {
+        printNow(String(format: "specificity %.4f; temperature %.3f (fitted on val), ECE after scaling %.4f", m.specificity, t, ece))
+      }
+      for r in evaluation.shifts ?? [] {
+        printNow(String(format: "  shift %-16@ accuracy %.4f  recall %.4f  specificity %.4f  AUC %.4f",
+                        r.shift as NSString, r.accuracy, r.recall, r.specificity, r.rocAUC))
+      }
       printNow("wrote \(Evaluation.path(run: directory, split: split)) (numerics \(Numerics.identifier))")
       guard !noRegister else { return }
 

@@ -74,10 +74,10 @@ extension Tandem {
         run.mpiVersion = MPICommunicator.libraryVersion
         let summary = try run.run()
         if world.rank == 0 {
-          let last = summary.validation.last
-          printNow(String(format: "done: %d steps in %.1f s (%.0f samples/s); final %@ accuracy %.4f, AUC %.4f",
+          let kept = summary.selectedEpoch.map { summary.validation[$0 - 1] } ?? summary.validation.last
+          printNow(String(format: "done: %d steps in %.1f s (%.0f samples/s); model %@ accuracy %.4f, AUC %.4f",
                           summary.steps, summary.seconds, summary.samplesPerSecond,
-                          configuration.training.validationSplit.description, last?.accuracy ?? 0, last?.rocAUC ?? 0))
+                          configuration.training.validationSplit.description, kept?.accuracy ?? 0, kept?.rocAUC ?? 0))
           printNow("results: \(summary.runDirectory)/ (model.h5, metrics.jsonl, summary.json, config.toml)")
           if let snapshot = summary.snapshotID {
             printNow("snapshot: \(snapshot) (mpirun -np N tandem rerun \(snapshot) --store \(configuration.store))")

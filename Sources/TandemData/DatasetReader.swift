@@ -194,8 +194,11 @@ public final class DatasetReader: @unchecked Sendable {
 
   /// Reads the samples at `indices` (any order, repeats allowed) as a float
   /// tensor `[indices.count] + sampleShape`, normalised with the stored
-  /// statistics, with their labels for `task` in the same order.
-  public func batch(indices: [Int], task: LabelTask = .primary) throws -> (input: Tensor, labels: [Int32]) {
+  /// statistics, with their labels for `task` in the same order. For images,
+  /// `transform` (given each sample's index) changes the pixels before they
+  /// are standardised: augmentation in training, acquisition shifts in checks.
+  public func batch(indices: [Int], task: LabelTask = .primary,
+                    transform: ((Int) -> ImageTransform)? = nil) throws -> (input: Tensor, labels: [Int32]) {
     lock.lock()
     defer { lock.unlock() }
     let taskLabels = task == .primary ? primaryLabels : labels(task)
@@ -236,6 +239,15 @@ public final class DatasetReader: @unchecked Sendable {
       case .images:
         let pixels = source.assumingMemoryBound(to: UInt8.self)
         let scale = 1 / (255 * std[0]), shift = -mean[0] / std[0]
+        if let transform {
+          let side = sampleShape[1], inverse = 1 / std[0]
+          for (b, i) in indices.enumerated() {
+            let to = out.baseAddress! + b * rowElements
+            transform(i).apply(pixels + slot[i]! * rowElements, side: side, into: to)
+            for k in 0..<rowElements { to[k] = to[k] * inverse + shift }
+          }
+          return
+        }
         for (b, i) in indices.enumerated() {
           let from = pixels + slot[i]! * rowElements
           let to = out.baseAddress! + b * rowElements

@@ -16,6 +16,11 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
   /// `[[trueNegatives, falsePositives], [falseNegatives, truePositives]]`:
   /// rows are the true class, columns the predicted one.
   public var confusion: [[Int]]
+  /// True negatives over all negatives (healthy children not flagged, for pneumonia).
+  public var specificity: Double {
+    let negatives = confusion[0][0] + confusion[0][1]
+    return negatives == 0 ? 0 : Double(confusion[0][0]) / Double(negatives)
+  }
 
   public init(scores: [Float], labels: [Int32], loss: Double, threshold: Double = 0.5) {
     invariant(scores.count == labels.count, "metrics: \(scores.count) scores for \(labels.count) labels")

@@ -121,6 +121,16 @@ public struct Evaluation: Codable, Sendable {
   public var calibration: [CalibrationBin]
   /// Count-weighted mean |mean predicted - observed rate| over the calibration bins.
   public var expectedCalibrationError: Double
+  /// Temperature scaling fitted on the validation split: `σ(logit / T)`
+  /// minimises the validation log loss. It keeps every score's rank, so the
+  /// threshold's decisions do not change; it says how over-confident the
+  /// model is (T > 1) and gives calibrated probabilities.
+  public var temperature: Double?
+  /// `expectedCalibrationError` of `split`'s scores after temperature scaling.
+  public var calibratedExpectedCalibrationError: Double?
+  /// The split under each of `ImageTransform.shifts`, at the tuned threshold
+  /// (`tandem evaluate --shifts`; images only).
+  public var shifts: [ShiftResult]?
   public var evaluatedAt: Date
   /// The numeric configuration that computed the scores (`Numerics.identifier`).
   public var numerics: String?
@@ -156,15 +166,88 @@ public struct Evaluation: Codable, Sendable {
       bins[b].meanPredicted += Double(s)
       bins[b].observedRate += y == 1 ? 1 : 0
     }
-    var ece = 0.0
     for b in bins.indices where bins[b].count > 0 {
       bins[b].meanPredicted /= Double(bins[b].count)
       bins[b].observedRate /= Double(bins[b].count)
-      ece += Double(bins[b].count) * abs(bins[b].meanPredicted - bins[b].observedRate)
     }
     calibration = bins
-    expectedCalibrationError = scores.isEmpty ? 0 : ece / Double(scores.count)
+    expectedCalibrationError = Self.calibrationError(scores: scores, labels: labels)
+    let t = Self.fitTemperature(scores: validationScores, labels: validationLabels)
+    temperature = t
+    calibratedExpectedCalibrationError = Self.calibrationError(scores: scores.map { Self.scaled($0, temperature: t) }, labels: labels)
     self.evaluatedAt = evaluatedAt
+  }
+
+  /// The split's metrics with every image changed one way.
+  public struct ShiftResult: Codable, Sendable, Equatable {
+    public var shift: String
+    public var accuracy: Double
+    public var recall: Double
+    public var specificity: Double
+    public var rocAUC: Double
+    /// The mean score of the negative class (healthy, bacterial): how far the shift pushes it towards the positive.
+    public var meanNegativeScore: Double
+
+    public init(shift: String, scores: [Float], labels: [Int32], threshold: Double) {
+      let m = ClassificationMetrics(scores: scores, labels: labels, loss: 0, threshold: threshold)
+      self.shift = shift
+      accuracy = m.accuracy
+      recall = m.recall
+      specificity = m.specificity
+      rocAUC = m.rocAUC
+      let negatives = zip(scores, labels).filter { $0.1 == 0 }.map { Double($0.0) }
+      meanNegativeScore = negatives.isEmpty ? 0 : negatives.reduce(0, +) / Double(negatives.count)
+    }
+  }
+
+  /// Count-weighted mean |mean predicted − observed rate| over ten equal-width bins.
+  public static func calibrationError(scores: [Float], labels: [Int32]) -> Double {
+    var count = [Int](repeating: 0, count: 10), predicted = [Double](repeating: 0, count: 10)
+    var observed = [Double](repeating: 0, count: 10)
+    for (s, y) in zip(scores, labels) {
+      let b = min(9, max(0, Int(Double(s) * 10)))
+      count[b] += 1
+      predicted[b] += Double(s)
+      observed[b] += y == 1 ? 1 : 0
+    }
+    let total = zip(predicted, observed).reduce(0.0) { $0 + abs($1.0 - $1.1) }
+    return scores.isEmpty ? 0 : total / Double(scores.count)
+  }
+
+  static func logit(_ p: Float) -> Double {
+    let q = min(max(Double(p), 1e-7), 1 - 1e-7)
+    return PortableMath.log(q / (1 - q))
+  }
+
+  /// `σ(logit(p) / T)`.
+  public static func scaled(_ p: Float, temperature: Double) -> Float {
+    Float(1 / (1 + PortableMath.exp(-logit(p) / temperature)))
+  }
+
+  /// The temperature in [0.05, 20] with the least log loss on (`scores`,
+  /// `labels`), by golden-section search on log T (the loss is convex in 1/T).
+  public static func fitTemperature(scores: [Float], labels: [Int32]) -> Double {
+    let logits = scores.map(logit)
+    func loss(_ logT: Double) -> Double {
+      let t = PortableMath.exp(logT)
+      var sum = 0.0
+      for (z, y) in zip(logits, labels) {
+        let m = (y == 1 ? z : -z) / t
+        // log(1 + e^-m), stable on both sides.
+        sum += m > 0 ? PortableMath.log(1 + PortableMath.exp(-m)) : -m + PortableMath.log(1 + PortableMath.exp(m))
+      }
+      return sum
+    }
+    var a = PortableMath.log(0.05), b = PortableMath.log(20.0)
+    let ratio = 0.6180339887498949
+    var c = b - ratio * (b - a), d = a + ratio * (b - a)
+    var fc = loss(c), fd = loss(d)
+    for _ in 0..<60 {
+      if fc < fd { b = d; d = c; fd = fc; c = b - ratio * (b - a); fc = loss(c) } else {
+        a = c; c = d; fc = fd; d = a + ratio * (b - a); fd = loss(d)
+      }
+    }
+    return PortableMath.exp((a + b) / 2)
   }
 
   /// `RUN/evaluation-SPLIT.json`.
@@ -205,7 +288,7 @@ extension Evaluation {
   /// Scores the finished run in `runDirectory` on its validation split, where
   /// the threshold is tuned by the task's policy, and on `split`, where it is
   /// measured. The dataset must be the one the run trained on (same content hash).
-  public static func evaluate(runDirectory: String, split target: Split) throws -> Evaluation {
+  public static func evaluate(runDirectory: String, split target: Split, shifts: Bool = false) throws -> Evaluation {
     let trained = try TrainedModel(runDirectory: runDirectory)
     let config = trained.configuration
     let reader = try DatasetReader(path: config.dataset)
@@ -228,11 +311,21 @@ extension Evaluation {
     let labels = indices.map { all[$0] }
     var loss = 0.0
     for (s, y) in zip(scores, labels) { loss -= PortableMath.log(max(Double(y == 1 ? s : 1 - s), 1e-7)) }
-    return Evaluation(
+    var evaluation = Evaluation(
       run: (trained.runDirectory as NSString).lastPathComponent, model: config.model.rawValue, task: config.task,
       split: target, datasetSHA256: reader.contentSHA256, classNames: reader.classNames(task),
       policy: ThresholdPolicy.default(task: config.task, targetRecall: config.release.targetRecall),
       validationScores: validationScores, validationLabels: validationIndices.map { all[$0] },
       scores: scores, labels: labels, loss: loss / Double(scores.count))
+    if shifts {
+      guard reader.kind == .images else {
+        throw DataError(path: config.dataset, message: "acquisition shifts apply to images; this dataset holds a table")
+      }
+      evaluation.shifts = try ImageTransform.shifts.map { shift in
+        ShiftResult(shift: shift.name, scores: try trained.scores(reader: reader, indices: indices, transform: shift.transform),
+                    labels: labels, threshold: evaluation.threshold)
+      }
+    }
+    return evaluation
   }
 }

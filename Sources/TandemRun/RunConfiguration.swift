@@ -29,6 +29,22 @@ import TOMLKit
 /// micro_batch = 16            # exact reduction's unit of work (default: a quarter of global_batch)
 /// checkpoint_every = 50       # steps between checkpoints (also at each epoch end); 0: epoch ends only
 /// keep_checkpoints = 3
+/// schedule = "constant"       # constant | cosine: decays to final_learning_rate x learning_rate by the last step
+/// warmup_epochs = 0.0         # learning rate rises linearly from 0 over this many epochs (fractions allowed)
+/// final_learning_rate = 0.01  # cosine only: the last step's rate, as a fraction of learning_rate
+/// selection = "last"          # last | best-auc: model.h5 holds the epoch with the best validation AUC
+/// patience = 0                # stop after this many epochs without a better validation AUC (0: never)
+///
+/// [augmentation]              # images only; each change drawn per (seed, epoch, sample); all 0: none
+/// shift = 0.0                 # largest translation, fraction of the side
+/// zoom = 0.0                  # zoom in [1 - zoom, 1 + zoom]
+/// rotation = 0.0              # largest rotation, degrees
+/// brightness = 0.0            # largest brightness change, fraction of the full range
+/// contrast = 0.0              # contrast factor in [1 - contrast, 1 + contrast]
+/// gamma = 0.0                 # gamma in [e^-gamma, e^gamma]
+/// noise = 0.0                 # largest Gaussian noise std, fraction of the full range
+/// sharpness = 0.0             # unsharp-mask amount in [-sharpness, sharpness]; -1 is a 3 x 3 blur
+/// low_resolution = 0.0        # probability of seeing the image at half resolution
 ///
 /// [cluster]
 /// collective_timeout = 120    # seconds any collective may take before the job aborts with a stall report
@@ -47,6 +63,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   public var seed: UInt64
   public var epochs: Int
   public var training: Training
+  public var augmentation = ImageAugmentation.none
   public var cluster: Cluster
 
   public struct Training: Codable, Sendable, Equatable {
@@ -62,6 +79,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var microBatch: Int?
     public var checkpointEvery = 50
     public var keepCheckpoints = 3
+    public var schedule = LearningRateSchedule.Shape.constant
+    public var warmupEpochs = 0.0
+    public var finalLearningRate = 0.01
+    public var selection = ModelSelection.last
+    public var patience = 0
   }
 
   public struct Cluster: Codable, Sendable, Equatable {
@@ -127,6 +149,22 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       "cluster.collective_timeout": "\(cluster.collectiveTimeout)",
     ]
     if cluster.reduction == .exact { values["training.micro_batch"] = String(microBatchSize()) }
+    // Recorded only when set, so snapshots of runs from before these keys resolve as they did.
+    if training.schedule != .constant || training.warmupEpochs != 0 {
+      values["training.schedule"] = training.schedule.rawValue
+      values["training.warmup_epochs"] = "\(training.warmupEpochs)"
+      if training.schedule == .cosine { values["training.final_learning_rate"] = "\(training.finalLearningRate)" }
+    }
+    if training.selection != .last { values["training.selection"] = training.selection.rawValue }
+    if training.patience != 0 { values["training.patience"] = String(training.patience) }
+    if !augmentation.isNone {
+      let a = augmentation
+      for (key, value) in [("shift", a.shift), ("zoom", a.zoom), ("rotation", a.rotation), ("brightness", a.brightness),
+                           ("contrast", a.contrast), ("gamma", a.gamma), ("noise", a.noise), ("sharpness", a.sharpness),
+                           ("low_resolution", a.lowResolution)] {
+        values["augmentation.\(key)"] = "\(value)"
+      }
+    }
     if let w = training.classWeights { values["training.class_weights"] = w.map { "\($0)" }.joined(separator: ",") }
     return values
   }
@@ -184,7 +222,29 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       training.microBatch = try t.integer("micro_batch", valid: positive, "positive")
       training.checkpointEvery = try t.integer("checkpoint_every", valid: nonNegative, "non-negative") ?? training.checkpointEvery
       training.keepCheckpoints = try t.integer("keep_checkpoints", valid: { $0 >= 1 }, "at least 1") ?? training.keepCheckpoints
+      training.schedule = try t.choice("schedule", names: LearningRateSchedule.Shape.allCases.map(\.rawValue),
+                                       LearningRateSchedule.Shape.init(rawValue:)) ?? training.schedule
+      training.warmupEpochs = try t.number("warmup_epochs", valid: { $0 >= 0 && $0.isFinite }, "non-negative") ?? training.warmupEpochs
+      training.finalLearningRate = try t.number("final_learning_rate", valid: { $0 >= 0 && $0 <= 1 }, "in [0, 1]")
+        ?? training.finalLearningRate
+      training.selection = try t.choice("selection", names: ModelSelection.allCases.map(\.rawValue), ModelSelection.init(rawValue:))
+        ?? training.selection
+      training.patience = try t.integer("patience", valid: nonNegative, "non-negative") ?? training.patience
       try t.finish()
+    }
+    if let a = try top.section("augmentation") {
+      guard model.isImageModel else { throw a.fail("[augmentation] applies to image models only, not \(model.rawValue)") }
+      let fraction: (Double) -> Bool = { $0 >= 0 && $0 <= 0.5 }
+      augmentation.shift = try a.number("shift", valid: fraction, "in [0, 0.5]") ?? 0
+      augmentation.zoom = try a.number("zoom", valid: fraction, "in [0, 0.5]") ?? 0
+      augmentation.rotation = try a.number("rotation", valid: { $0 >= 0 && $0 <= 45 }, "in [0, 45] degrees") ?? 0
+      augmentation.brightness = try a.number("brightness", valid: fraction, "in [0, 0.5]") ?? 0
+      augmentation.contrast = try a.number("contrast", valid: { $0 >= 0 && $0 < 1 }, "in [0, 1)") ?? 0
+      augmentation.gamma = try a.number("gamma", valid: { $0 >= 0 && $0 <= 1 }, "in [0, 1]") ?? 0
+      augmentation.noise = try a.number("noise", valid: { $0 >= 0 && $0 <= 0.2 }, "in [0, 0.2]") ?? 0
+      augmentation.sharpness = try a.number("sharpness", valid: { $0 >= 0 && $0 <= 2 }, "in [0, 2]") ?? 0
+      augmentation.lowResolution = try a.number("low_resolution", valid: { $0 >= 0 && $0 <= 1 }, "in [0, 1]") ?? 0
+      try a.finish()
     }
     cluster = Cluster()
     if let c = try top.section("cluster") {

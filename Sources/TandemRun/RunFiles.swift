@@ -85,6 +85,10 @@ public struct RunSummary: Codable, Sendable {
   public var snapshotID: String?
   /// The numeric configuration it trained with (`Numerics.identifier`); nil before numerics were pinned.
   public var numerics: String?
+  /// The epoch (1-based) whose parameters are the run's model; nil: the last one.
+  public var selectedEpoch: Int?
+  /// Why training ended before `epochs`, when it did (early stopping).
+  public var stoppedEarly: String?
 
   public init(runDirectory: String, model: ModelName, task: RunTask, worldSize: Int, epochs: Int, steps: Int, trainSamples: Int,
               validation: [ClassificationMetrics], seconds: Double, samplesPerSecond: Double, snapshotID: String?, numerics: String?) {

@@ -72,14 +72,16 @@ public final class TrainedModel {
     return out
   }
 
-  /// Scores of rows `indices` of `reader`, in batches of `batch`.
-  public func scores(reader: DatasetReader, indices: [Int], batch: Int = 64) throws -> [Float] {
+  /// Scores of rows `indices` of `reader`, in batches of `batch`, images
+  /// changed by `transform` first when given.
+  public func scores(reader: DatasetReader, indices: [Int], batch: Int = 64,
+                     transform: ImageTransform? = nil) throws -> [Float] {
     var out: [Float] = []
     out.reserveCapacity(indices.count)
     var start = 0
     while start < indices.count {
       let rows = Array(indices[start..<min(indices.count, start + batch)])
-      out += try scores(try reader.batch(indices: rows, task: labelTask).input)
+      out += try scores(try reader.batch(indices: rows, task: labelTask, transform: transform.map { t in { _ in t } }).input)
       start += batch
     }
     return out

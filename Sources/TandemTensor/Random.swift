@@ -130,6 +130,31 @@ public enum PortableMath {
              * Double(sign: .plus, exponent: Int(k) - half, significand: 1)
   }
 
+  /// Sine of a finite `x`: reduced to [−π, π] by a whole number of turns,
+  /// then its Taylor series to x³⁹ (truncation below 2⁻⁵⁵ there).
+  public static func sin(_ x: Double) -> Double { taylor(reduced(x), first: 1) }
+
+  /// Cosine of a finite `x`, like `sin`.
+  public static func cos(_ x: Double) -> Double { taylor(reduced(x), first: 0) }
+
+  private static func reduced(_ x: Double) -> Double {
+    let turn = 6.283185307179586
+    return x - (x / turn).rounded(.toNearestOrEven) * turn
+  }
+
+  /// Σ (−1)^k x^(2k+first) / (2k+first)!, summed from the smallest term up.
+  private static func taylor(_ x: Double, first: Int) -> Double {
+    var terms: [Double] = []
+    var term = first == 0 ? 1.0 : x
+    var n = first
+    while n <= 40 {
+      terms.append(term)
+      term *= -x * x / Double((n + 1) * (n + 2))
+      n += 2
+    }
+    return terms.reversed().reduce(0, +)
+  }
+
   /// 1/12!, 1/11!, ..., 1/1!, 1/0! for `exp`'s Horner scheme.
   private static let exponentialCoefficients: [Double] = (0...12).reversed().map { n in
     1 / (1...max(n, 1)).reduce(1.0) { $0 * Double($1) }

@@ -69,11 +69,16 @@ final class BatchSource {
   private let sampleSize: Int
   private let sampleShape: [Int]
   private let queue = DispatchQueue(label: "tandem.prefetch")
-  private var pending: (key: [Int], result: ResultBox)?
+  private var pending: (key: [Int], epoch: Int?, result: ResultBox)?
+  private let augmentation: ImageAugmentation
+  private let seed: UInt64
 
-  init(reader: DatasetReader?, task: LabelTask, scatter: Bool, sampleShape: [Int]) {
+  init(reader: DatasetReader?, task: LabelTask, scatter: Bool, sampleShape: [Int],
+       augmentation: ImageAugmentation = .none, seed: UInt64 = 0) {
     self.reader = reader.map(SerialReader.init)
     self.task = task
+    self.augmentation = augmentation
+    self.seed = seed
     self.scatter = scatter
     self.sampleShape = sampleShape
     self.sampleSize = sampleShape.reduce(1, *)
@@ -84,28 +89,36 @@ final class BatchSource {
     scatter ? (rank == 0 ? Array(global) : []) : Array(share)
   }
 
+  /// The augmentation of `epoch`'s training batches; nil (evaluation) or none: unchanged images.
+  private func transform(epoch: Int?) -> (@Sendable (Int) -> ImageTransform)? {
+    guard let epoch, !augmentation.isNone else { return nil }
+    let augmentation = self.augmentation, seed = self.seed
+    return { augmentation.transform(seed: seed, epoch: epoch, sample: $0) }
+  }
+
   /// Starts reading ahead for the next call of `batch` with the same arguments.
-  func prefetch(global: ArraySlice<Int>, share: ArraySlice<Int>, rank: Int) {
+  func prefetch(global: ArraySlice<Int>, share: ArraySlice<Int>, rank: Int, epoch: Int? = nil) {
     let rows = rowsToRead(global: global, share: share, rank: rank)
     let box = ResultBox()
-    pending = (rows, box)
+    pending = (rows, epoch, box)
     guard let reader, !rows.isEmpty else { box.set(.success(nil)); return }
-    let task = self.task
-    queue.async { box.set(Result { try reader.batch(rows, task) }) }
+    let task = self.task, transform = transform(epoch: epoch)
+    queue.async { box.set(Result { try reader.batch(rows, task, transform) }) }
   }
 
   /// This rank's share of a global batch (nil when the share is empty), and
-  /// the seconds spent waiting for data.
-  func batch(global: ArraySlice<Int>, shares: [ArraySlice<Int>], rank: Int,
+  /// the seconds spent waiting for data. Training batches name their `epoch`,
+  /// which draws their augmentation; evaluation batches do not.
+  func batch(global: ArraySlice<Int>, shares: [ArraySlice<Int>], rank: Int, epoch: Int? = nil,
              communicator: some Communicator) throws -> (batch: Batch?, wait: Double) {
     let start = DispatchTime.now().uptimeNanoseconds
     let rows = rowsToRead(global: global, share: shares[rank], rank: rank)
     let read: Batch?
-    if let pending, pending.key == rows {
+    if let pending, pending.key == rows, pending.epoch == epoch {
       read = try pending.result.wait()
     } else if let reader, !rows.isEmpty {
-      let task = self.task
-      read = try queue.sync { try reader.batch(rows, task) }
+      let task = self.task, transform = transform(epoch: epoch)
+      read = try queue.sync { try reader.batch(rows, task, transform) }
     } else {
       read = nil
     }
@@ -137,8 +150,8 @@ final class BatchSource {
 private final class SerialReader: @unchecked Sendable {
   let reader: DatasetReader
   init(_ reader: DatasetReader) { self.reader = reader }
-  func batch(_ rows: [Int], _ task: LabelTask) throws -> Batch? {
-    let b = try reader.batch(indices: rows, task: task)
+  func batch(_ rows: [Int], _ task: LabelTask, _ transform: ((Int) -> ImageTransform)?) throws -> Batch? {
+    let b = try reader.batch(indices: rows, task: task, transform: transform)
     return Batch(input: b.input, labels: b.labels)
   }
 }

@@ -66,6 +66,20 @@ public struct KernelBenchmark {
                   stepFractionOfSgemm: stepGFLOPs / sgemm)
   }
 
+  /// Milliseconds of one training step (forward, backward, update) per
+  /// sample for architecture `name` on this thread, the best of `repeats`
+  /// steps of `batch` synthetic samples: what `tandem architectures` lists.
+  public static func stepMilliseconds(_ name: ModelName, features: Int, imageSize: Int = 128, batch: Int = 16,
+                                      repeats: Int = 3) throws -> Double {
+    let model = try Model.reference(name, features: features, imageSize: imageSize, seed: 7)
+    let data = name.isImageModel ? SyntheticData.images(count: batch, size: imageSize, seed: 8)
+      : SyntheticData.separableRows(count: batch, features: features, seed: 8)
+    let trainer = Trainer(model: model, settings: .reference(for: name, globalBatch: batch))
+    try trainer.step(data)
+    let seconds = try KernelBenchmark().best(of: repeats) { try trainer.step(data) }
+    return seconds * 1e3 / Double(batch)
+  }
+
   /// sgemm GFLOP/s on `sgemmSize`³ matrices, best of `repeats`.
   public func measureSgemm() -> Double {
     let n = sgemmSize
@@ -106,7 +120,7 @@ public struct KernelBenchmark {
   }
 
   /// The fastest of `count` timed runs: the least disturbed by other work on a shared machine.
-  private func best(of count: Int, _ body: () throws -> Void) throws -> Double {
+  func best(of count: Int, _ body: () throws -> Void) throws -> Double {
     var fastest = Double.infinity
     for _ in 0..<count {
       let start = DispatchTime.now().uptimeNanoseconds

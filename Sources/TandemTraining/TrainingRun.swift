@@ -117,7 +117,8 @@ public final class TrainingRun {
       classes: 2, classWeights: config.training.classWeights, seed: config.seed)
     try broadcastParameters(model, over: comm)
     let trainer = Trainer(model: model, settings: settings, communicator: comm)
-    let source = BatchSource(reader: reader, task: task, scatter: config.cluster.scatter, sampleShape: facts.sampleShape)
+    let source = BatchSource(reader: reader, task: task, scatter: config.cluster.scatter, sampleShape: facts.sampleShape,
+                             augmentation: config.augmentation, seed: config.seed)
 
     // Rank 0 holds RUN/.lock while the run trains: a second `train --resume`
     // of it (or a report writer) waits for nobody and is refused at once.
@@ -232,9 +233,20 @@ public final class TrainingRun {
     let maxSteps = config.training.maxSteps > 0 ? config.training.maxSteps : Int.max
     let totalSteps = min(stepsPerEpoch * config.epochs, maxSteps)
     let progress = ProgressReporter(enabled: rank == 0, totalSteps: totalSteps - Int(position[2]), unit: name.isImageModel ? "img" : "rows", log: log)
+    let schedule = LearningRateSchedule(shape: config.training.schedule, base: settings.learningRate,
+                                        warmupSteps: Int((config.training.warmupEpochs * Double(stepsPerEpoch)).rounded()),
+                                        totalSteps: totalSteps, finalFraction: config.training.finalLearningRate)
     var step = Int(position[2])
     let start = Date()
     var trainedSamples = 0
+    // Rank 0 keeps the best epoch's parameters (best-model.h5 on disk, for a resumed run).
+    let bestFile = runDirectory + "/best-model.h5"
+    var best: (epoch: Int, parameters: [Tensor])?
+    if rank == 0, config.training.selection == .bestAUC, let epoch = ModelSelection.bestEpoch(validation),
+       FileManager.default.fileExists(atPath: bestFile) {
+      best = (epoch, try ParameterFile.read(bestFile).map(\.value))
+    }
+    var stoppedEarly: String?
 
     epochs: for epoch in Int(position[0])..<config.epochs {
       let firstStep = epoch == Int(position[0]) ? Int(position[1]) : 0
@@ -249,15 +261,16 @@ public final class TrainingRun {
       if epochSteps <= 0 { break epochs }
       // A checkpoint taken after the epoch's evaluation resumes at the next epoch.
       if firstStep >= epochSteps { continue epochs }
-      source.prefetch(global: plan.globalSamples(step: firstStep), share: shares(firstStep)[rank], rank: rank)
+      source.prefetch(global: plan.globalSamples(step: firstStep), share: shares(firstStep)[rank], rank: rank, epoch: epoch)
       for s in firstStep..<epochSteps {
         onPhase("epoch \(epoch + 1) step \(s + 1)")
         try faults.trigger(rank: rank, step: step)
         let global = plan.globalSamples(step: s)
-        let (batch, wait) = try source.batch(global: global, shares: shares(s), rank: rank, communicator: comm)
+        let (batch, wait) = try source.batch(global: global, shares: shares(s), rank: rank, epoch: epoch, communicator: comm)
         if s + 1 < epochSteps {
-          source.prefetch(global: plan.globalSamples(step: s + 1), share: shares(s + 1)[rank], rank: rank)
+          source.prefetch(global: plan.globalSamples(step: s + 1), share: shares(s + 1)[rank], rank: rank, epoch: epoch)
         }
+        trainer.optimizer.learningRate = schedule.rate(step: step)
         let (loss, t) = try micro.map { try trainer.exactStep(batch?.split(every: $0) ?? [], globalCount: global.count) }
           ?? trainer.timedStep(batch, globalCount: global.count)
         guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch + 1, step: s + 1, loss: loss) }
@@ -284,16 +297,38 @@ public final class TrainingRun {
         try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, timings: timings, worldSize: world,
                               validation: metrics)
         try recording?.epoch(epoch + 1, metrics: metrics)
+        if config.training.selection == .bestAUC, ModelSelection.bestEpoch(validation) == validation.count {
+          try ParameterFile.write(model.parameters, to: bestFile, attributes: ["epoch": String(validation.count)])
+          best = (validation.count, model.parameters.map(\.value))
+        }
       }
       try saveCheckpoint(epoch, epochSteps, step)
+      // Rank 0 alone holds the whole history after a resume, so it decides.
+      var stop: [Int64] = [0]
+      if rank == 0, config.training.patience > 0, let bestEpoch = ModelSelection.bestEpoch(validation),
+         validation.count - bestEpoch >= config.training.patience, epoch + 1 < config.epochs {
+        stop[0] = 1
+      }
+      try comm.broadcast(&stop, root: 0)
+      if stop[0] == 1 {
+        stoppedEarly = "no better validation AUC in \(config.training.patience) epoch(s)"
+        if rank == 0 { log("stopping after epoch \(epoch + 1): \(stoppedEarly!)") }
+        break epochs
+      }
     }
 
     let seconds = Date().timeIntervalSince(start)
-    let summary = RunSummary(runDirectory: runDirectory, model: name, task: config.task, worldSize: world,
+    var summary = RunSummary(runDirectory: runDirectory, model: name, task: config.task, worldSize: world,
                           epochs: config.epochs, steps: step, trainSamples: facts.trainIndices.count,
                           validation: validation, seconds: seconds,
                           samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9),
                           snapshotID: recording?.snapshotID, numerics: Numerics.identifier(of: config.cluster.numerics))
+    summary.stoppedEarly = stoppedEarly
+    if rank == 0, let best {
+      summary.selectedEpoch = best.epoch
+      for (p, value) in zip(model.parameters, best.parameters) { p.value = value }
+      log("model: epoch \(best.epoch), the best validation AUC (\(String(format: "%.4f", validation[best.epoch - 1].rocAUC)))")
+    }
     try comm.agree {
       guard rank == 0 else { return }
       try ParameterFile.write(model.parameters, to: runDirectory + "/model.h5",

@@ -30,7 +30,32 @@ enum Reproducibility {
   /// Short fixed runs. The micro-batch is an eighth of the global batch, so
   /// on 8 ranks every rank computes gradients.
   static func toml(_ model: String) throws -> String {
-    try model == "churn-mlp" ? """
+    // The recipes' machinery: group normalisation, every augmentation, warm-up and a cosine schedule.
+    if model == "xray-cnn-gn" {
+      return """
+        model = "xray-cnn-gn"
+        dataset = "\(try SmallXray.dataset)"
+        seed = 4
+        epochs = 1
+        [training]
+        global_batch = 16
+        micro_batch = 2
+        max_steps = 6
+        schedule = "cosine"
+        warmup_epochs = 0.2
+        [augmentation]
+        shift = 0.1
+        zoom = 0.1
+        rotation = 8
+        brightness = 0.1
+        contrast = 0.3
+        gamma = 0.3
+        noise = 0.02
+        sharpness = 1
+        low_resolution = 0.3
+        """
+    }
+    return try model == "churn-mlp" ? """
       model = "churn-mlp"
       dataset = "\(churn)"
       seed = 11
@@ -59,6 +84,8 @@ enum Reproducibility {
                   "2fae12abe071b70dd6fca3e18d624e471c940685d4867d7c258e77c44653e200"),
     "xray-cnn": ("624ae62bb196d939b36bb816b3664b27c02dadf434864ecfea4c3603598792cb",
                  "e48a6b36a581cc699d676d985014bc3a0a9df4672c4277b16dfb8b2e7534ef6a"),
+    "xray-cnn-gn": ("624ae62bb196d939b36bb816b3664b27c02dadf434864ecfea4c3603598792cb",
+                    "d184f4251c271728c9fa652d476f1adcafe980f7edcc6dae96f6b19581191a2c"),
   ]
 
   static func parametersHash(_ run: (output: TandemProcess.Output, directory: String?, config: String)) throws -> String {
@@ -70,7 +97,7 @@ enum Reproducibility {
 extension MPIJobTests {
   /// Three environments (default, another OpenBLAS kernel, another kernel with
   /// two threads) and 1, 2, 4 and 8 ranks: one parameters hash.
-  @Test(arguments: ["churn-mlp", "xray-cnn"])
+  @Test(arguments: ["churn-mlp", "xray-cnn", "xray-cnn-gn"])
   func finalParametersAreIdenticalUnderEveryEnvironmentAndRankCount(model: String) throws {
     let toml = try Reproducibility.toml(model)
     let envs = Reproducibility.environments
@@ -90,7 +117,7 @@ extension MPIJobTests {
   /// The golden test: the committed parameters hash of a fixed short run on
   /// the bundled sample. Passing here and on a machine whose OpenBLAS picks
   /// another kernel is what shows the two agree.
-  @Test(arguments: ["churn-mlp", "xray-cnn"])
+  @Test(arguments: ["churn-mlp", "xray-cnn", "xray-cnn-gn"])
   func fixedRunOnTheBundledSampleReproducesTheCommittedParametersHash(model: String) throws {
     let expected = try #require(Reproducibility.golden[model])
     let dataset = try DatasetReader(path: model == "churn-mlp" ? try Reproducibility.churn : try SmallXray.dataset).contentSHA256

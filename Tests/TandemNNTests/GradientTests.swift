@@ -195,3 +195,47 @@ func randomizeBiases(_ model: Model, seed: UInt64) {
   #expect(fused.weight.gradient == plain.weight.gradient)
   #expect(fused.bias.gradient == plain.bias.gradient)
 }
+
+@Test(arguments: [(channels: 4, groups: 2, size: 5), (channels: 6, groups: 1, size: 4), (channels: 8, groups: 8, size: 3)])
+func groupNormGradientsMatchFiniteDifferences(channels: Int, groups: Int, size: Int) {
+  let norm = GroupNorm(name: "norm", channels: channels, groups: groups)
+  norm.scale.value = randomTensor([channels], seed: 11, scale: 0.5)
+  norm.shift.value = randomTensor([channels], seed: 12, scale: 0.5)
+  // Standardisation divides by the group's spread: inputs of spread about 1
+  // keep the objective's curvature, and so the truncation error, small.
+  let report = GradientCheck.check(layer: norm, input: randomTensor([3, channels, size, size], seed: 13), step: 1e-2)
+  #expect(report.worstRelativeError < layerTolerance, "\(report)")
+}
+
+/// No batch statistics: a sample's output is the same alone as among others,
+/// so any split of a batch over ranks or micro-batches computes the same bits.
+@Test func groupNormOfASampleDoesNotDependOnTheRestOfTheBatch() {
+  let norm = GroupNorm(name: "norm", channels: 4, groups: 2)
+  norm.scale.value = randomTensor([4], seed: 1)
+  let batch = randomTensor([3, 4, 6, 6], seed: 2)
+  let together = norm.forward(batch).scalars
+  let alone = norm.forward(Tensor(uncheckedShape: [1, 4, 6, 6], scalars: Array(batch.scalars[144..<288]))).scalars
+  #expect(Array(together[144..<288]).map(\.bitPattern) == alone.map(\.bitPattern))
+}
+
+@Test func groupNormStandardisesEachGroup() {
+  let norm = GroupNorm(name: "norm", channels: 2, groups: 1)
+  let y = norm.forward(randomTensor([1, 2, 8, 8], seed: 3, scale: 7)).scalars.map(Double.init)
+  let mean = y.reduce(0, +) / Double(y.count)
+  let variance = y.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(y.count)
+  #expect(abs(mean) < 1e-6 && abs(variance - 1) < 1e-4, "mean \(mean), variance \(variance)")
+}
+
+@Test func xrayCNNWithGroupNormBackwardMatchesFiniteDifferences() throws {
+  let model = try Model.reference(.xrayCNNGroupNorm, imageSize: 16, seed: 3)
+  randomizeBiases(model, seed: 31)
+  #expect(model.parameterCount == (try Model.reference(.xrayCNN, imageSize: 16, seed: 3)).parameterCount + 2 * (16 + 32 + 64 + 128))
+  // Normalised features make two random images look alike at initialisation,
+  // so opposite labels would cancel their gradients down to Float32 rounding;
+  // the same label for both keeps the derivative large enough to check.
+  let x = randomTensor([2, 1, 16, 16], seed: 4)
+  let directional = try GradientCheck.directional(model: model, input: x, labels: [1, 1], step: 1e-3)
+  #expect(directional.relativeError < 1e-2, "\(directional)")
+  let report = try GradientCheck.check(model: model, input: x, labels: [1, 1], step: 1e-2, samplesPerTensor: 8)
+  #expect(report.worstNormwiseError < wholeModelTolerance, "\(report)")
+}

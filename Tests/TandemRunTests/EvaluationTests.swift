@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TandemRun
+import TandemTensor
 
 struct EvaluationTests {
   /// 95 of 100: the Wilson 95 % interval is [0.8883, 0.9785].
@@ -43,4 +44,21 @@ struct EvaluationTests {
     #expect(e.roc.first?.fpr == 0 && e.roc.last?.tpr == 1)
     #expect(e.falseNegatives == e.metrics.confusion[1][0])
   }
+}
+
+/// Scores made over-confident by a known temperature are brought back: the
+/// fit finds it, and calibration improves.
+@Test func temperatureScalingRecoversAKnownTemperature() {
+  var rng = SeededGenerator(seed: 3)
+  var scores: [Float] = [], labels: [Int32] = []
+  for _ in 0..<4000 {
+    let z = 3 * rng.nextNormal()                       // a calibrated logit
+    let y: Int32 = rng.nextUniform() < 1 / (1 + PortableMath.exp(-z)) ? 1 : 0
+    scores.append(Float(1 / (1 + PortableMath.exp(-2.5 * z))))  // reported 2.5 times too sure
+    labels.append(y)
+  }
+  let t = Evaluation.fitTemperature(scores: scores, labels: labels)
+  #expect(abs(t - 2.5) < 0.25, "fitted \(t)")
+  let calibrated = scores.map { Evaluation.scaled($0, temperature: t) }
+  #expect(Evaluation.calibrationError(scores: calibrated, labels: labels) < Evaluation.calibrationError(scores: scores, labels: labels) / 2)
 }

@@ -1,0 +1,119 @@
+import TandemTensor
+
+/// Group normalisation (Wu and He, 2018): each sample's channels are cut into
+/// `groups` groups, each standardised over its channels and pixels, then
+/// scaled and shifted per channel (`name.scale`, starting at 1, and
+/// `name.shift`, starting at 0). `[batch, channels, h, w]` in and out.
+///
+/// Unlike batch normalisation it has no batch statistics, so a sample's
+/// output depends on that sample only: the same on any number of ranks and
+/// micro-batches, in training and in scoring alike. One group is layer
+/// normalisation; as the first layer it also makes a model indifferent to an
+/// image's overall brightness and contrast. Sums are taken in Float64 in a
+/// fixed order, so the bits do not depend on the machine.
+public final class GroupNorm: Layer {
+  public let name: String
+  public let channels: Int
+  public let groups: Int
+  public let epsilon: Float = 1e-5
+  public let scale: Parameter
+  public let shift: Parameter
+  public var parameters: [Parameter] { [scale, shift] }
+  private var normalised = Tensor(zeros: [0])
+  private var inverseStd: [Float] = []
+
+  public init(name: String, channels: Int, groups: Int) {
+    invariant(groups > 0 && channels % groups == 0, "\(name): \(channels) channels do not split into \(groups) groups")
+    self.name = name
+    self.channels = channels
+    self.groups = groups
+    scale = Parameter(name: "\(name).scale", value: Tensor(uncheckedShape: [channels], scalars: [Float](repeating: 1, count: channels)))
+    shift = Parameter(name: "\(name).shift", value: Tensor(zeros: [channels]))
+  }
+
+  public func outputShape(forSample s: [Int]) -> [Int] {
+    invariant(s.count == 3 && s[0] == channels, "\(name) expects [\(channels), h, w], got \(s)")
+    return s
+  }
+
+  public func forward(_ x: Tensor) -> Tensor {
+    invariant(x.rank == 4 && x.shape[1] == channels, "\(name) expects [batch, \(channels), h, w], got \(x.shape)")
+    let batch = x.shape[0], area = x.shape[2] * x.shape[3]
+    let perGroup = channels / groups, size = perGroup * area
+    inverseStd = [Float](repeating: 0, count: batch * groups)
+    normalised = Tensor(uninitializedShape: x.shape) { xhat in
+      x.withUnsafeBufferPointer { xs in
+        for ng in 0..<batch * groups {
+          let base = ng * size
+          var sum = 0.0
+          for k in 0..<size { sum += Double(xs[base + k]) }
+          let mean = sum / Double(size)
+          var squares = 0.0
+          for k in 0..<size { let d = Double(xs[base + k]) - mean; squares += d * d }
+          let r = Float(1 / (squares / Double(size) + Double(epsilon)).squareRoot())
+          inverseStd[ng] = r
+          let m = Float(mean)
+          for k in 0..<size { xhat[base + k] = (xs[base + k] - m) * r }
+        }
+      }
+    }
+    return Tensor(uninitializedShape: x.shape) { y in
+      normalised.withUnsafeBufferPointer { xhat in
+        scale.value.withUnsafeBufferPointer { g in
+          shift.value.withUnsafeBufferPointer { b in
+            for n in 0..<batch {
+              for c in 0..<channels {
+                let base = (n * channels + c) * area
+                for k in 0..<area { y[base + k] = xhat[base + k] * g[c] + b[c] }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// With x̂ the standardised input and d = dy·γ:
+  /// dx = σ⁻¹ (d − mean(d) − x̂ · mean(d · x̂)) per group.
+  public func backward(_ dy: Tensor) -> Tensor {
+    invariant(dy.shape == normalised.shape, "\(name) backward: gradient \(dy.shape) vs output \(normalised.shape)")
+    let batch = dy.shape[0], area = dy.shape[2] * dy.shape[3]
+    let perGroup = channels / groups, size = perGroup * area
+    return Tensor(uninitializedShape: dy.shape) { dx in
+      dy.withUnsafeBufferPointer { g in
+        normalised.withUnsafeBufferPointer { xhat in
+          scale.value.withUnsafeBufferPointer { gamma in
+            scale.gradient.withUnsafeMutableBufferPointer { dGamma in
+              shift.gradient.withUnsafeMutableBufferPointer { dBeta in
+                for n in 0..<batch {
+                  for c in 0..<channels {
+                    let base = (n * channels + c) * area
+                    var sg = 0.0, sgx = 0.0
+                    for k in 0..<area { sg += Double(g[base + k]); sgx += Double(g[base + k] * xhat[base + k]) }
+                    dBeta[c] += Float(sg)
+                    dGamma[c] += Float(sgx)
+                  }
+                  for group in 0..<groups {
+                    let base = (n * groups + group) * size
+                    var sd = 0.0, sdx = 0.0
+                    for k in 0..<size {
+                      let d = Double(g[base + k] * gamma[group * perGroup + k / area])
+                      sd += d
+                      sdx += d * Double(xhat[base + k])
+                    }
+                    let meanD = Float(sd / Double(size)), meanDX = Float(sdx / Double(size))
+                    let r = inverseStd[n * groups + group]
+                    for k in 0..<size {
+                      let d = g[base + k] * gamma[group * perGroup + k / area]
+                      dx[base + k] = r * (d - meanD - xhat[base + k] * meanDX)
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
