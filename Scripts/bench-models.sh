@@ -1,44 +1,66 @@
 #!/usr/bin/env bash
-# Quality of the two pneumonia models on the real chest X-rays (../shared/data,
-# train-224, ingested at 128 x 128 and split by patient): xray-cnn for
-# normal vs pneumonia with the threshold tuned on the validation split for
-# recall >= 0.95, and xray-cnn for bacterial vs viral (pneumonia cases only),
-# tuned for accuracy. Trains each on 2 MPI ranks, evaluates on the test split,
-# and prints one JSON line per model. Usage: Scripts/bench-models.sh [EPOCHS]
+# Quality of the recommended pneumonia recipes (Data/recipes/pneumonia.toml and
+# pneumonia-type.toml) on the real chest X-rays (../shared/data, train-224,
+# ingested at each recipe's `# ingest-size` and split by patient). Trains each
+# recipe on 2 MPI ranks per seed, evaluates on the held-out test split with
+# the threshold tuned on validation, and again on shifted copies of the test
+# split (contrast, gamma, brightness, blur, sharpening, zoom, shift,
+# rotation, half resolution, noise: `tandem evaluate --shifts`).
+# Prints one JSON line per (task, seed), then one per task with the medians
+# over the seeds. Usage: Scripts/bench-models.sh [SEEDS] (default "1 2 3");
+# EPOCHS=N overrides the recipes' epochs for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/bootstrap.sh release >&2
-tandem="$PWD/.build/release/tandem"
-epochs="${1:-8}"
+source Scripts/bench/common.sh
+root="$PWD"
+seeds="${1:-1 2 3}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TANDEM_PROGRESS=plain
-work="$PWD/.build/bench-models"
-rm -rf "$work/runs" "$work/store"; mkdir -p "$work"; cd "$work"
-shared="${TANDEM_SHARED_DATA:-$(cd ../../.. && pwd)/shared/data}"
-[[ -f xray.h5 ]] || "$tandem" ingest images "$shared/chest-xray/train-224" --size 128 --out xray.h5 >&2
+work="$SCRATCH/bench-models"
+rm -rf "$work/runs"; mkdir -p "$work"
+tandem="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+cd "$work"
 
 for task in pneumonia pneumonia-type; do
-  cat > "$task.toml" <<TOML
-model = "xray-cnn"
-dataset = "xray.h5"
-task = "$task"
-seed = 1
-epochs = $epochs
-TOML
-  start=$(date +%s)
-  mpirun -np 2 "$tandem" train --config "$task.toml" > "$task-train.log"
-  seconds=$(( $(date +%s) - start ))
-  run=$(sed -n 's/^results: \([^ ]*\)\/ .*/\1/p' "$task-train.log")
-  "$tandem" evaluate "$run" --split test > "$task-evaluate.log"
-  python3 - "$run/evaluation-test.json" "$task" "$epochs" "$seconds" <<'PY'
+  recipe="$root/Data/recipes/$task.toml"
+  size=$(sed -n 's/^# ingest-size = \([0-9]*\)$/\1/p' "$recipe")
+  [[ -f "xray-$size.h5" ]] || "$tandem" ingest images "$SHARED/chest-xray/train-224" --size "$size" --out "xray-$size.h5" >&2
+  for seed in $seeds; do
+    sed -e "s/^seed = .*/seed = $seed/" -e "s#^dataset = .*#dataset = \"xray-$size.h5\"#" \
+        -e 's/^store = .*/store = ""/' -e "s#^output = .*#output = \"runs\"#" "$recipe" > "$task-$seed.toml"
+    [[ -n "${EPOCHS:-}" ]] && sed -i "s/^epochs = .*/epochs = $EPOCHS/" "$task-$seed.toml"
+    start=$(date +%s)
+    mpirun -np 2 "$tandem" train --config "$task-$seed.toml" > "$task-$seed-train.log"
+    seconds=$(( $(date +%s) - start ))
+    run=$(sed -n 's/^results: \([^ ]*\)\/ .*/\1/p' "$task-$seed-train.log")
+    "$tandem" evaluate "$run" --split test --shifts --no-register > "$task-$seed-evaluate.log"
+    python3 - "$run" "$task" "$seed" "$seconds" <<'PY'
 import json, sys
-e = json.load(open(sys.argv[1]))
+run, task, seed, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+e = json.load(open(f"{run}/evaluation-test.json"))
+s = json.load(open(f"{run}/summary.json"))
 m, v = e["metrics"], e["validation"]
-print(json.dumps({"benchmark": "models", "task": sys.argv[2], "epochs": int(sys.argv[3]), "trainSeconds2Ranks": int(sys.argv[4]),
-                  "classNames": e["classNames"], "threshold": round(e["threshold"], 4), "thresholdPolicy": e["thresholdPolicy"],
-                  "validation": {"recall": round(v["recall"], 4), "accuracy": round(v["accuracy"], 4), "count": v["count"]},
-                  "test": {"count": m["count"], "accuracy": round(m["accuracy"], 4), "recall": round(m["recall"], 4),
-                           "precision": round(m["precision"], 4), "rocAUC": round(m["rocAUC"], 4), "f1": round(m["f1"], 4),
-                           "falseNegatives": m["confusion"][1][0], "confusion": m["confusion"]},
-                  "expectedCalibrationError": round(e["expectedCalibrationError"], 4)}))
+(tn, fp), (fn, tp) = m["confusion"]
+r4 = lambda x: round(x, 4)
+print(json.dumps({"benchmark": "models", "task": task, "seed": seed, "model": e["model"], "trainSeconds2Ranks": seconds,
+                  "epochsRun": len(s["validation"]), "selectedEpoch": s.get("selectedEpoch"), "classNames": e["classNames"],
+                  "threshold": r4(e["threshold"]), "validationRecall": r4(v["recall"]),
+                  "test": {"count": m["count"], "accuracy": r4(m["accuracy"]), "recall": r4(m["recall"]),
+                           "specificity": r4(tn / max(tn + fp, 1)), "rocAUC": r4(m["rocAUC"]), "confusion": m["confusion"]},
+                  "temperature": r4(e["temperature"]), "ece": r4(e["expectedCalibrationError"]),
+                  "eceCalibrated": r4(e["calibratedExpectedCalibrationError"]),
+                  "shifts": {x["shift"]: {"accuracy": r4(x["accuracy"]), "recall": r4(x["recall"]),
+                                          "specificity": r4(x["specificity"]), "rocAUC": r4(x["rocAUC"])} for x in e["shifts"]}}))
+PY
+  done | tee "$task.jsonl"
+  python3 - "$task.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = lambda xs: round(statistics.median(xs), 4)
+test = {k: med([r["test"][k] for r in rows]) for k in ("accuracy", "recall", "specificity", "rocAUC")}
+shifts = {name: {k: med([r["shifts"][name][k] for r in rows]) for k in ("accuracy", "recall", "specificity", "rocAUC")}
+          for name in rows[0]["shifts"]}
+worst = {k: min(s[k] for s in shifts.values()) for k in ("accuracy", "recall", "specificity", "rocAUC")}
+print(json.dumps({"benchmark": "models-median", "task": rows[0]["task"], "seeds": [r["seed"] for r in rows], "test": test,
+                  "worstShift": worst, "shifts": shifts, "trainSecondsMax": max(r["trainSeconds2Ranks"] for r in rows)}))
 PY
 done

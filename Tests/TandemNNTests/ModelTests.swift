@@ -21,7 +21,7 @@ import TandemTestSupport
 }
 
 @Test func unknownModelNameIsAClearError() {
-  #expect(throws: ModelError.unknownModel("resnet", known: ["xray-cnn", "churn-logreg", "churn-mlp"])) {
+  #expect(throws: ModelError.unknownModel("resnet", known: ["xray-cnn", "xray-cnn-gn", "churn-logreg", "churn-mlp"])) {
     try ModelName(parsing: "resnet")
   }
   #expect(ModelError.unknownModel("resnet", known: ["a", "b"]).description == "unknown model 'resnet' (known: a, b)")

@@ -1,6 +1,7 @@
 import Testing
 import TandemData
 import TandemRun
+import TandemTestSupport
 
 /// Values a run file cannot mean are configuration errors naming the key,
 /// never arithmetic traps later.
@@ -128,4 +129,19 @@ import TandemRun
     #expect(ModelSelection.bestEpoch([m(0.9), m(0.95), m(0.95), m(0.93)]) == 2)
     #expect(ModelSelection.bestEpoch([m(0.9)]) == 1)
   }
+}
+
+/// The shipped recipes parse, train the task their name says, say the image
+/// size they expect, and set what a user would tune (schedule, selection,
+/// augmentation, and for screening class weights).
+@Test(arguments: ["pneumonia", "pneumonia-type"])
+func theRecipesAreCompleteRunFiles(task: String) throws {
+  let path = TandemProcess.packageRoot.appendingPathComponent("Data/recipes/\(task).toml").path
+  let (c, text) = try RunConfiguration.withText(contentsOf: path)
+  #expect(c.task.rawValue == task && c.model.isImageModel && c.dataset == "xray.h5")
+  let size = text.split(separator: "\n").compactMap { $0.hasPrefix("# ingest-size = ") ? Int($0.dropFirst(16)) : nil }
+  #expect(size.count == 1 && size[0] % 8 == 0, "one '# ingest-size = N' line, N a multiple of 8")
+  #expect(c.training.schedule == .cosine && c.training.selection == .bestAUC && !c.augmentation.isNone)
+  #expect(c.task != .pneumonia || c.training.classWeights != nil, "the screening recipe weights the rarer normal class")
+  #expect(text.contains("tandem ingest images") && text.contains("--size \(size.first ?? 0)"))
 }
