@@ -85,27 +85,30 @@ public final class GroupNorm: Layer {
           scale.value.withUnsafeBufferPointer { gamma in
             scale.gradient.withUnsafeMutableBufferPointer { dGamma in
               shift.gradient.withUnsafeMutableBufferPointer { dBeta in
+                // Per channel: Σdy (dβ) and Σdy·x̂ (dγ); a group's Σd and Σd·x̂ are their γ-weighted sums.
+                var sums = [Double](repeating: 0, count: 2 * channels)
                 for n in 0..<batch {
                   for c in 0..<channels {
-                    let base = (n * channels + c) * area
+                    let offset = (n * channels + c) * area
                     var sg = 0.0, sgx = 0.0
-                    for k in 0..<area { sg += Double(g[base + k]); sgx += Double(g[base + k] * xhat[base + k]) }
+                    for k in 0..<area { sg += Double(g[offset + k]); sgx += Double(g[offset + k] * xhat[offset + k]) }
                     dBeta[c] += Float(sg)
                     dGamma[c] += Float(sgx)
+                    sums[2 * c] = sg
+                    sums[2 * c + 1] = sgx
                   }
                   for group in 0..<groups {
-                    let base = (n * groups + group) * size
+                    let channelsOfGroup = group * perGroup..<(group + 1) * perGroup
                     var sd = 0.0, sdx = 0.0
-                    for k in 0..<size {
-                      let d = Double(g[base + k] * gamma[group * perGroup + k / area])
-                      sd += d
-                      sdx += d * Double(xhat[base + k])
+                    for c in channelsOfGroup {
+                      sd += Double(gamma[c]) * sums[2 * c]
+                      sdx += Double(gamma[c]) * sums[2 * c + 1]
                     }
                     let meanD = Float(sd / Double(size)), meanDX = Float(sdx / Double(size))
                     let r = inverseStd[n * groups + group]
-                    for k in 0..<size {
-                      let d = g[base + k] * gamma[group * perGroup + k / area]
-                      dx[base + k] = r * (d - meanD - xhat[base + k] * meanDX)
+                    for c in channelsOfGroup {
+                      let offset = (n * channels + c) * area, gc = gamma[c]
+                      for k in 0..<area { dx[offset + k] = r * (g[offset + k] * gc - meanD - xhat[offset + k] * meanDX) }
                     }
                   }
                 }

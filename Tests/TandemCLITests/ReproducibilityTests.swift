@@ -85,7 +85,7 @@ enum Reproducibility {
     "xray-cnn": ("624ae62bb196d939b36bb816b3664b27c02dadf434864ecfea4c3603598792cb",
                  "e48a6b36a581cc699d676d985014bc3a0a9df4672c4277b16dfb8b2e7534ef6a"),
     "xray-cnn-gn": ("624ae62bb196d939b36bb816b3664b27c02dadf434864ecfea4c3603598792cb",
-                    "d184f4251c271728c9fa652d476f1adcafe980f7edcc6dae96f6b19581191a2c"),
+                    "735f1e6ba69b39bec08e83187008074fcf61074280a4ab3967feb864eb4a087e"),
   ]
 
   static func parametersHash(_ run: (output: TandemProcess.Output, directory: String?, config: String)) throws -> String {
