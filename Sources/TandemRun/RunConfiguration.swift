@@ -34,6 +34,9 @@ import TOMLKit
 /// final_learning_rate = 0.01  # cosine only: the last step's rate, as a fraction of learning_rate
 /// selection = "last"          # last | best-auc: model.h5 holds the epoch with the best validation AUC
 /// patience = 0                # stop after this many epochs without a better validation AUC (0: never)
+/// solver = "sgd"              # sgd | lbfgs: full-batch L-BFGS, tables only, with epochs = 1
+/// max_iterations = 100        # lbfgs only
+/// tolerance = 1e-4            # lbfgs only: converged when no gradient entry exceeds this (scikit-learn's default)
 ///
 /// [augmentation]              # images only; each change drawn per (seed, epoch, sample); all 0: none
 /// shift = 0.0                 # largest translation, fraction of the side
@@ -84,6 +87,18 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var finalLearningRate = 0.01
     public var selection = ModelSelection.last
     public var patience = 0
+    public var solver = Solver.sgd
+    public var maxIterations = 100
+    public var tolerance = 1e-4
+  }
+
+  /// How the parameters are fitted.
+  public enum Solver: String, Codable, Sendable, CaseIterable {
+    /// Minibatch SGD with momentum: every model.
+    case sgd
+    /// Full-batch L-BFGS on the whole training split (tables): one pass per
+    /// evaluation, tens of evaluations in all.
+    case lbfgs
   }
 
   public struct Cluster: Codable, Sendable, Equatable {
@@ -157,6 +172,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     }
     if training.selection != .last { values["training.selection"] = training.selection.rawValue }
     if training.patience != 0 { values["training.patience"] = String(training.patience) }
+    if training.solver != .sgd {
+      values["training.solver"] = training.solver.rawValue
+      values["training.max_iterations"] = String(training.maxIterations)
+      values["training.tolerance"] = "\(training.tolerance)"
+    }
     if !augmentation.isNone {
       let a = augmentation
       for (key, value) in [("shift", a.shift), ("zoom", a.zoom), ("rotation", a.rotation), ("brightness", a.brightness),
@@ -230,6 +250,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       training.selection = try t.choice("selection", names: ModelSelection.allCases.map(\.rawValue), ModelSelection.init(rawValue:))
         ?? training.selection
       training.patience = try t.integer("patience", valid: nonNegative, "non-negative") ?? training.patience
+      training.solver = try t.choice("solver", names: Solver.allCases.map(\.rawValue), Solver.init(rawValue:)) ?? training.solver
+      training.maxIterations = try t.integer("max_iterations", valid: positive, "positive") ?? training.maxIterations
+      training.tolerance = try t.number("tolerance", valid: { $0 >= 0 && $0.isFinite }, "non-negative") ?? training.tolerance
+      if training.solver == .lbfgs {
+        guard !model.isImageModel else { throw t.fail("'training.solver' lbfgs fits tables only, not \(model.rawValue)") }
+        guard epochs == 1 else { throw t.fail("'training.solver' lbfgs makes one pass to convergence: set epochs = 1 (and max_iterations), not \(epochs)") }
+      }
       try t.finish()
     }
     if let a = try top.section("augmentation") {

@@ -97,6 +97,52 @@ public final class Trainer {
     return (total, timings)
   }
 
+  /// The full-batch objective `LBFGS` minimises: the mean loss over the
+  /// `globalCount` samples of which `microBatches` are this rank's (gradients
+  /// summed exactly over ranks, as in `exactStep`), plus `l2 / 2 · Σ w²` over
+  /// the weights (biases are not penalised, as in scikit-learn), with its
+  /// gradient left in each parameter. NaN when a gradient is not finite.
+  public func fullBatchObjective(_ microBatches: [Batch], globalCount: Int, l2: Float) throws -> Double {
+    invariant(globalCount > 0, "a full-batch objective needs at least one sample")
+    exactReducer.begin(parameterCount: model.parameterCount)
+    // The line search compares objective values, so the loss is summed
+    // exactly too: each micro-batch's in fixed point at 2⁻⁴⁸, whichever rank has it.
+    let lossScale = 0x1p48
+    var loss: [Int64] = [0]
+    var finite = true
+    for batch in microBatches where batch.count > 0 {
+      model.zeroGradients()
+      let part = try model.accumulateGradients(batch.input, labels: batch.labels, normalizer: globalCount)
+      if part.isFinite && abs(part) < 1e4 { loss[0] &+= Int64((part * lossScale).rounded(.toNearestOrEven)) } else { finite = false }
+      exactReducer.add(model.parameters)
+    }
+    var flags: [Int64] = [finite ? 0 : 1]
+    if let communicator, communicator.worldSize > 1 {
+      try communicator.allreduce(&loss, .sum)
+      try communicator.allreduce(&flags, .sum)
+    }
+    do {
+      _ = try exactReducer.reduce(into: model.parameters, loss: 0, over: communicator)
+    } catch ExactReductionError.nonFiniteGradient {
+      return .nan
+    }
+    guard flags[0] == 0 else { return .nan }
+    var total = Double(loss[0]) / lossScale
+    for p in model.parameters where p.value.rank >= 2 {
+      var penalty = 0.0
+      p.value.withUnsafeBufferPointer { w in
+        p.gradient.withUnsafeMutableBufferPointer { g in
+          for i in 0..<w.count {
+            penalty += Double(w[i]) * Double(w[i])
+            g[i] += l2 * w[i]
+          }
+        }
+      }
+      total += Double(l2) / 2 * penalty
+    }
+    return total
+  }
+
   /// `step`, also reporting compute and allreduce time. A rank with an empty
   /// share (the last, short global batch) still joins the allreduce.
   public func timedStep(_ localBatch: Batch?, globalCount: Int? = nil) throws -> (loss: Double, timings: StepTimings) {

@@ -248,6 +248,25 @@ public final class TrainingRun {
     }
     var stoppedEarly: String?
 
+    if config.training.solver == .lbfgs {
+      let fitted = try fitFullBatch(model: model, trainer: trainer, source: source, facts: facts)
+      step = fitted.iterations
+      trainedSamples = fitted.evaluations * facts.trainIndices.count
+      onPhase("epoch 1 evaluation")
+      let metrics = try evaluate(model, source: source, facts: facts, threshold: config.training.threshold)
+      validation.append(metrics)
+      if rank == 0 {
+        log(String(format: "lbfgs: %d iterations (%d passes), objective %.6f, %@; %@ loss %.4f  accuracy %.4f  AUC %.4f",
+                   fitted.iterations, fitted.evaluations, fitted.objectives.last ?? .nan,
+                   fitted.converged ? "converged" : "stopped at max_iterations", config.training.validationSplit.description,
+                   metrics.loss, metrics.accuracy, metrics.rocAUC))
+        try metricsLog?.write(epoch: 1, firstStep: 0, losses: Array(fitted.objectives.dropFirst()),
+                              timings: [Double](repeating: 0, count: fitted.iterations * world * 3), worldSize: world,
+                              validation: metrics)
+        try recording?.epoch(1, metrics: metrics)
+      }
+      try saveCheckpoint(0, fitted.iterations, step)
+    } else {
     epochs: for epoch in Int(position[0])..<config.epochs {
       let firstStep = epoch == Int(position[0]) ? Int(position[1]) : 0
       let plan = ShardPlan(samples: facts.trainIndices, globalBatch: settings.globalBatch, worldSize: world,
@@ -316,6 +335,7 @@ public final class TrainingRun {
         break epochs
       }
     }
+    }
 
     let seconds = Date().timeIntervalSince(start)
     var summary = RunSummary(runDirectory: runDirectory, model: name, task: config.task, worldSize: world,
@@ -345,6 +365,28 @@ public final class TrainingRun {
       }
     }
     return summary
+  }
+
+  /// `training.solver = "lbfgs"`: the whole training split in one global
+  /// batch, read once, cut into micro-batches as exact reduction cuts a
+  /// step's, and L-BFGS on the full-batch objective. Each rank holds its
+  /// share of the rows; every evaluation is one pass and two integer
+  /// allreduces, so the iterates are the same bits on any number of ranks.
+  private func fitFullBatch(model: Model, trainer: Trainer, source: BatchSource, facts: DatasetFacts) throws -> LBFGS.Result {
+    let config = configuration
+    let plan = ShardPlan(samples: facts.trainIndices, globalBatch: facts.trainIndices.count, worldSize: world, seed: config.seed, epoch: 0)
+    let micro = config.microBatchSize()
+    let shares = (0..<world).map { plan.samples(rank: $0, step: 0, microBatch: micro) }
+    onPhase("reading the training split")
+    let (batch, _) = try source.batch(global: plan.globalSamples(step: 0), shares: shares, rank: rank, communicator: communicator)
+    let microBatches = batch?.split(every: micro) ?? []
+    let solver = LBFGS(tolerance: config.training.tolerance)
+    var evaluation = 0
+    return try solver.minimize(model.parameters, maxIterations: config.training.maxIterations) {
+      evaluation += 1
+      onPhase("lbfgs evaluation \(evaluation)")
+      return try trainer.fullBatchObjective(microBatches, globalCount: facts.trainIndices.count, l2: settings.weightDecay)
+    }
   }
 
   /// Every rank starts from rank 0's parameters, bit for bit.

@@ -82,3 +82,17 @@ import TandemTestSupport
   model.zeroGradients()
   #expect(model.parameters[0].gradient.scalars.allSatisfy { $0 == 0 })
 }
+
+/// L-BFGS on the Rosenbrock function, whose curved valley defeats plain
+/// gradient descent: it reaches (1, 1) in well under 100 iterations.
+@Test func lbfgsFindsTheMinimumOfTheRosenbrockFunction() {
+  let p = Parameter(name: "x", value: Tensor(uncheckedShape: [2], scalars: [-1.2, 1]))
+  let result = LBFGS(tolerance: 1e-4).minimize([p], maxIterations: 200) {
+    let x = Double(p.value.scalars[0]), y = Double(p.value.scalars[1])
+    p.gradient = Tensor(uncheckedShape: [2], scalars: [Float(-2 * (1 - x) - 400 * x * (y - x * x)), Float(200 * (y - x * x))])
+    return (1 - x) * (1 - x) + 100 * (y - x * x) * (y - x * x)
+  }
+  #expect(result.converged && result.iterations < 100, "\(result)")
+  #expect(abs(p.value.scalars[0] - 1) < 1e-2 && abs(p.value.scalars[1] - 1) < 2e-2, "\(p.value.scalars)")
+  #expect(zip(result.objectives, result.objectives.dropFirst()).allSatisfy { $1 <= $0 }, "the line search only accepts descent")
+}

@@ -99,6 +99,10 @@ import TandemTestSupport
     #expect(error("[augmentation]\nrotation = 90")?.contains("'augmentation.rotation' must be in [0, 45] degrees") == true)
     #expect(error("[augmentation]\nshfit = 0.1")?.contains("shift") == true)
     #expect(error("[augmentation]\nshift = 0.1", model: "churn-mlp") == "r.toml: [augmentation] applies to image models only, not churn-mlp")
+    #expect(error("[training]\nsolver = \"lbfgs\"")?.contains("fits tables only") == true)
+    #expect(error("epochs = 5\n[training]\nsolver = \"lbfgs\"", model: "churn-logreg")?.contains("set epochs = 1") == true)
+    #expect(error("[training]\nsolver = \"lbfgs\"\nmax_iterations = 0", model: "churn-logreg")?.contains("'training.max_iterations'") == true)
+    #expect(error("[training]\nsolver = \"lbfgs\"\ntolerance = 1e-6", model: "churn-logreg") == nil)
   }
 }
 
