@@ -8,7 +8,8 @@
 # rotation, half resolution, noise: `tandem evaluate --shifts`).
 # Prints one JSON line per (task, seed), then one per task with the medians
 # over the seeds. Usage: Scripts/bench-models.sh [SEEDS] (default "1 2 3");
-# EPOCHS=N overrides the recipes' epochs for a quick look.
+# EPOCHS=N overrides the recipes' epochs for a quick look, TASKS="pneumonia"
+# runs one recipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/bench/common.sh
@@ -20,7 +21,7 @@ rm -rf "$work/runs"; mkdir -p "$work"
 tandem="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 cd "$work"
 
-for task in pneumonia pneumonia-type; do
+for task in ${TASKS:-pneumonia pneumonia-type}; do
   recipe="$root/Data/recipes/$task.toml"
   size=$(sed -n 's/^# ingest-size = \([0-9]*\)$/\1/p' "$recipe")
   [[ -f "xray-$size.h5" ]] || "$tandem" ingest images "$SHARED/chest-xray/train-224" --size "$size" --out "xray-$size.h5" >&2
