@@ -158,23 +158,12 @@ public struct Evaluation: Codable, Sendable {
       return ThresholdRow(threshold: t, accuracy: m.accuracy, precision: m.precision, recall: m.recall, f1: m.f1,
                           falseNegatives: m.confusion[1][0], falsePositives: m.confusion[0][1])
     }
-    var bins = (0..<10).map { CalibrationBin(lower: Double($0) / 10, upper: Double($0 + 1) / 10, count: 0,
-                                             meanPredicted: 0, observedRate: 0) }
-    for (s, y) in zip(scores, labels) {
-      let b = min(9, max(0, Int(Double(s) * 10)))
-      bins[b].count += 1
-      bins[b].meanPredicted += Double(s)
-      bins[b].observedRate += y == 1 ? 1 : 0
-    }
-    for b in bins.indices where bins[b].count > 0 {
-      bins[b].meanPredicted /= Double(bins[b].count)
-      bins[b].observedRate /= Double(bins[b].count)
-    }
-    calibration = bins
-    expectedCalibrationError = Self.calibrationError(scores: scores, labels: labels)
+    calibration = Self.calibrationBins(scores: scores, labels: labels)
+    expectedCalibrationError = Self.calibrationError(calibration)
     let t = Self.fitTemperature(scores: validationScores, labels: validationLabels)
     temperature = t
-    calibratedExpectedCalibrationError = Self.calibrationError(scores: scores.map { Self.scaled($0, temperature: t) }, labels: labels)
+    calibratedExpectedCalibrationError = Self.calibrationError(
+      Self.calibrationBins(scores: scores.map { Self.scaled($0, temperature: t) }, labels: labels))
     self.evaluatedAt = evaluatedAt
   }
 
@@ -200,18 +189,28 @@ public struct Evaluation: Codable, Sendable {
     }
   }
 
-  /// Count-weighted mean |mean predicted − observed rate| over ten equal-width bins.
-  public static func calibrationError(scores: [Float], labels: [Int32]) -> Double {
-    var count = [Int](repeating: 0, count: 10), predicted = [Double](repeating: 0, count: 10)
-    var observed = [Double](repeating: 0, count: 10)
+  /// Scores in ten equal-width bins, each with its mean score and observed positive rate.
+  public static func calibrationBins(scores: [Float], labels: [Int32]) -> [CalibrationBin] {
+    var bins = (0..<10).map { CalibrationBin(lower: Double($0) / 10, upper: Double($0 + 1) / 10, count: 0,
+                                             meanPredicted: 0, observedRate: 0) }
     for (s, y) in zip(scores, labels) {
       let b = min(9, max(0, Int(Double(s) * 10)))
-      count[b] += 1
-      predicted[b] += Double(s)
-      observed[b] += y == 1 ? 1 : 0
+      bins[b].count += 1
+      bins[b].meanPredicted += Double(s)
+      bins[b].observedRate += y == 1 ? 1 : 0
     }
-    let total = zip(predicted, observed).reduce(0.0) { $0 + abs($1.0 - $1.1) }
-    return scores.isEmpty ? 0 : total / Double(scores.count)
+    for b in bins.indices where bins[b].count > 0 {
+      bins[b].meanPredicted /= Double(bins[b].count)
+      bins[b].observedRate /= Double(bins[b].count)
+    }
+    return bins
+  }
+
+  /// Count-weighted mean |mean predicted − observed rate| over `bins`.
+  public static func calibrationError(_ bins: [CalibrationBin]) -> Double {
+    let count = bins.reduce(0) { $0 + $1.count }
+    let total = bins.reduce(0.0) { $0 + Double($1.count) * abs($1.meanPredicted - $1.observedRate) }
+    return count == 0 ? 0 : total / Double(count)
   }
 
   static func logit(_ p: Float) -> Double {
@@ -221,7 +220,7 @@ public struct Evaluation: Codable, Sendable {
 
   /// `σ(logit(p) / T)`.
   public static func scaled(_ p: Float, temperature: Double) -> Float {
-    Float(1 / (1 + PortableMath.exp(-logit(p) / temperature)))
+    Kernels.sigmoid(Float(logit(p) / temperature))
   }
 
   /// The temperature in [0.05, 20] with the least log loss on (`scores`,

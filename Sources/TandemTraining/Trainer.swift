@@ -73,13 +73,8 @@ public final class Trainer {
     invariant(globalCount > 0, "a training step needs at least one sample in the global batch")
     var timings = StepTimings()
     let start = DispatchTime.now().uptimeNanoseconds
-    exactReducer.begin(parameterCount: model.parameterCount)
     var loss = 0.0
-    for batch in microBatches where batch.count > 0 {
-      model.zeroGradients()
-      loss += try model.accumulateGradients(batch.input, labels: batch.labels, normalizer: globalCount)
-      exactReducer.add(model.parameters)
-    }
+    try accumulateExactly(microBatches, globalCount: globalCount) { loss += $0 }
     let computed = DispatchTime.now().uptimeNanoseconds
     let total: Double
     do {
@@ -104,17 +99,13 @@ public final class Trainer {
   /// gradient left in each parameter. NaN when a gradient is not finite.
   public func fullBatchObjective(_ microBatches: [Batch], globalCount: Int, l2: Float) throws -> Double {
     invariant(globalCount > 0, "a full-batch objective needs at least one sample")
-    exactReducer.begin(parameterCount: model.parameterCount)
     // The line search compares objective values, so the loss is summed
     // exactly too: each micro-batch's in fixed point at 2⁻⁴⁸, whichever rank has it.
     let lossScale = 0x1p48
     var loss: [Int64] = [0]
     var finite = true
-    for batch in microBatches where batch.count > 0 {
-      model.zeroGradients()
-      let part = try model.accumulateGradients(batch.input, labels: batch.labels, normalizer: globalCount)
+    try accumulateExactly(microBatches, globalCount: globalCount) { part in
       if part.isFinite && abs(part) < 1e4 { loss[0] &+= Int64((part * lossScale).rounded(.toNearestOrEven)) } else { finite = false }
-      exactReducer.add(model.parameters)
     }
     var flags: [Int64] = [finite ? 0 : 1]
     if let communicator, communicator.worldSize > 1 {
@@ -141,6 +132,17 @@ public final class Trainer {
       total += Double(l2) / 2 * penalty
     }
     return total
+  }
+
+  /// Each micro-batch's gradient on its own, handed to the exact reducer;
+  /// `loss` gets each micro-batch's loss (normalised by `globalCount`), in order.
+  private func accumulateExactly(_ microBatches: [Batch], globalCount: Int, loss: (Double) -> Void) throws {
+    exactReducer.begin(parameterCount: model.parameterCount)
+    for batch in microBatches where batch.count > 0 {
+      model.zeroGradients()
+      loss(try model.accumulateGradients(batch.input, labels: batch.labels, normalizer: globalCount))
+      exactReducer.add(model.parameters)
+    }
   }
 
   /// `step`, also reporting compute and allreduce time. A rank with an empty

@@ -239,13 +239,8 @@ public final class TrainingRun {
     var step = Int(position[2])
     let start = Date()
     var trainedSamples = 0
-    // Rank 0 keeps the best epoch's parameters (best-model.h5 on disk, for a resumed run).
+    // The best epoch follows from the validation history; its parameters wait in best-model.h5.
     let bestFile = runDirectory + "/best-model.h5"
-    var best: (epoch: Int, parameters: [Tensor])?
-    if rank == 0, config.training.selection == .bestAUC, let epoch = ModelSelection.bestEpoch(validation),
-       FileManager.default.fileExists(atPath: bestFile) {
-      best = (epoch, try ParameterFile.read(bestFile).map(\.value))
-    }
     var stoppedEarly: String?
 
     if config.training.solver == .lbfgs {
@@ -267,74 +262,73 @@ public final class TrainingRun {
       }
       try saveCheckpoint(0, fitted.iterations, step)
     } else {
-    epochs: for epoch in Int(position[0])..<config.epochs {
-      let firstStep = epoch == Int(position[0]) ? Int(position[1]) : 0
-      let plan = ShardPlan(samples: facts.trainIndices, globalBatch: settings.globalBatch, worldSize: world,
-                           seed: config.seed, epoch: epoch)
-      let micro = config.cluster.reduction == .exact ? config.microBatchSize() : nil
-      let shares = { (s: Int) in (0..<self.world).map { plan.samples(rank: $0, step: s, microBatch: micro) } }
-      var timings: [Double] = Array(repeating: 0, count: plan.stepCount * world * 3)
-      var losses: [Double] = []
-      let remaining = maxSteps == Int.max ? plan.stepCount : maxSteps - step
-      let epochSteps = min(plan.stepCount, firstStep + remaining)
-      if epochSteps <= 0 { break epochs }
-      // A checkpoint taken after the epoch's evaluation resumes at the next epoch.
-      if firstStep >= epochSteps { continue epochs }
-      source.prefetch(global: plan.globalSamples(step: firstStep), share: shares(firstStep)[rank], rank: rank, epoch: epoch)
-      for s in firstStep..<epochSteps {
-        onPhase("epoch \(epoch + 1) step \(s + 1)")
-        try faults.trigger(rank: rank, step: step)
-        let global = plan.globalSamples(step: s)
-        let (batch, wait) = try source.batch(global: global, shares: shares(s), rank: rank, epoch: epoch, communicator: comm)
-        if s + 1 < epochSteps {
-          source.prefetch(global: plan.globalSamples(step: s + 1), share: shares(s + 1)[rank], rank: rank, epoch: epoch)
+      epochs: for epoch in Int(position[0])..<config.epochs {
+        let firstStep = epoch == Int(position[0]) ? Int(position[1]) : 0
+        let plan = ShardPlan(samples: facts.trainIndices, globalBatch: settings.globalBatch, worldSize: world,
+                             seed: config.seed, epoch: epoch)
+        let micro = config.cluster.reduction == .exact ? config.microBatchSize() : nil
+        let shares = { (s: Int) in (0..<self.world).map { plan.samples(rank: $0, step: s, microBatch: micro) } }
+        var timings: [Double] = Array(repeating: 0, count: plan.stepCount * world * 3)
+        var losses: [Double] = []
+        let remaining = maxSteps == Int.max ? plan.stepCount : maxSteps - step
+        let epochSteps = min(plan.stepCount, firstStep + remaining)
+        if epochSteps <= 0 { break epochs }
+        // A checkpoint taken after the epoch's evaluation resumes at the next epoch.
+        if firstStep >= epochSteps { continue epochs }
+        source.prefetch(global: plan.globalSamples(step: firstStep), share: shares(firstStep)[rank], rank: rank, epoch: epoch)
+        for s in firstStep..<epochSteps {
+          onPhase("epoch \(epoch + 1) step \(s + 1)")
+          try faults.trigger(rank: rank, step: step)
+          let global = plan.globalSamples(step: s)
+          let (batch, wait) = try source.batch(global: global, shares: shares(s), rank: rank, epoch: epoch, communicator: comm)
+          if s + 1 < epochSteps {
+            source.prefetch(global: plan.globalSamples(step: s + 1), share: shares(s + 1)[rank], rank: rank, epoch: epoch)
+          }
+          trainer.optimizer.learningRate = schedule.rate(step: step)
+          let (loss, t) = try micro.map { try trainer.exactStep(batch?.split(every: $0) ?? [], globalCount: global.count) }
+            ?? trainer.timedStep(batch, globalCount: global.count)
+          guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch + 1, step: s + 1, loss: loss) }
+          losses.append(loss)
+          let slot = (s * world + rank) * 3
+          timings[slot] = t.compute; timings[slot + 1] = wait; timings[slot + 2] = t.allreduce
+          step += 1
+          trainedSamples += global.count
+          progress.update(epoch: epoch + 1, epochs: config.epochs, step: s + 1, stepsInEpoch: epochSteps,
+                          globalStep: step - Int(position[2]), loss: loss, samples: trainedSamples)
+          if config.training.checkpointEvery > 0 && step % config.training.checkpointEvery == 0 && s + 1 < epochSteps {
+            try saveCheckpoint(epoch, s + 1, step)
+          }
         }
-        trainer.optimizer.learningRate = schedule.rate(step: step)
-        let (loss, t) = try micro.map { try trainer.exactStep(batch?.split(every: $0) ?? [], globalCount: global.count) }
-          ?? trainer.timedStep(batch, globalCount: global.count)
-        guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch + 1, step: s + 1, loss: loss) }
-        losses.append(loss)
-        let slot = (s * world + rank) * 3
-        timings[slot] = t.compute; timings[slot + 1] = wait; timings[slot + 2] = t.allreduce
-        step += 1
-        trainedSamples += global.count
-        progress.update(epoch: epoch + 1, epochs: config.epochs, step: s + 1, stepsInEpoch: epochSteps,
-                        globalStep: step - Int(position[2]), loss: loss, samples: trainedSamples)
-        if config.training.checkpointEvery > 0 && step % config.training.checkpointEvery == 0 && s + 1 < epochSteps {
-          try saveCheckpoint(epoch, s + 1, step)
+        onPhase("epoch \(epoch + 1) evaluation")
+        try comm.allreduce(&timings, .sum)
+        let metrics = try evaluate(model, source: source, facts: facts, threshold: config.training.threshold)
+        validation.append(metrics)
+        if rank == 0 {
+          progress.finishEpoch()
+          log(String(format: "epoch %d/%d  train loss %.4f  %@ loss %.4f  accuracy %.4f  AUC %.4f  precision %.3f  recall %.3f",
+                     epoch + 1, config.epochs, losses.reduce(0, +) / Double(max(losses.count, 1)),
+                     validationSplit.description, metrics.loss, metrics.accuracy, metrics.rocAUC, metrics.precision, metrics.recall))
+          try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, timings: timings, worldSize: world,
+                                validation: metrics)
+          try recording?.epoch(epoch + 1, metrics: metrics)
+          if config.training.selection == .bestAUC, ModelSelection.bestEpoch(validation) == validation.count {
+            try ParameterFile.write(model.parameters, to: bestFile, attributes: ["epoch": String(validation.count)])
+          }
+        }
+        try saveCheckpoint(epoch, epochSteps, step)
+        // Rank 0 alone holds the whole history after a resume, so it decides.
+        var stop: [Int64] = [0]
+        if rank == 0, config.training.patience > 0, let bestEpoch = ModelSelection.bestEpoch(validation),
+           validation.count - bestEpoch >= config.training.patience, epoch + 1 < config.epochs {
+          stop[0] = 1
+        }
+        try comm.broadcast(&stop, root: 0)
+        if stop[0] == 1 {
+          stoppedEarly = "no better validation AUC in \(config.training.patience) epoch(s)"
+          if rank == 0 { log("stopping after epoch \(epoch + 1): \(stoppedEarly!)") }
+          break epochs
         }
       }
-      onPhase("epoch \(epoch + 1) evaluation")
-      try comm.allreduce(&timings, .sum)
-      let metrics = try evaluate(model, source: source, facts: facts, threshold: config.training.threshold)
-      validation.append(metrics)
-      if rank == 0 {
-        progress.finishEpoch()
-        log(String(format: "epoch %d/%d  train loss %.4f  %@ loss %.4f  accuracy %.4f  AUC %.4f  precision %.3f  recall %.3f",
-                   epoch + 1, config.epochs, losses.reduce(0, +) / Double(max(losses.count, 1)),
-                   validationSplit.description, metrics.loss, metrics.accuracy, metrics.rocAUC, metrics.precision, metrics.recall))
-        try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, timings: timings, worldSize: world,
-                              validation: metrics)
-        try recording?.epoch(epoch + 1, metrics: metrics)
-        if config.training.selection == .bestAUC, ModelSelection.bestEpoch(validation) == validation.count {
-          try ParameterFile.write(model.parameters, to: bestFile, attributes: ["epoch": String(validation.count)])
-          best = (validation.count, model.parameters.map(\.value))
-        }
-      }
-      try saveCheckpoint(epoch, epochSteps, step)
-      // Rank 0 alone holds the whole history after a resume, so it decides.
-      var stop: [Int64] = [0]
-      if rank == 0, config.training.patience > 0, let bestEpoch = ModelSelection.bestEpoch(validation),
-         validation.count - bestEpoch >= config.training.patience, epoch + 1 < config.epochs {
-        stop[0] = 1
-      }
-      try comm.broadcast(&stop, root: 0)
-      if stop[0] == 1 {
-        stoppedEarly = "no better validation AUC in \(config.training.patience) epoch(s)"
-        if rank == 0 { log("stopping after epoch \(epoch + 1): \(stoppedEarly!)") }
-        break epochs
-      }
-    }
     }
 
     let seconds = Date().timeIntervalSince(start)
@@ -344,10 +338,13 @@ public final class TrainingRun {
                           samplesPerSecond: Double(trainedSamples) / max(seconds, 1e-9),
                           snapshotID: recording?.snapshotID, numerics: Numerics.identifier(of: config.cluster.numerics))
     summary.stoppedEarly = stoppedEarly
-    if rank == 0, let best {
-      summary.selectedEpoch = best.epoch
-      for (p, value) in zip(model.parameters, best.parameters) { p.value = value }
-      log("model: epoch \(best.epoch), the best validation AUC (\(String(format: "%.4f", validation[best.epoch - 1].rocAUC)))")
+    if rank == 0, config.training.selection == .bestAUC, let best = ModelSelection.bestEpoch(validation) {
+      summary.selectedEpoch = best
+      // The last epoch's parameters are in the model already; an earlier best is read back.
+      if best < validation.count {
+        for (p, saved) in zip(model.parameters, try ParameterFile.read(bestFile)) { p.value = saved.value }
+      }
+      log("model: epoch \(best), the best validation AUC (\(String(format: "%.4f", validation[best - 1].rocAUC)))")
     }
     try comm.agree {
       guard rank == 0 else { return }

@@ -30,17 +30,11 @@ enum Reproducibility {
   /// Short fixed runs. The micro-batch is an eighth of the global batch, so
   /// on 8 ranks every rank computes gradients.
   static func toml(_ model: String) throws -> String {
-    // The recipes' machinery: group normalisation, every augmentation, warm-up and a cosine schedule.
+    // The xray-cnn run on the recipes' machinery: group normalisation, every
+    // augmentation, warm-up and a cosine schedule.
     if model == "xray-cnn-gn" {
-      return """
-        model = "xray-cnn-gn"
-        dataset = "\(try SmallXray.dataset)"
-        seed = 4
-        epochs = 1
-        [training]
-        global_batch = 16
-        micro_batch = 2
-        max_steps = 6
+      return try toml("xray-cnn").replacingOccurrences(of: "model = \"xray-cnn\"", with: "model = \"xray-cnn-gn\"") + """
+
         schedule = "cosine"
         warmup_epochs = 0.2
         [augmentation]

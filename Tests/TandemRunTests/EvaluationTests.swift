@@ -60,5 +60,6 @@ struct EvaluationTests {
   let t = Evaluation.fitTemperature(scores: scores, labels: labels)
   #expect(abs(t - 2.5) < 0.25, "fitted \(t)")
   let calibrated = scores.map { Evaluation.scaled($0, temperature: t) }
-  #expect(Evaluation.calibrationError(scores: calibrated, labels: labels) < Evaluation.calibrationError(scores: scores, labels: labels) / 2)
+  #expect(Evaluation.calibrationError(Evaluation.calibrationBins(scores: calibrated, labels: labels))
+          < Evaluation.calibrationError(Evaluation.calibrationBins(scores: scores, labels: labels)) / 2)
 }
