@@ -270,6 +270,14 @@ public final class DatasetReader: @unchecked Sendable {
     for k in 0..<mean.count { to[k] = (from[k] - mean[k]) / std[k] }
   }
 
+  /// Whether batches are now gathered from the table in memory: a copy of
+  /// rows, too cheap to be worth handing to another thread.
+  public var holdsTableInMemory: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return standardisedTable != nil
+  }
+
   /// The whole table, standardised as `batch` does it, once it fits in
   /// `tableCacheBytes`; nil when it does not (batches then read their rows).
   /// The same arithmetic per element as the row-by-row path, so the bits agree.

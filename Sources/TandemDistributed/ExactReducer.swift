@@ -14,7 +14,10 @@ import TandemTensor
 /// 2 or 4 ranks. Resolution is `max|g|·M/2^62` (M micro-batches), about 1e-18
 /// of the largest gradient: far below Float32's own.
 public struct ExactReducer {
+  /// One buffer per micro-batch of the step, kept for the next step.
   private var gradients: [[Float]] = []
+  private var used = 0
+  private var sums: [Int64] = []
   private var localMaximum: Float = 0
   private var parameterCount = 0
 
@@ -22,65 +25,84 @@ public struct ExactReducer {
 
   /// Starts a step for a model of `parameterCount` scalars.
   public mutating func begin(parameterCount: Int) {
+    if parameterCount != self.parameterCount { gradients.removeAll() }
     self.parameterCount = parameterCount
-    gradients.removeAll(keepingCapacity: true)
+    used = 0
     localMaximum = 0
   }
 
   /// Records the gradient of one micro-batch (the parameters' current gradients).
   public mutating func add(_ parameters: [Parameter]) {
-    var flat = [Float]()
-    flat.reserveCapacity(parameterCount)
-    for p in parameters { flat.append(contentsOf: p.gradient.scalars) }
-    invariant(flat.count == parameterCount, "exact reduction: \(flat.count) gradient scalars, expected \(parameterCount)")
-    // `max` would drop a NaN (every comparison with it is false); count it as
-    // infinite, so the agreed maximum says the step diverged on every rank.
-    for v in flat {
-      let magnitude = abs(v)
-      if !(magnitude <= localMaximum) { localMaximum = magnitude.isNaN ? .infinity : magnitude }
+    if used == gradients.count { gradients.append([Float](repeating: 0, count: parameterCount)) }
+    var offset = 0
+    gradients[used].withUnsafeMutableBufferPointer { flat in
+      for p in parameters {
+        invariant(offset + p.count <= parameterCount, "exact reduction: more gradient scalars than \(parameterCount)")
+        p.gradient.withUnsafeBufferPointer { g in
+          (flat.baseAddress! + offset).update(from: g.baseAddress!, count: g.count)
+          // A NaN counts as infinite, so the agreed maximum says the step diverged on every rank.
+          localMaximum = max(localMaximum, FixedPoint.maximumMagnitude(g))
+        }
+        offset += p.count
+      }
     }
-    gradients.append(flat)
+    invariant(offset == parameterCount, "exact reduction: \(offset) gradient scalars, expected \(parameterCount)")
+    used += 1
   }
 
   /// Writes the exact sum over every rank's micro-batches into the parameters'
-  /// gradients, and returns the summed loss (reduced in Float64; for reports).
+  /// gradients, and returns the summed loss (each rank's in fixed point at
+  /// 2⁻⁴⁰; for reports). `terms`, when the caller knows it, is the number of
+  /// micro-batches over all ranks, which saves a collective.
   public mutating func reduce(into parameters: [Parameter], loss: Double,
-                              over communicator: (any Communicator)?) throws -> Double {
-    // Agree on the largest magnitude and the number of micro-batches.
-    var header: [Double] = [Double(localMaximum), Double(gradients.count)]
-    var totalLoss = [loss]
-    if let communicator, communicator.worldSize > 1 {
-      var maximum = [header[0]]
-      try communicator.allreduce(&maximum, .max)
-      var count = [Int64(gradients.count)]
-      try communicator.allreduce(&count, .sum)
-      header = [maximum[0], Double(count[0])]
-    }
-    guard header[0].isFinite else { throw ExactReductionError.nonFiniteGradient }
-    let exponent = Self.scaleExponent(maximum: header[0], terms: Int(header[1]))
-    let scale = Double(sign: .plus, exponent: exponent, significand: 1)
-
-    var sums = [Int64](repeating: 0, count: parameterCount)
-    sums.withUnsafeMutableBufferPointer { acc in
-      for g in gradients {
-        g.withUnsafeBufferPointer { src in
-          for i in 0..<acc.count { acc[i] &+= Int64((Double(src[i]) * scale).rounded(.toNearestOrEven)) }
-        }
+                              over communicator: (any Communicator)?, terms: Int? = nil) throws -> Double {
+    let distributed = (communicator?.worldSize ?? 1) > 1
+    var maximum = Double(localMaximum), count = used
+    if let communicator, distributed {
+      var agreed = [maximum]
+      try communicator.allreduce(&agreed, .max)
+      maximum = agreed[0]
+      if let terms {
+        count = terms
+      } else {
+        var counts = [Int64(used)]
+        try communicator.allreduce(&counts, .sum)
+        count = Int(counts[0])
       }
     }
-    if let communicator, communicator.worldSize > 1 {
+    guard maximum.isFinite else { throw ExactReductionError.nonFiniteGradient }
+    let exponent = Self.scaleExponent(maximum: maximum, terms: count)
+
+    // Two more slots: the loss, and how many ranks' losses did not fit it.
+    if sums.count != parameterCount + 2 { sums = [Int64](repeating: 0, count: parameterCount + 2) }
+    let lossScale = 0x1p40
+    let representable = loss.isFinite && abs(loss) < 1e6
+    let localLoss = representable ? Int64((loss * lossScale).rounded(.toNearestOrEven)) : 0
+    sums.withUnsafeMutableBufferPointer { acc in
+      acc.update(repeating: 0)
+      for g in gradients.prefix(used) {
+        g.withUnsafeBufferPointer { FixedPoint.accumulate($0, exponent: exponent, into: acc) }
+      }
+      acc[parameterCount] = localLoss
+      acc[parameterCount + 1] = representable ? 0 : 1
+    }
+    if let communicator, distributed {
       try communicator.allreduce(&sums, .sum)
-      try communicator.allreduce(&totalLoss, .sum)
     }
     let inverse = Double(sign: .plus, exponent: -exponent, significand: 1)
     var offset = 0
-    for p in parameters {
-      p.gradient.withUnsafeMutableBufferPointer { g in
-        for i in 0..<g.count { g[i] = Float(Double(sums[offset + i]) * inverse) }
+    sums.withUnsafeBufferPointer { total in
+      for p in parameters {
+        p.gradient.withUnsafeMutableBufferPointer { g in
+          for i in 0..<g.count { g[i] = Float(Double(total[offset + i]) * inverse) }
+        }
+        offset += p.count
       }
-      offset += p.count
     }
-    return totalLoss[0]
+    // A loss too large for the fixed point (a diverging step) is not finite on every rank.
+    if !representable { return distributed ? .nan : loss }
+    if sums[parameterCount + 1] != 0 { return .nan }
+    return Double(sums[parameterCount]) / lossScale
   }
 
   /// The largest e with `terms · maximum · 2^e ≤ 2^62`, so no partial sum can

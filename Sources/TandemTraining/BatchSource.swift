@@ -98,6 +98,8 @@ final class BatchSource {
 
   /// Starts reading ahead for the next call of `batch` with the same arguments.
   func prefetch(global: ArraySlice<Int>, share: ArraySlice<Int>, rank: Int, epoch: Int? = nil) {
+    // A step of a small model is shorter than waking a thread; `batch` gathers those rows itself.
+    if let reader, reader.reader.holdsTableInMemory { pending = nil; return }
     let rows = rowsToRead(global: global, share: share, rank: rank)
     let box = ResultBox()
     pending = (rows, epoch, box)

@@ -285,7 +285,10 @@ public final class TrainingRun {
             source.prefetch(global: plan.globalSamples(step: s + 1), share: shares(s + 1)[rank], rank: rank, epoch: epoch)
           }
           trainer.optimizer.learningRate = schedule.rate(step: step)
-          let (loss, t) = try micro.map { try trainer.exactStep(batch?.split(every: $0) ?? [], globalCount: global.count) }
+          let (loss, t) = try micro.map {
+            try trainer.exactStep(batch?.split(every: $0) ?? [], globalCount: global.count,
+                                  microBatchCount: (global.count + $0 - 1) / $0)
+          }
             ?? trainer.timedStep(batch, globalCount: global.count)
           guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch + 1, step: s + 1, loss: loss) }
           losses.append(loss)

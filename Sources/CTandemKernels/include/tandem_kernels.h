@@ -10,6 +10,7 @@
 // AVX2 kernel, any wider kernel and the scalar `fmaf` reference give the same
 // bits on every machine.
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +33,18 @@ int tandem_gemm_vector_path(void);
 
 /// Forces the scalar reference (for tests and the self-test's cross-check).
 void tandem_gemm_force_reference(int on);
+
+/// `acc[i] += src[i] · 2^exponent` rounded to the nearest integer, ties to
+/// even, for finite `src[i]` with `|src[i]| · 2^exponent <= 2^62` (the exact
+/// reduction's fixed point). Computed from the floats' bits, so the AVX2 and
+/// the scalar path give the same integers; additions wrap.
+void tandem_fixed_accumulate(const float *src, long n, int exponent, int64_t *acc);
+
+/// The largest |src[i]|; +infinity when any is infinite or NaN.
+float tandem_abs_max(const float *src, long n);
+
+/// Non-zero forces the scalar paths of the two above (tests).
+void tandem_fixed_point_force_scalar(int on);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,121 @@
+#include "tandem_kernels.h"
+#include <string.h>
+
+static int forced_scalar = 0;
+
+void tandem_fixed_point_force_scalar(int on) { forced_scalar = on; }
+
+// Exact float -> 64-bit fixed point from the float's bits: v = m * 2^(x - 150)
+// with the 24-bit significand m, so v * 2^e is m shifted by x - 150 + e,
+// rounded to nearest, ties to even, when the shift is to the right. No
+// floating-point rounding mode or libm call is involved, so every CPU and
+// both paths below give the same integers.
+
+static inline int64_t fixed_one(float v, int e) {
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  int64_t x = (bits >> 23) & 0xff;
+  uint64_t m = bits & 0x7fffff;
+  if (x) m |= 0x800000; else x = 1;
+  int64_t shift = x - 150 + e;
+  uint64_t magnitude;
+  if (shift >= 0) {
+    magnitude = m << shift;
+  } else {
+    // Right shifts past 40 leave 0 (m < 2^24), as the rounding below does.
+    int64_t s = -shift > 40 ? 40 : -shift;
+    magnitude = (m + (1ull << (s - 1)) - 1 + ((m >> s) & 1)) >> s;
+  }
+  return (bits >> 31) ? -(int64_t)magnitude : (int64_t)magnitude;
+}
+
+static void fixed_accumulate_scalar(const float *src, long n, int e, int64_t *acc) {
+  for (long i = 0; i < n; i++) acc[i] = (int64_t)((uint64_t)acc[i] + (uint64_t)fixed_one(src[i], e));
+}
+
+static uint32_t abs_bits_max_scalar(const float *src, long n) {
+  uint32_t top = 0;
+  for (long i = 0; i < n; i++) {
+    uint32_t bits;
+    memcpy(&bits, src + i, sizeof bits);
+    bits &= 0x7fffffff;
+    if (bits > top) top = bits;
+  }
+  return top;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx2")))
+static void fixed_accumulate_avx2(const float *src, long n, int e, int64_t *acc) {
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi64x(1);
+  const __m256i mantissa = _mm256_set1_epi64x(0x7fffff), implicit = _mm256_set1_epi64x(0x800000);
+  const __m256i bias = _mm256_set1_epi64x(150 - (int64_t)e), forty = _mm256_set1_epi64x(40);
+  long i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m256i bits = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(src + i)));
+    __m256i x = _mm256_and_si256(_mm256_srli_epi64(bits, 23), _mm256_set1_epi64x(0xff));
+    __m256i normal = _mm256_xor_si256(_mm256_cmpeq_epi64(x, zero), _mm256_set1_epi64x(-1));
+    __m256i m = _mm256_or_si256(_mm256_and_si256(bits, mantissa), _mm256_and_si256(normal, implicit));
+    x = _mm256_or_si256(x, _mm256_andnot_si256(normal, one));      /* subnormals: x = 1 */
+    __m256i shift = _mm256_sub_epi64(x, bias);                       /* x - 150 + e */
+    __m256i left = _mm256_sllv_epi64(m, shift);                      /* counts < 0 read as huge: 0 */
+    __m256i s = _mm256_sub_epi64(zero, shift);
+    s = _mm256_blendv_epi8(s, forty, _mm256_cmpgt_epi64(s, forty));
+    __m256i half = _mm256_srli_epi64(_mm256_sllv_epi64(one, s), 1);
+    __m256i lsb = _mm256_and_si256(_mm256_srlv_epi64(m, s), one);
+    __m256i right = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_sub_epi64(_mm256_add_epi64(m, half), one), lsb), s);
+    __m256i magnitude = _mm256_blendv_epi8(left, right, _mm256_cmpgt_epi64(zero, shift));
+    __m256i sign = _mm256_sub_epi64(zero, _mm256_srli_epi64(bits, 31));   /* 0 or -1 */
+    __m256i value = _mm256_sub_epi64(_mm256_xor_si256(magnitude, sign), sign);
+    __m256i *out = (__m256i *)(acc + i);
+    _mm256_storeu_si256(out, _mm256_add_epi64(_mm256_loadu_si256(out), value));
+  }
+  fixed_accumulate_scalar(src + i, n - i, e, acc + i);
+}
+
+__attribute__((target("avx2")))
+static uint32_t abs_bits_max_avx2(const float *src, long n) {
+  __m256i top = _mm256_setzero_si256();
+  const __m256i magnitude = _mm256_set1_epi32(0x7fffffff);
+  long i = 0;
+  for (; i + 8 <= n; i += 8)
+    top = _mm256_max_epu32(top, _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + i)), magnitude));
+  uint32_t lanes[8];
+  _mm256_storeu_si256((__m256i *)lanes, top);
+  uint32_t result = abs_bits_max_scalar(src + i, n - i);
+  for (int l = 0; l < 8; l++) if (lanes[l] > result) result = lanes[l];
+  return result;
+}
+#endif
+
+static int use_avx2(void) {
+#if defined(__x86_64__)
+  static int cached = -1;
+  if (cached < 0) cached = __builtin_cpu_supports("avx2");
+  return cached && !forced_scalar;
+#else
+  return 0;
+#endif
+}
+
+
+void tandem_fixed_accumulate(const float *src, long n, int exponent, int64_t *acc) {
+#if defined(__x86_64__)
+  if (use_avx2()) { fixed_accumulate_avx2(src, n, exponent, acc); return; }
+#endif
+  fixed_accumulate_scalar(src, n, exponent, acc);
+}
+
+float tandem_abs_max(const float *src, long n) {
+  uint32_t top;
+#if defined(__x86_64__)
+  if (use_avx2()) top = abs_bits_max_avx2(src, n); else
+#endif
+  top = abs_bits_max_scalar(src, n);
+  if (top > 0x7f800000u) top = 0x7f800000u;  /* a NaN counts as infinite */
+  float result;
+  memcpy(&result, &top, sizeof result);
+  return result;
+}
