@@ -51,7 +51,7 @@ let package = Package(
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
-        "TandemRun", "TandemTraining", "TandemMPI", "TandemDistributed", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring",
+        "TandemRun", "TandemTraining", "TandemMPI", "TandemDistributed", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring", "TandemSystem",
         "TandemScoring", "TandemExplain", "TandemReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),

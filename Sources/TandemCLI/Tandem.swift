@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TandemData
 import TandemDistributed
+import TandemSystem
 import TandemTensor
 
 @main
@@ -16,11 +17,13 @@ struct Tandem: ParsableCommand {
 
   /// Exit status: 0 success; 64 usage (a parse or `validate()` error, printed
   /// by ArgumentParser with the usage line); 1 any failure while running, as
-  /// one line `tandem: <what>`; 4 when the numerics cannot be reproduced here.
+  /// one line `tandem: <what>`; 4 when the numerics cannot be reproduced here;
+  /// 75 when training stopped on SIGTERM or SIGINT after writing a checkpoint.
   static func main() {
     // A file-size limit must surface as a write error naming the file, not as
     // a silent kill by SIGXFSZ.
     signal(SIGXFSZ, SIG_IGN)
+    SystemProcess.ignoreBrokenPipes()
     var command: any ParsableCommand
     do {
       command = try parseAsRoot()

@@ -1,4 +1,5 @@
 import Foundation
+import TandemSystem
 
 // What every command prints with: lines written at once, aligned columns, UTC dates.
 
@@ -10,7 +11,7 @@ func printError(_ line: String) {
 /// Writes to standard output now, not when the buffer fills: progress must be
 /// visible while a long step runs, and lines must not interleave across ranks.
 func printNow(_ line: String) {
-  FileHandle.standardOutput.write(Data((line + "\n").utf8))
+  SystemProcess.writeOutput(Array((line + "\n").utf8))
 }
 
 /// Rows as text columns two spaces apart, each as wide as its widest cell;

@@ -4,6 +4,7 @@ import TandemMPI
 import TandemNN
 import TandemTensor
 import TandemRun
+import TandemSystem
 import TandemTraining
 
 extension Tandem {
@@ -71,6 +72,12 @@ extension Tandem {
         let run = TrainingRun(configuration: configuration, configurationText: text, communicator: world,
                               faults: faults, resuming: runDirectory, log: printNow)
         run.onPhase = { world.phase = $0 }
+        // After MPI_Init, whose launchers install handlers of their own.
+        let rank = world.rank
+        StopSignals.shared.install { signal in
+          printError("tandem: rank \(rank): \(signal): stopping after this step (again to stop at once)")
+        }
+        run.stopRequested = { StopSignals.shared.requested }
         run.mpiVersion = MPICommunicator.libraryVersion
         let summary = try run.run()
         if world.rank == 0 {

@@ -102,16 +102,18 @@ public struct RunRecord: Equatable, Sendable {
   }
 }
 
-/// How a run stands in the registry: stored as `running`, `finished` or
-/// `failed: <reason>`.
+/// How a run stands in the registry: stored as `running`, `finished`,
+/// `failed: <reason>` or `preempted: <reason>`.
 public enum RunStatus: Equatable, Sendable, CustomStringConvertible, DatabaseValueConvertible {
-  case running, finished, failed(reason: String)
+  /// `preempted`: stopped on request with a checkpoint to resume from.
+  case running, finished, failed(reason: String), preempted(reason: String)
 
   public var description: String {
     switch self {
     case .running: "running"
     case .finished: "finished"
     case .failed(let reason): "failed: \(reason)"
+    case .preempted(let reason): "preempted: \(reason)"
     }
   }
 
@@ -119,6 +121,7 @@ public enum RunStatus: Equatable, Sendable, CustomStringConvertible, DatabaseVal
     switch text {
     case "running": self = .running
     case "finished": self = .finished
+    case _ where text.hasPrefix("preempted: "): self = .preempted(reason: String(text.dropFirst(11)))
     default: self = .failed(reason: text.hasPrefix("failed: ") ? String(text.dropFirst(8)) : text)
     }
   }

@@ -176,6 +176,14 @@ public final class RunRegistry: Sendable {
     }
   }
 
+  /// A resumed run is running again until it records its end anew.
+  public func recordResume(runID: String) throws {
+    try write("cannot record the resume of run \(runID)") { db in
+      try requireRun(runID, db)
+      try db.execute(sql: "UPDATE runs SET ended_at = NULL, status = ? WHERE id = ?", arguments: [RunStatus.running, runID])
+    }
+  }
+
   private func requireRun(_ runID: String, _ db: Database) throws {
     guard try RunRecord.exists(db, key: runID) else {
       throw StoreError(path: path, message: "no run \(runID) (tandem runs list shows the recorded runs)")

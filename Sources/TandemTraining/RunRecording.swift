@@ -23,6 +23,7 @@ struct RunRecording {
     let store = try Store(root: storeRoot)
     let runID = (runDirectory as NSString).lastPathComponent
     if resuming, let existing = try store.registry.run(id: runID) {
+      try store.registry.recordResume(runID: runID)
       return RunRecording(store: store, runID: runID, snapshotID: existing.snapshotID)
     }
     try store.storeDataset(at: configuration.dataset, contentSHA256: reader.contentSHA256)
@@ -54,6 +55,11 @@ struct RunRecording {
   func finish(parametersFile: String) throws {
     try store.registry.recordFinish(runID: runID, status: .finished, parametersSHA256: try parametersSHA256(file: parametersFile),
                                     parametersFile: Self.absolute(parametersFile))
+  }
+
+  /// Best effort, as for `fail`: the checkpoint is what a resume needs.
+  func preempt(_ reason: String) {
+    try? store.registry.recordFinish(runID: runID, status: .preempted(reason: reason), parametersSHA256: nil, parametersFile: nil)
   }
 
   /// Best effort: the error that ended the run matters more than recording it.

@@ -131,7 +131,8 @@ public struct FaultInjection: Sendable, Equatable {
   /// KiB: from then on, writes past it fail as on a full disk, with the
   /// kernel's own error. (A limit set before launch would stop MPI itself,
   /// whose shared-memory segments are files too.)
-  public enum Kind: String, Sendable { case kill, raise, stall, filesize }
+  /// `term` sends the rank SIGTERM, as a scheduler's preemption does.
+  public enum Kind: String, Sendable { case kill, raise, stall, filesize, term }
   public var kind: Kind?
   public var rank = 0
   public var step = 0
@@ -148,7 +149,7 @@ public struct FaultInjection: Sendable, Equatable {
     guard let spec = environment["TANDEM_FAULT"], !spec.isEmpty else { self = .none; return }
     let parts = spec.split(separator: ":").map(String.init)
     guard let kind = parts.first.flatMap(Kind.init(rawValue:)) else {
-      throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': expected kill|raise|stall:rank=R:step=S or filesize:rank=R:step=S:kib=K")
+      throw DataError(path: "TANDEM_FAULT", message: "'\(spec)': expected kill|raise|stall|term:rank=R:step=S or filesize:rank=R:step=S:kib=K")
     }
     self.kind = kind
     for part in parts.dropFirst() {
@@ -169,6 +170,7 @@ public struct FaultInjection: Sendable, Equatable {
     guard let kind, rank == self.rank, step == self.step else { return }
     switch kind {
     case .kill: SystemProcess.kill(SystemProcess.id, SIGKILL)
+    case .term: SystemProcess.kill(SystemProcess.id, SIGTERM)
     case .raise: throw DataError(path: "TANDEM_FAULT", message: "injected failure on rank \(rank) at step \(step)")
     case .stall: while true { Thread.sleep(forTimeInterval: 60) }
     case .filesize: SystemProcess.limitFileSize(to: UInt64(kib) * 1024)

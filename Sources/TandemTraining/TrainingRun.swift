@@ -3,6 +3,7 @@ import TandemData
 import TandemDistributed
 import TandemNN
 import TandemRun
+import TandemSystem
 import TandemTensor
 
 /// One data-parallel training run on every rank of `communicator`.
@@ -25,6 +26,8 @@ public final class TrainingRun {
   let resumeDirectory: String?
   /// Called with a one-line phase ("epoch 2 step 17") before each step, for stall reports.
   public var onPhase: (String) -> Void = { _ in }
+  /// This rank's pending stop request (a signal's number), polled between steps.
+  public var stopRequested: () -> Int32? = { nil }
   /// The MPI library's version line for the snapshot (only TandemMPI asks MPI).
   public var mpiVersion = "none"
   private var rank: Int { communicator.rank }
@@ -190,6 +193,8 @@ public final class TrainingRun {
     do {
       return try train(model: model, trainer: trainer, source: source, facts: facts, runDirectory: runDirectory,
                        position: position, validation: validation, recording: recording)
+    } catch let stopped as AgreedFailure where stopped.exitStatus == TrainingStopped.exitStatus {
+      throw stopped  // recorded as preempted, not failed
     } catch {
       recording?.fail(error)
       throw error
@@ -301,6 +306,16 @@ public final class TrainingRun {
           if config.training.checkpointEvery > 0 && step % config.training.checkpointEvery == 0 && s + 1 < epochSteps {
             try saveCheckpoint(epoch, s + 1, step)
           }
+          // At the same steps on every rank (a signal may reach only some);
+          // never at an epoch's last step, whose evaluation comes first.
+          if step % stopCheckInterval == 0 && s + 1 < epochSteps {
+            var signal: [Int64] = [Int64(stopRequested() ?? 0)]
+            try comm.allreduce(&signal, .max)
+            if signal[0] != 0 {
+              try stop(signal: StopSignals.name(Int32(signal[0])), epoch: epoch, stepInEpoch: s + 1, globalStep: step,
+                       save: saveCheckpoint, recording: recording, runDirectory: runDirectory)
+            }
+          }
         }
         onPhase("epoch \(epoch + 1) evaluation")
         try comm.allreduce(&timings, .sum)
@@ -365,6 +380,29 @@ public final class TrainingRun {
       }
     }
     return summary
+  }
+
+  /// Steps between polls of the stop request: a poll is one small
+  /// collective, negligible beside an image step but not beside a table
+  /// model's sub-millisecond one.
+  private var stopCheckInterval: Int { configuration.model.isImageModel ? 1 : 32 }
+
+  /// A stop request seen by some rank: rank 0 writes a checkpoint of the
+  /// step just finished and records the run as preempted, and every rank
+  /// ends with `TrainingStopped` (exit 75), which `tandem train --resume` continues.
+  private func stop(signal: String, epoch: Int, stepInEpoch: Int, globalStep: Int, save: (Int, Int, Int) throws -> Void,
+                    recording: RunRecording?, runDirectory: String) throws -> Never {
+    onPhase("stopping: writing a checkpoint")
+    try communicator.agree { () throws -> Void in
+      let stopped = TrainingStopped(signal: signal, epoch: epoch + 1, stepInEpoch: stepInEpoch, globalStep: globalStep,
+                                    runDirectory: runDirectory)
+      if rank == 0 {
+        try save(epoch, stepInEpoch, globalStep)
+        recording?.preempt(stopped.description)
+      }
+      throw stopped
+    }
+    fatalError("agree rethrows the stop on every rank")
   }
 
   /// `training.solver = "lbfgs"`: the whole training split in one global
@@ -471,6 +509,23 @@ public final class TrainingRun {
     }
     try AtomicFile.write(Data(configurationText.utf8), to: path + "/config.toml")
     return path
+  }
+}
+
+/// The run stopped on request (SIGTERM, SIGINT) after writing a checkpoint.
+public struct TrainingStopped: DistinctExitStatus, CustomStringConvertible {
+  /// EX_TEMPFAIL: try again later, here by resuming.
+  public static let exitStatus: Int32 = 75
+  public var exitStatus: Int32 { Self.exitStatus }
+  public let signal: String
+  public let epoch: Int
+  public let stepInEpoch: Int
+  public let globalStep: Int
+  public let runDirectory: String
+
+  public var description: String {
+    "stopped by \(signal) at epoch \(epoch) step \(stepInEpoch) (global step \(globalStep)) with a checkpoint; "
+      + "continue with: tandem train --resume \(runDirectory)"
   }
 }
 

@@ -118,3 +118,48 @@ extension MPIJobTests {
     #expect(try store.registry.run(id: (directory as NSString).lastPathComponent)?.status == .finished)
   }
 }
+
+extension MPIJobTests {
+  /// SIGTERM (what Slurm sends on preemption and at the time limit) reaching
+  /// one rank only: every rank stops after the same step, rank 0 writes a
+  /// checkpoint of it, the run is recorded as preempted, the job exits 75 in
+  /// one line; resumed on one rank it ends bitwise identical to a run never
+  /// stopped, and its row finishes.
+  @Test func aSIGTERMedRunCheckpointsExits75AndResumesBitwiseIdentical() throws {
+    let reference = try train(try SmallXray.toml, ranks: 1)
+    #expect(reference.output.status == 0, "\(reference.output)")
+    let expected = try bits(try #require(reference.directory))
+    let stopped = try train(try SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "term:rank=1:step=7"])
+    #expect(stopped.output.status == 75, "\(stopped.output)")
+    let lines = tandemLines(stopped.output.stderr).filter { !$0.contains("stopping after this step") }
+    #expect(lines.count == 1 && lines[0].contains("stopped by SIGTERM at epoch") && lines[0].contains("tandem train --resume"),
+            "\(stopped.output)")
+    let directory = try newestRun(besides: stopped.config)
+    // The stop's own checkpoint: after the 8th step (the signal is sent as
+    // it starts) or the 9th, where checkpoint_every = 3 would write none.
+    let newest = try #require(try CheckpointDirectory(run: directory).files().last)
+    #expect(["step-00000008.h5", "step-00000009.h5"].contains((newest as NSString).lastPathComponent), "\(newest)")
+    let store = try Store(root: (stopped.config as NSString).deletingLastPathComponent + "/store", create: false)
+    let id = (directory as NSString).lastPathComponent
+    #expect(try store.registry.run(id: id)?.status.description.hasPrefix("preempted: stopped by SIGTERM") == true)
+    let resumed = try resume(directory, config: stopped.config, ranks: 1)
+    #expect(resumed.status == 0 && resumed.stdout.contains("resuming "), "\(resumed)")
+    #expect(try bits(directory) == expected)
+    #expect(try store.registry.run(id: id)?.status == .finished)
+  }
+
+  /// `tandem train ... | head -n 1`: the reader goes away after one line and
+  /// the training still runs to its end and exits 0.
+  @Test func aClosedStandardOutputIsNotATrainingFailure() throws {
+    let config = Fixtures.runFile(try SmallXray.toml)
+    let folder = (config as NSString).deletingLastPathComponent
+    let script = "'\(TandemProcess.binary.path)' train --config '\(config)' | head -n 1; echo \"${PIPESTATUS[0]}\" > status"
+    let run = try TandemProcess.run([], timeout: 120, environment: ["TANDEM_PROGRESS": "plain"],
+                                    directory: URL(fileURLWithPath: folder), executable: "/bin/bash", arguments: ["-c", script])
+    #expect(run.stdout.split(separator: "\n").count == 1, "\(run)")
+    let status = try String(contentsOfFile: folder + "/status", encoding: .utf8)
+    #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(run)")
+    let directory = try newestRun(besides: config)
+    #expect(FileManager.default.fileExists(atPath: directory + "/model.h5"))
+  }
+}
