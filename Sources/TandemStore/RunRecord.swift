@@ -49,8 +49,12 @@ public struct RunRecord: Equatable, Sendable {
   public var codeVersion: String
   public var startedAt: Date
   public var endedAt: Date?
-  /// A run that stays `running` long after its start was killed.
+  /// Read back as `failed` when a `running` run's heartbeat stopped: its
+  /// processes died without recording an end (SIGKILL, a lost node).
   public var status: RunStatus
+  /// When rank 0 last said it was alive (every `heartbeatInterval` seconds;
+  /// the start until the first beat, and for rows older than heartbeats).
+  public var heartbeatAt: Date
   /// The run file as given (TOML).
   public var configuration: String
   /// The machine and libraries it ran on (the snapshot's).
@@ -72,7 +76,9 @@ public struct RunRecord: Equatable, Sendable {
               startedAt: Date = Date(), endedAt: Date? = nil, status: RunStatus = .running, configuration: String,
               environment: EnvironmentInfo, trainData: DataReference, validationData: DataReference?,
               featureStatistics: FeatureStatistics, worldSize: Int, runDirectory: String,
-              parametersSHA256: String? = nil, parametersFile: String? = nil, epochs: [Epoch] = []) {
+              parametersSHA256: String? = nil, parametersFile: String? = nil, epochs: [Epoch] = [],
+              heartbeatAt: Date? = nil) {
+    self.heartbeatAt = heartbeatAt ?? startedAt
     self.id = id
     self.snapshotID = snapshotID
     self.user = user
@@ -90,6 +96,25 @@ public struct RunRecord: Equatable, Sendable {
     self.parametersSHA256 = parametersSHA256
     self.parametersFile = parametersFile
     self.epochs = epochs
+  }
+
+  /// Seconds between a running run's heartbeats.
+  public static let heartbeatInterval: Double = 30
+  /// A `running` row whose newest heartbeat is older than this is dead: ten
+  /// beats missed, far beyond any pause of a live process.
+  public static let heartbeatTimeout: Double = 300
+
+  /// This record as it stands at `now`: a `running` run without a heartbeat
+  /// for `heartbeatTimeout` is reported failed (nothing is written).
+  public func checkedForHeartbeat(now: Date = Date()) -> RunRecord {
+    guard status == .running else { return self }
+    let last = heartbeatAt
+    guard now.timeIntervalSince(last) > Self.heartbeatTimeout else { return self }
+    var stale = self
+    let formatter = ISO8601DateFormatter()
+    stale.status = .failed(reason: "no heartbeat since \(formatter.string(from: last)): its processes ended without "
+                           + "recording why (killed or crashed); tandem train --resume \(runDirectory) continues it")
+    return stale
   }
 
   /// `$USER`, else `$LOGNAME`, else `uid <n>` (containers often set neither).
@@ -163,7 +188,7 @@ extension RunRecord: FetchableRecord, PersistableRecord {
       validationData: validation,
       featureStatistics: try Self.decode(row["feature_statistics"], column: "feature_statistics"),
       worldSize: row["world_size"], runDirectory: row["run_directory"], parametersSHA256: row["parameters_sha256"],
-      parametersFile: row["parameters_file"])
+      parametersFile: row["parameters_file"], heartbeatAt: row["heartbeat_at"])
   }
 
   public func encode(to container: inout PersistenceContainer) throws {
@@ -187,6 +212,7 @@ extension RunRecord: FetchableRecord, PersistableRecord {
     container["run_directory"] = runDirectory
     container["parameters_sha256"] = parametersSHA256
     container["parameters_file"] = parametersFile
+    container["heartbeat_at"] = heartbeatAt
   }
 
   private static func split(_ name: String?) throws -> Split {

@@ -103,6 +103,9 @@ public final class RunRegistry: Sendable {
     migrator.registerMigration("v3-retrain") { db in
       try db.execute(sql: ModelRegistrySchema.v3)
     }
+    migrator.registerMigration("v4-heartbeat") { db in
+      try db.execute(sql: "ALTER TABLE runs ADD COLUMN heartbeat_at DATETIME")
+    }
     return migrator
   }
 
@@ -176,11 +179,19 @@ public final class RunRegistry: Sendable {
     }
   }
 
+  /// A running run's sign of life (rank 0, every `RunRecord.heartbeatInterval`).
+  public func heartbeat(runID: String, at time: Date = Date()) throws {
+    try write("cannot record the heartbeat of run \(runID)") { db in
+      try db.execute(sql: "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ?", arguments: [time, runID, RunStatus.running])
+    }
+  }
+
   /// A resumed run is running again until it records its end anew.
   public func recordResume(runID: String) throws {
     try write("cannot record the resume of run \(runID)") { db in
       try requireRun(runID, db)
-      try db.execute(sql: "UPDATE runs SET ended_at = NULL, status = ? WHERE id = ?", arguments: [RunStatus.running, runID])
+      try db.execute(sql: "UPDATE runs SET ended_at = NULL, status = ?, heartbeat_at = ? WHERE id = ?",
+                     arguments: [RunStatus.running, Date(), runID])
     }
   }
 
@@ -195,7 +206,7 @@ public final class RunRegistry: Sendable {
   /// Every run, newest start first, without epochs.
   public func runs() throws -> [RunRecord] {
     try read("cannot list runs") { db in
-      try RunRecord.order(Column("started_at").desc, Column("id").desc).fetchAll(db)
+      try RunRecord.order(Column("started_at").desc, Column("id").desc).fetchAll(db).map { $0.checkedForHeartbeat() }
     }
   }
 
@@ -203,6 +214,7 @@ public final class RunRegistry: Sendable {
   public func runs(snapshotID: String) throws -> [RunRecord] {
     try read("cannot list runs") { db in
       try RunRecord.filter(Column("snapshot_id") == snapshotID).order(Column("started_at").desc, Column("id").desc).fetchAll(db)
+        .map { $0.checkedForHeartbeat() }
     }
   }
 
@@ -211,7 +223,7 @@ public final class RunRegistry: Sendable {
     try read("cannot read run \(id)") { db in
       guard var run = try RunRecord.fetchOne(db, key: id) else { return nil }
       run.epochs = try RunRecord.Epoch.filter(Column("run_id") == id).order(Column("epoch")).fetchAll(db)
-      return run
+      return run.checkedForHeartbeat()
     }
   }
 

@@ -14,6 +14,7 @@ struct RunRecording {
   let store: Store
   let runID: String
   let snapshotID: String
+  let heartbeat: Heartbeat
 
   /// Stores the dataset and the snapshot, and records the run's start, or
   /// finds the row of the run being resumed.
@@ -24,7 +25,7 @@ struct RunRecording {
     let runID = (runDirectory as NSString).lastPathComponent
     if resuming, let existing = try store.registry.run(id: runID) {
       try store.registry.recordResume(runID: runID)
-      return RunRecording(store: store, runID: runID, snapshotID: existing.snapshotID)
+      return RunRecording(store: store, runID: runID, snapshotID: existing.snapshotID, heartbeat: Heartbeat(store: store, runID: runID))
     }
     try store.storeDataset(at: configuration.dataset, contentSHA256: reader.contentSHA256)
     let environment = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
@@ -45,7 +46,7 @@ struct RunRecording {
       environment: environment, trainData: reference(configuration.training.trainSplit),
       validationData: reference(configuration.training.validationSplit), featureStatistics: FeatureStatistics(mean: reader.mean, std: reader.std),
       worldSize: worldSize, runDirectory: Self.absolute(runDirectory)))
-    return RunRecording(store: store, runID: runID, snapshotID: snapshotID)
+    return RunRecording(store: store, runID: runID, snapshotID: snapshotID, heartbeat: Heartbeat(store: store, runID: runID))
   }
 
   func epoch(_ epoch: Int, metrics: ClassificationMetrics) throws {
@@ -53,17 +54,20 @@ struct RunRecording {
   }
 
   func finish(parametersFile: String) throws {
+    heartbeat.stop()
     try store.registry.recordFinish(runID: runID, status: .finished, parametersSHA256: try parametersSHA256(file: parametersFile),
                                     parametersFile: Self.absolute(parametersFile))
   }
 
   /// Best effort, as for `fail`: the checkpoint is what a resume needs.
   func preempt(_ reason: String) {
+    heartbeat.stop()
     try? store.registry.recordFinish(runID: runID, status: .preempted(reason: reason), parametersSHA256: nil, parametersFile: nil)
   }
 
   /// Best effort: the error that ended the run matters more than recording it.
   func fail(_ error: any Error) {
+    heartbeat.stop()
     let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "unknown error"
     try? store.registry.recordFinish(runID: runID, status: .failed(reason: reason), parametersSHA256: nil, parametersFile: nil)
   }
@@ -71,4 +75,24 @@ struct RunRecording {
   private static func absolute(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
   }
+}
+
+/// Rank 0's sign of life in the registry, from a timer thread, so a long
+/// step or evaluation still beats; a dead process stops beating and its row
+/// reads back as failed (`RunRecord.checkedForHeartbeat`). Best effort: a
+/// store that refuses a heartbeat fails the run's next real write anyway.
+final class Heartbeat: @unchecked Sendable {
+  private let timer: any DispatchSourceTimer
+
+  init(store: Store, runID: String) {
+    timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "tandem.heartbeat"))
+    let interval = ProcessInfo.processInfo.environment["TANDEM_HEARTBEAT_SECONDS"].flatMap(Double.init) ?? RunRecord.heartbeatInterval
+    timer.schedule(deadline: .now() + interval, repeating: interval)
+    timer.setEventHandler { try? store.registry.heartbeat(runID: runID) }
+    timer.resume()
+  }
+
+  func stop() { timer.cancel() }
+
+  deinit { timer.cancel() }
 }

@@ -129,7 +129,7 @@ extension MPIJobTests {
     let reference = try train(try SmallXray.toml, ranks: 1)
     #expect(reference.output.status == 0, "\(reference.output)")
     let expected = try bits(try #require(reference.directory))
-    let stopped = try train(try SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "term:rank=1:step=7"])
+    let stopped = try train(try SmallXray.toml, ranks: 2, timeout: 120, environment: ["TANDEM_FAULT": "term:rank=1:step=7", "TANDEM_HEARTBEAT_SECONDS": "0.02"])
     #expect(stopped.output.status == 75, "\(stopped.output)")
     let lines = tandemLines(stopped.output.stderr).filter { !$0.contains("stopping after this step") }
     #expect(lines.count == 1 && lines[0].contains("stopped by SIGTERM at epoch") && lines[0].contains("tandem train --resume"),
@@ -142,6 +142,9 @@ extension MPIJobTests {
     let store = try Store(root: (stopped.config as NSString).deletingLastPathComponent + "/store", create: false)
     let id = (directory as NSString).lastPathComponent
     #expect(try store.registry.run(id: id)?.status.description.hasPrefix("preempted: stopped by SIGTERM") == true)
+    // Rank 0 beat while it ran (a crashed run is told apart by its silence).
+    let row = try #require(try store.registry.run(id: id))
+    #expect(row.heartbeatAt > row.startedAt, "\(row.heartbeatAt) \(row.startedAt)")
     let resumed = try resume(directory, config: stopped.config, ranks: 1)
     #expect(resumed.status == 0 && resumed.stdout.contains("resuming "), "\(resumed)")
     #expect(try bits(directory) == expected)

@@ -41,7 +41,8 @@ struct RunRegistryTests {
 
   @Test func runsAreListedNewestFirstAndNoValidationReferenceIsKept() throws {
     let registry = try Store(root: Fixtures.folder() + "/store").registry
-    let t = Date(timeIntervalSince1970: 1_750_000_000)
+    // Recent: an old row still `running` would read back as failed (no heartbeat).
+    let t = Date(timeIntervalSinceNow: -120)
     var noValidation = Fixtures.run(id: "b", snapshotID: "s", startedAt: t.addingTimeInterval(60))
     noValidation.validationData = nil
     try registry.recordStart(Fixtures.run(id: "a", snapshotID: "s", startedAt: t))
@@ -184,5 +185,30 @@ final class Failures: @unchecked Sendable {
     try database.write { try $0.execute(sql: "UPDATE runs SET environment = '{\"os\":' WHERE id = 'f'") }
     let error = try #require(throws: StoreError.self) { try registry.run(id: "f") }
     #expect(error.description.hasPrefix("\(store.registryPath): cannot read run f: column environment does not hold a EnvironmentInfo"), "\(error)")
+  }
+}
+
+extension RunRegistryTests {
+  /// A `running` row whose heartbeat stopped (SIGKILL, a lost node) reads back
+  /// as failed, saying since when and how to continue; a beating one stays
+  /// running, and an ended one keeps its status however old.
+  @Test func aRunningRowWithoutAHeartbeatReadsBackAsFailed() throws {
+    let registry = try Store(root: Fixtures.folder() + "/store").registry
+    let snapshot = String(repeating: "7", count: 64)
+    let old = Date(timeIntervalSinceNow: -RunRecord.heartbeatTimeout - 60)
+    for id in ["dead", "alive", "done"] { try registry.recordStart(Fixtures.run(id: id, snapshotID: snapshot, startedAt: old)) }
+    try registry.heartbeat(runID: "alive")
+    try registry.recordFinish(runID: "done", status: .finished, parametersSHA256: nil, parametersFile: nil)
+    // A heartbeat never revives a run that has ended.
+    try registry.heartbeat(runID: "done")
+    let status = { (id: String) in try #require(try registry.run(id: id)).status }
+    #expect(try status("alive") == .running)
+    #expect(try status("done") == .finished)
+    let dead = try status("dead").description
+    #expect(dead.hasPrefix("failed: no heartbeat since ") && dead.contains("tandem train --resume runs/dead"), "\(dead)")
+    #expect(try registry.runs().first { $0.id == "dead" }?.status.description == dead)
+    // A resume makes it running again, with a fresh heartbeat.
+    try registry.recordResume(runID: "dead")
+    #expect(try status("dead") == .running)
   }
 }
