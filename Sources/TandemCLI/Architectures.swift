@@ -13,7 +13,7 @@ extension Tandem {
         benchmark quotes; xray-cnn-gn adds group normalisation before each convolution's ReLU.
         """)
 
-    @Option(help: "Feature count for the churn models.") var features = 45
+    @Option(help: "Feature count for the churn models (the Telco table has 46).") var features = 46
     @Option(name: .customLong("image-size"), help: "Image side for the X-ray models.") var imageSize = 128
     @Flag(help: "Skip the step-cost measurement.") var noTiming = false
 

@@ -28,26 +28,50 @@ extension Tandem {
     var resume: String?
     @Option(help: "Model for generated data: \(ModelName.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: String?
-    @Option(help: "Number of generated training samples.") var synthetic = 2048
-    @Option(help: "Training steps on generated data.") var steps = 50
-    @Option(name: .customLong("global-batch"), help: "Samples per step (default: the model's reference batch).")
+    @Option(name: .customLong("set"), help: ArgumentHelp(
+      "Override a run-file setting, as KEY=VALUE (repeatable); recorded in the run's config.toml and snapshot.",
+      valueName: "key=value"))
+    var overrides: [String] = []
+    @Option(help: "Number of generated training samples (default 2048).") var synthetic: Int?
+    @Option(help: "Training steps (default 50 on generated data; with --config, training.max_steps).") var steps: Int?
+    @Option(name: .customLong("global-batch"), help: "Samples per step (default: the model's reference batch; with --config, training.global_batch).")
     var globalBatch: Int?
-    @Option(name: .customLong("learning-rate"), help: "Learning rate (default: reference, scaled with the batch).")
+    @Option(name: .customLong("learning-rate"), help: "Learning rate (default: reference, scaled with the batch; with --config, training.learning_rate).")
     var learningRate: Float?
-    @Option(help: "Seed for data and initial weights.") var seed: UInt64 = 1
-    @Option(name: .customLong("image-size"), help: "Image side for xray-cnn.") var imageSize = 128
-    @Option(help: "Feature count for the churn models.") var features = 45
-    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads.") var blasThreads = 1
+    @Option(help: "Seed for data and initial weights (default 1; with --config, seed).") var seed: UInt64?
+    @Option(name: .customLong("image-size"), help: "Image side for xray-cnn on generated data (default 128).") var imageSize: Int?
+    @Option(help: "Feature count for the churn models on generated data (default 46, as the Telco table).") var features: Int?
+    @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads (default 1; with --config, cluster.blas_threads).") var blasThreads: Int?
 
     func validate() throws {
       guard [config, model, resume].compactMap({ $0 }).count == 1 else {
         throw ValidationError("give one of --config FILE, --resume RUN or --model NAME (with --synthetic N)")
       }
-      guard synthetic > 0 else { throw ValidationError("--synthetic must be positive, got \(synthetic)") }
-      guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
+      if let synthetic, synthetic <= 0 { throw ValidationError("--synthetic must be positive, got \(synthetic)") }
+      if let steps, steps <= 0 { throw ValidationError("--steps must be positive, got \(steps)") }
       if let globalBatch, globalBatch <= 0 { throw ValidationError("--global-batch must be positive, got \(globalBatch)") }
       if let learningRate, !(learningRate > 0) { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
-      guard blasThreads > 0 else { throw ValidationError("--blas-threads must be positive, got \(blasThreads)") }
+      if let blasThreads, blasThreads <= 0 { throw ValidationError("--blas-threads must be positive, got \(blasThreads)") }
+      // A flag that would change nothing is an error, never silence.
+      let generatedOnly = [("--synthetic", synthetic != nil), ("--image-size", imageSize != nil), ("--features", features != nil)]
+      if model == nil, let flag = generatedOnly.first(where: \.1)?.0 {
+        throw ValidationError("\(flag) applies to generated data (--model NAME) only")
+      }
+      if model != nil, !overrides.isEmpty { throw ValidationError("--set applies to a run file (--config FILE) only") }
+      if resume != nil, !runFileOverrides.isEmpty {
+        throw ValidationError("a resumed run keeps the settings it started with; \(runFileOverrides.map { "--set \($0)" }.joined(separator: " ")) would change them")
+      }
+    }
+
+    /// `--set` and the flags with a run-file key, as `KEY=VALUE`.
+    private var runFileOverrides: [String] {
+      var all = overrides
+      if let seed { all.append("seed=\(seed)") }
+      if let learningRate { all.append("training.learning_rate=\(learningRate)") }
+      if let globalBatch { all.append("training.global_batch=\(globalBatch)") }
+      if let steps { all.append("training.max_steps=\(steps)") }
+      if let blasThreads { all.append("cluster.blas_threads=\(blasThreads)") }
+      return all
     }
 
     func run() throws {
@@ -65,8 +89,12 @@ extension Tandem {
       let faults = try FaultInjection(environment: ProcessInfo.processInfo.environment)
       try MPIWorld.run { world in
         // Every rank reads and checks the file; a problem is reported once.
+        let overrides = runFileOverrides
         let (configuration, text) = try world.agree { () throws -> (RunConfiguration, String) in
-          try RunConfiguration.withText(contentsOf: configPath)
+          let (file, text) = try RunConfiguration.withText(contentsOf: configPath)
+          guard !overrides.isEmpty else { return (file, text) }
+          let merged = try RunFileOverrides.apply(overrides, to: text, file: (configPath as NSString).lastPathComponent)
+          return (try RunConfiguration(toml: merged, file: (configPath as NSString).lastPathComponent), merged)
         }
         world.collectiveTimeout = configuration.cluster.collectiveTimeout
         let run = TrainingRun(configuration: configuration, configurationText: text, communicator: world,
@@ -95,7 +123,9 @@ extension Tandem {
 
     private func trainSynthetic() throws {
       let name = try ModelName(parsing: model!)
-      BLAS.threadCount = blasThreads
+      let seed = self.seed ?? 1, synthetic = self.synthetic ?? 2048, steps = self.steps ?? 50
+      let imageSize = self.imageSize ?? 128, features = self.features ?? 46
+      BLAS.threadCount = blasThreads ?? 1
       var settings = TrainingSettings.reference(for: name, globalBatch: globalBatch)
       if let learningRate { settings.learningRate = learningRate }
       let network = try Model.reference(name, features: features, imageSize: imageSize, seed: seed)

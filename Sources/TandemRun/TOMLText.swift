@@ -162,3 +162,46 @@ final class TOMLSection {
     return row[b.count]
   }
 }
+
+/// Settings given on the command line (`--set training.learning_rate=0.1`,
+/// or a flag such as `--seed 2`), laid over a run file's text. The result is
+/// the text a run records (its config.toml and snapshot), so a re-run sees
+/// what was trained, not what the file said.
+public enum RunFileOverrides {
+  /// `text` with each `KEY=VALUE` set: KEY is `key` or `section.key`; VALUE
+  /// is read as a TOML value (`0.1`, `true`, `[1.5, 0.5]`, `"x"`), else taken
+  /// as a string (`cosine`). The merged file is checked like any run file,
+  /// so an unknown key or a bad value is an error naming the override.
+  public static func apply(_ overrides: [String], to text: String, file: String) throws(ConfigurationError) -> String {
+    guard !overrides.isEmpty else { return text }
+    let table = try TOMLText.parse(text, file: file)
+    for override in overrides {
+      guard let equals = override.firstIndex(of: "=") else {
+        throw ConfigurationError(file: file, "--set '\(override)': expected KEY=VALUE, as in training.learning_rate=0.1")
+      }
+      let path = override[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+      let valueText = String(override[override.index(after: equals)...])
+      guard (1...2).contains(path.count), path.allSatisfy({ !$0.isEmpty }) else {
+        throw ConfigurationError(file: file, "--set '\(override)': KEY is key or section.key, as in training.learning_rate")
+      }
+      let value: any TOMLValueConvertible = (try? TOMLTable(string: "v = \(valueText)"))?["v"] ?? valueText
+      if path.count == 1 {
+        table[path[0]] = value
+      } else {
+        if let existing = table[path[0]], existing.table == nil {
+          throw ConfigurationError(file: file, "--set '\(override)': '\(path[0])' is not a section")
+        }
+        let section = table[path[0]]?.table ?? TOMLTable()
+        section[path[1]] = value
+        table[path[0]] = section
+      }
+    }
+    let merged = "# \(file) with " + overrides.map { "--set \($0)" }.joined(separator: " ") + "\n" + table.convert(to: .toml) + "\n"
+    do {
+      _ = try RunConfiguration(toml: merged, file: file)
+    } catch {
+      throw ConfigurationError(file: file, "with \(overrides.map { "--set \($0)" }.joined(separator: " ")): \(error.message)")
+    }
+    return merged
+  }
+}
