@@ -101,9 +101,11 @@ extension Tandem {
                               faults: faults, resuming: runDirectory, log: printNow)
         run.onPhase = { world.phase = $0 }
         // After MPI_Init, whose launchers install handlers of their own.
-        let rank = world.rank
+        // Rank 0 alone says so: mpirun also sends SIGTERM to every rank when
+        // one aborts, and their lines would bury that rank's error.
+        let coordinator = world.rank == 0
         StopSignals.shared.install { signal in
-          printError("tandem: rank \(rank): \(signal): stopping after this step (again to stop at once)")
+          if coordinator { printError("tandem: \(signal): stopping after this step (again to stop at once)") }
         }
         run.stopRequested = { StopSignals.shared.requested }
         run.mpiVersion = MPICommunicator.libraryVersion
