@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TandemTraining
 import TandemMonitoring
 import TandemRun
 
@@ -8,16 +9,18 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Scheduled retraining: check drift, retrain on the new data when due, evaluate, promote through the gates.",
       discussion: """
-        tandem retrain --config retrain.toml   (schema: docs/configuration.md, "Retraining")
+        Example: tandem retrain --config retrain.toml   (schema: docs/configuration.md, "Retraining")
 
-        Takes an exclusive lock per model in STORE/locks/; a second retrain of the same model
-        started meanwhile exits 0 at once, saying so. Retraining is due when the model has no
-        production version yet or `tandem monitor` finds drift in the new data. When due, trains
-        with the launcher (mpirun by default), evaluates on the test split, registers the new
-        version and promotes it if it passes its gates. Every decision, including "not due", is
+        Takes an exclusive lock per model in STORE/locks/; a second retrain of the same model \
+        started meanwhile exits 0 at once, saying so. Retraining is due when the model has no \
+        production version yet or `tandem monitor` finds drift in the new data. When due, trains \
+        with the launcher (mpirun by default), evaluates on the test split, registers the new \
+        version and promotes it if it passes its gates. Every decision, including "not due", is \
         recorded in the registry (tandem models show NAME lists them).
-        Exit status: 0 done (promoted, not due, or another retrain running), 2 retrained but the
-        gates refused the new version (production unchanged), 1 error.
+
+        Exit status: 0 done (promoted, not due, or another retrain running); 2 retrained, but the \
+        gates refused the new version (production unchanged); 75 the training was stopped on \
+        request (SIGTERM, preemption) before it finished; 1 error.
         """)
 
     @Option(help: "The retrain file (TOML).") var config: String
@@ -25,7 +28,15 @@ extension Tandem {
     func run() throws {
       var retraining = try Retraining(settings: try RetrainConfiguration(contentsOf: config), launch: Self.launch)
       retraining.say = printNow
-      switch try retraining.run(tandem: Bundle.main.executablePath ?? CommandLine.arguments[0]) {
+      let outcome: Retraining.Outcome
+      do {
+        outcome = try retraining.run(tandem: Bundle.main.executablePath ?? CommandLine.arguments[0])
+      } catch RetrainError.trainingFailed(let status, let runFile) where status == TrainingStopped.exitStatus {
+        // Preempted, not broken: the scheduler may run the retrain again.
+        printError("tandem: the training stopped on request (exit 75) before it finished; nothing was registered; run file \(runFile)")
+        throw ExitCode(TrainingStopped.exitStatus)
+      }
+      switch outcome {
       case .skipped(let detail): printNow("\(detail); nothing to do")
       case .notDue, .promoted: return
       case .refused: throw ExitCode(2)

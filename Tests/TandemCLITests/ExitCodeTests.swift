@@ -37,3 +37,42 @@ import TandemTestSupport
     }
   }
 }
+
+extension ExitCodeTests {
+  /// A task of a multi-task srun step without PMIx (no `--mpi=pmix`, or
+  /// `--mpi=pmi2`) would die in MPI_Init with Open MPI's message alone:
+  /// Tandem names the fix first, in one line, exit 1.
+  @Test func srunWithoutPMIxGetsAHint() throws {
+    for (extra, how) in [([:], "without PMIx"), (["PMI_RANK": "0"], "with PMI-2")] as [([String: String], String)] {
+      let env = ["SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "0"].merging(extra) { a, _ in a }
+      let run = try TandemProcess.run(["train", "--config", "run.toml"], timeout: 60, environment: env)
+      #expect(run.status == 1 && run.stderr.hasPrefix("tandem: srun started this task \(how)")
+              && run.stderr.contains("srun --mpi=pmix") && tandemLines(run.stderr).count == 1, "\(run)")
+    }
+  }
+}
+
+extension ExitCodeTests {
+  /// A retrain whose training was stopped on request (the launched training
+  /// exited 75: preemption, a time limit) exits 75 too, so the scheduler sees
+  /// a preemption, not a failure; any other launcher failure is 1, never 64.
+  @Test func retrainPassesOnAStoppedTrainingAs75AndAFailedLauncherAs1() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-retrain-exit-\(getpid())").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try "model = \"churn-logreg\"\ndataset = \"x.h5\"\nepochs = 1\n".write(toFile: folder + "/run.toml", atomically: true, encoding: .utf8)
+    for (status, expected) in [(75, Int32(75)), (1, Int32(1)), (64, Int32(1))] {
+      let file = folder + "/retrain-\(status).toml"
+      try """
+        model = "churn"
+        run = "run.toml"
+        data = "\(try Reproducibility.churn)"
+        store = "store-\(status)"
+        ranks = 2
+        launcher = ["sh", "-c", "exit \(status)", "sh"]
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+      let run = try TandemProcess.run(["retrain", "--config", file], timeout: 60, directory: URL(fileURLWithPath: folder))
+      #expect(run.status == expected, "launcher exit \(status): \(run)")
+      #expect(tandemLines(run.stderr).count == 1, "\(run)")
+    }
+  }
+}
