@@ -17,10 +17,10 @@ extension Tandem.Audit {
     static let configuration = CommandConfiguration(
       abstract: "Re-score a sample of logged predictions; every one must give the identical output.",
       discussion: """
-        For each sampled record: the model version's stored parameters must still hash to what the
-        registry recorded (a tampered file fails here), the input read again from its source must
-        hash to the logged input hash, and the model's output must equal the logged one bit for bit.
-        Exit status 0 when all do, 1 otherwise, with one line per failure; 4 when the only failures
+        For each sampled record: the model version's stored parameters must still hash to what the \
+        registry recorded (a tampered file fails here), the input read again from its source must \
+        hash to the logged input hash, and the model's output must equal the logged one bit for bit. \
+        Exit status 0 when all do, 1 otherwise, with one line per failure; 4 when the only failures \
         are records this machine cannot recompute bit for bit (made with other numerics).
         """)
 

@@ -11,12 +11,12 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Evaluate a finished run on a split, tune its threshold, and register it as a model version.",
       discussion: """
-        The decision threshold is tuned on the run's validation split: for task pneumonia, the
-        highest threshold whose recall reaches release.target_recall (default 0.95); for
-        pneumonia-type, the most accurate one; churn keeps 0.5. The split named here is then
-        scored at that threshold: accuracy, ROC AUC, precision, recall, F1, confusion matrix,
-        calibration. Writes RUN/evaluation-SPLIT.json, and registers the run as the next version
-        of the model named after its task (pneumonia, pneumonia-type, churn), its parameters
+        The decision threshold is tuned on the run's validation split: for task pneumonia, the \
+        highest threshold whose recall reaches release.target_recall (default 0.95); for \
+        pneumonia-type, the most accurate one; churn keeps 0.5. The split named here is then \
+        scored at that threshold: accuracy, ROC AUC, precision, recall, F1, confusion matrix, \
+        calibration. Writes RUN/evaluation-SPLIT.json, and registers the run as the next version \
+        of the model named after its task (pneumonia, pneumonia-type, churn), its parameters \
         copied into the store; `tandem models promote` then checks the gates.
         """)
 

@@ -11,11 +11,11 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Compare new data with a model's training data; exit 3 when retraining is due.",
       discussion: """
-        Tables: population stability index (PSI) per source column (numeric columns in deciles of
-        the training values, categorical columns by category). Images: PSI of per-image mean
-        intensity and of the pixel histogram. Both: the change of the positive-class rate. With
-        labels in the new data, the model is scored on it; a gated metric more than --metric-drop
-        below the version's test value is decay. Exit status: 0 no retraining due, 3 retraining
+        Tables: population stability index (PSI) per source column (numeric columns in deciles of \
+        the training values, categorical columns by category). Images: PSI of per-image mean \
+        intensity and of the pixel histogram. Both: the change of the positive-class rate. With \
+        labels in the new data, the model is scored on it; a gated metric more than --metric-drop \
+        below the version's test value is decay. Exit status: 0 no retraining due, 3 retraining \
         due, 1 error. --json writes the full report.
         """)
 

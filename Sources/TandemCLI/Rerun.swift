@@ -10,12 +10,12 @@ extension Tandem {
       abstract: "Retrain from a snapshot alone and compare with the original run's final parameters.",
       discussion: """
         mpirun -np N tandem rerun SNAPSHOT_ID [--store DIR] [--output DIR]
-          Reads the run file, seed and dataset from the store (the dataset's content hash is
-          checked first), trains on N ranks into OUTPUT/, and compares the final parameters with
-          those the original run recorded. Prints `identical` (bitwise) and exits 0, or the
-          largest difference per tensor and exits 1. With the exact reduction (the default) any
-          N gives the original bits on the same kind of machine. The comparison is also written
-          to OUTPUT/RUN-ID/rerun.json.
+        Reads the run file, seed and dataset from the store (the dataset's content hash is \
+        checked first), trains on N ranks into OUTPUT/, and compares the final parameters with \
+        those the original run recorded. Prints `identical` (bitwise) and exits 0, or the \
+        largest difference per tensor and exits 1. With the exact reduction (the default) any \
+        N gives the original bits on the same kind of machine. The comparison is also written \
+        to OUTPUT/RUN-ID/rerun.json.
         """)
 
     @Argument(help: "The snapshot id (64 hex digits; tandem snapshot list shows them).") var snapshotID: String

@@ -13,13 +13,13 @@ extension Tandem {
       abstract: "Train a model: data-parallel over MPI ranks from a run file, or in one process on generated data.",
       discussion: """
         mpirun -np N tandem train --config run.toml
-          Trains on a Tandem HDF5 dataset as the TOML file describes (schema: docs/configuration.md).
-          Rank 0 prints progress and writes OUTPUT/RUN-ID/{config.toml,metrics.jsonl,model.h5,summary.json}.
+        Trains on a Tandem HDF5 dataset as the TOML file describes (schema: docs/configuration.md). \
+        Rank 0 prints progress and writes OUTPUT/RUN-ID/{config.toml,metrics.jsonl,model.h5,summary.json}.
 
         tandem train --model NAME --synthetic N
-          Trains in one process on generated data with known structure: a linearly
-          separable table for the churn models, noisy images with or without a bright
-          disc for xray-cnn. Defaults follow REFERENCE_MODELS.md.
+        Trains in one process on generated data with known structure: a linearly \
+        separable table for the churn models, noisy images with or without a bright \
+        disc for xray-cnn. Defaults follow REFERENCE_MODELS.md.
         """)
 
     @Option(help: "A run file (TOML) describing model, dataset, hyperparameters and output.")

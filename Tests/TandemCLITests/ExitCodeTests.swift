@@ -76,3 +76,20 @@ extension ExitCodeTests {
     }
   }
 }
+
+extension ExitCodeTests {
+  /// Help written for ArgumentParser's own wrapping: at 80 columns no
+  /// paragraph breaks into stray short fragments, as hand-wrapped text did.
+  @Test(arguments: [["train"], ["rerun"], ["evaluate"], ["monitor"], ["retrain"], ["predict"], ["audit", "verify"]])
+  func helpTextWrapsWithoutStrayFragments(command: [String]) throws {
+    let run = try TandemProcess.run(command + ["--help"], timeout: 30, environment: ["COLUMNS": "80"])
+    #expect(run.status == 0)
+    let lines = run.stdout.components(separatedBy: "\n")
+    let text = lines.prefix { !$0.hasPrefix("USAGE:") }
+    for (k, line) in text.enumerated() where k + 1 < text.count {
+      let next = text[text.index(text.startIndex, offsetBy: k + 1)]
+      let example = line.hasPrefix("mpirun ") || line.hasPrefix("tandem ") || line.hasPrefix("Example: ")
+      #expect(line.isEmpty || next.isEmpty || example || line.count >= 40, "\(command): stray fragment '\(line)' before '\(next)'")
+    }
+  }
+}
