@@ -16,6 +16,11 @@ extension Tandem {
 
       @Option(help: "Elements in the test arrays.") var count = 100_003
 
+      func validate() throws {
+        // An empty allreduce proves nothing.
+        guard count > 0 else { throw ValidationError("--count must be positive, got \(count)") }
+      }
+
       func run() throws {
         try MPIWorld.run { world in
           let n = world.worldSize, r = world.rank
@@ -32,7 +37,7 @@ extension Tandem {
           try world.barrier()
           printNow("rank \(r)/\(n) on \(world.processorName): allreduce of \(count) floats exact, broadcast ok")
           try world.barrier()
-          if r == 0 { printNow("mpi ok: \(n) ranks, \(MPICommunicator.libraryVersion)") }
+          if r == 0 { printNow("mpi ok: \(n) rank\(n == 1 ? "" : "s"), \(MPICommunicator.libraryVersion)") }
         }
       }
     }

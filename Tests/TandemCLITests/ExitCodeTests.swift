@@ -12,6 +12,7 @@ import TandemTestSupport
     ["bench", "kernels", "--numerics", "fastest"],
     ["predict", "--model", "churn"],
     ["ingest", "images", "dir", "--out", "x.h5", "--size", "0"],
+    ["diagnose", "mpi", "--count", "0"],
   ])
   func usageErrorsExit64(arguments: [String]) throws {
     let run = try TandemProcess.run(arguments, timeout: 60)
