@@ -11,8 +11,8 @@ extension Tandem {
       abstract: "Score data with a registered model; every prediction goes to the audit log.",
       discussion: """
         mpirun -np N tandem predict --model NAME[@VERSION] --input PATH --out preds.csv
-        PATH is a Tandem HDF5 file, a CSV or a folder of images. Sharded across ranks; preds.csv keeps input order: id, probability, label, threshold, \
-        needs_review. Samples that cannot be scored (an unreadable file, an image smaller than \
+        PATH is a Tandem HDF5 file, a CSV or a folder of images. Sharded across ranks; preds.csv \
+        keeps input order: id, probability, label, threshold, needs_review. Samples that cannot be scored (an unreadable file, an image smaller than \
         the model's input, a CSV value never seen in training, a number that is not finite) go to \
         preds.csv.errors with the reason; the rest are scored. A CSV must have every column the \
         model was trained on. A row with a number more than 10 training standard deviations from \

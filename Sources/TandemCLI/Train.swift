@@ -91,10 +91,7 @@ extension Tandem {
         // Every rank reads and checks the file; a problem is reported once.
         let overrides = runFileOverrides
         let (configuration, text) = try world.agree { () throws -> (RunConfiguration, String) in
-          let (file, text) = try RunConfiguration.withText(contentsOf: configPath)
-          guard !overrides.isEmpty else { return (file, text) }
-          let merged = try RunFileOverrides.apply(overrides, to: text, file: (configPath as NSString).lastPathComponent)
-          return (try RunConfiguration(toml: merged, file: (configPath as NSString).lastPathComponent), merged)
+          try RunConfiguration.withText(contentsOf: configPath, overrides: overrides)
         }
         world.collectiveTimeout = configuration.cluster.collectiveTimeout
         let run = TrainingRun(configuration: configuration, configurationText: text, communicator: world,

@@ -99,10 +99,14 @@ public struct ExactReducer {
         offset += p.count
       }
     }
-    // A loss too large for the fixed point (a diverging step) is not finite on every rank.
-    if !representable { return distributed ? .nan : loss }
-    if sums[parameterCount + 1] != 0 { return .nan }
-    return Double(sums[parameterCount]) / lossScale
+    // A loss the fixed point cannot hold (a diverging step) is summed as it
+    // is, on every rank alike, so each reports the same value.
+    if let communicator, distributed, sums[parameterCount + 1] != 0 {
+      var total = [loss]
+      try communicator.allreduce(&total, .sum)
+      return total[0]
+    }
+    return representable ? Double(sums[parameterCount]) / lossScale : loss
   }
 
   /// The largest e with `terms · maximum · 2^e ≤ 2^62`, so no partial sum can

@@ -202,9 +202,20 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
   /// The run file at `path`, parsed and checked, with the text it was parsed
   /// from (kept in checkpoints and snapshots, so a re-run reads the same bytes).
-  public static func withText(contentsOf path: String) throws(ConfigurationError) -> (configuration: RunConfiguration, text: String) {
+  /// With `overrides` (`KEY=VALUE`, from `train --set` and its flags), the
+  /// text is the run file with them laid over it (`RunFileOverrides`), and an
+  /// error in the merged file names them.
+  public static func withText(contentsOf path: String, overrides: [String] = []) throws(ConfigurationError)
+    -> (configuration: RunConfiguration, text: String) {
+    let file = (path as NSString).lastPathComponent
     let text = try TOMLText.read(path, what: "run file")
-    return (try RunConfiguration(toml: text, file: (path as NSString).lastPathComponent), text)
+    guard !overrides.isEmpty else { return (try RunConfiguration(toml: text, file: file), text) }
+    let merged = try RunFileOverrides.apply(overrides, to: text, file: file)
+    do {
+      return (try RunConfiguration(toml: merged, file: file), merged)
+    } catch {
+      throw ConfigurationError(file: file, "with \(RunFileOverrides.describe(overrides)): \(error.message)")
+    }
   }
 
   /// Parses and checks one run file's text. Each key is named once, in the

@@ -167,13 +167,12 @@ final class TOMLSection {
 /// or a flag such as `--seed 2`), laid over a run file's text. The result is
 /// the text a run records (its config.toml and snapshot), so a re-run sees
 /// what was trained, not what the file said.
-public enum RunFileOverrides {
+enum RunFileOverrides {
   /// `text` with each `KEY=VALUE` set: KEY is `key` or `section.key`; VALUE
   /// is read as a TOML value (`0.1`, `true`, `[1.5, 0.5]`, `"x"`), else taken
-  /// as a string (`cosine`). The merged file is checked like any run file,
-  /// so an unknown key or a bad value is an error naming the override.
-  public static func apply(_ overrides: [String], to text: String, file: String) throws(ConfigurationError) -> String {
-    guard !overrides.isEmpty else { return text }
+  /// as a string (`cosine`). `RunConfiguration.withText(contentsOf:overrides:)`
+  /// checks the result like any run file.
+  static func apply(_ overrides: [String], to text: String, file: String) throws(ConfigurationError) -> String {
     let table = try TOMLText.parse(text, file: file)
     for override in overrides {
       guard let equals = override.firstIndex(of: "=") else {
@@ -196,12 +195,11 @@ public enum RunFileOverrides {
         table[path[0]] = section
       }
     }
-    let merged = "# \(file) with " + overrides.map { "--set \($0)" }.joined(separator: " ") + "\n" + table.convert(to: .toml) + "\n"
-    do {
-      _ = try RunConfiguration(toml: merged, file: file)
-    } catch {
-      throw ConfigurationError(file: file, "with \(overrides.map { "--set \($0)" }.joined(separator: " ")): \(error.message)")
-    }
-    return merged
+    return "# \(file) with \(describe(overrides))\n" + table.convert(to: .toml) + "\n"
+  }
+
+  /// `--set A --set B`, as the overrides are named in the merged file and in errors.
+  static func describe(_ overrides: [String]) -> String {
+    overrides.map { "--set \($0)" }.joined(separator: " ")
   }
 }

@@ -108,11 +108,10 @@ public struct RunRecord: Equatable, Sendable {
   /// for `heartbeatTimeout` is reported failed (nothing is written).
   public func checkedForHeartbeat(now: Date = Date()) -> RunRecord {
     guard status == .running else { return self }
-    let last = heartbeatAt
-    guard now.timeIntervalSince(last) > Self.heartbeatTimeout else { return self }
+    guard now.timeIntervalSince(heartbeatAt) > Self.heartbeatTimeout else { return self }
     var stale = self
     let formatter = ISO8601DateFormatter()
-    stale.status = .failed(reason: "no heartbeat since \(formatter.string(from: last)): its processes ended without "
+    stale.status = .failed(reason: "no heartbeat since \(formatter.string(from: heartbeatAt)): its processes ended without "
                            + "recording why (killed or crashed); tandem train --resume \(runDirectory) continues it")
     return stale
   }

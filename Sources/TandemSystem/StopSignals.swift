@@ -73,15 +73,7 @@ extension SystemProcess {
   /// more (the work goes on; only its printout has no reader).
   public static func writeOutput(_ bytes: [UInt8]) {
     guard !outputClosed else { return }
-    var offset = 0
-    while offset < bytes.count {
-      let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + offset, bytes.count - offset) }
-      if n < 0 {
-        if errno == EINTR { continue }
-        outputClosed = true
-        return
-      }
-      offset += n
-    }
+    let written = bytes.withUnsafeBytes { raw in Result { () throws(SystemError) in try writeAll(STDOUT_FILENO, raw) } }
+    if case .failure = written { outputClosed = true }
   }
 }

@@ -48,6 +48,16 @@ public struct FileStatus: Sendable, Hashable {
   }
 }
 
+/// All of `bytes` to `descriptor`: a short write is continued, EINTR retried.
+func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+  var offset = 0
+  while offset < bytes.count {
+    let n = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+    if n < 0 { if errno == EINTR { continue }; throw SystemError() }
+    offset += n
+  }
+}
+
 /// An open file descriptor, closed when the value goes away.
 public final class SystemFile {
   public let descriptor: Int32
@@ -97,21 +107,12 @@ public final class SystemFile {
 
   /// Writes all of `bytes` (a short write is continued, not reported).
   public func write(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
-    var offset = 0
-    while offset < bytes.count {
-      let n = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-      if n < 0 { if errno == EINTR { continue }; throw SystemError() }
-      offset += n
-    }
+    try writeAll(descriptor, bytes)
   }
 
   public func write(_ data: Data) throws(SystemError) {
-    var offset = 0
-    while offset < data.count {
-      let n = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, data.count - offset) }
-      if n < 0 { if errno == EINTR { continue }; throw SystemError() }
-      offset += n
-    }
+    // Data's withUnsafeBytes rethrows untyped; the Result keeps SystemError.
+    try data.withUnsafeBytes { bytes in Result { () throws(SystemError) in try writeAll(descriptor, bytes) } }.get()
   }
 
   /// Replaces the whole contents with `bytes`, in place.
