@@ -48,11 +48,12 @@ let package = Package(
     .target(name: "TandemMonitoring", dependencies: ["TandemScoring", "TandemRun", "TandemStore", "TandemData"]),
     .target(name: "TandemExplain", dependencies: ["TandemRun", "TandemNN", "TandemData", "TandemTensor"]),
     .target(name: "TandemReport", dependencies: ["TandemRun", "TandemStore", "TandemData", "TandemSystem"]),
+    .target(name: "TandemExport", dependencies: ["TandemRun", "TandemStore", "TandemNN", "TandemData", "TandemSystem", "TandemTensor"]),
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
         "TandemRun", "TandemTraining", "TandemMPI", "TandemDistributed", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring", "TandemSystem",
-        "TandemScoring", "TandemExplain", "TandemReport",
+        "TandemScoring", "TandemExplain", "TandemReport", "TandemExport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "TandemTestSupport", dependencies: ["TandemNN", "TandemSystem", "TandemTensor"]),

@@ -6,6 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/bootstrap.sh release
 
+# The export tests score exported models with onnxruntime and read them with
+# onnx's checker and the safetensors reader, as a user outside Tandem would.
+if ! python3 -c 'import onnx, onnxruntime, safetensors' 2>/dev/null; then
+  echo "test: installing onnx, onnxruntime, safetensors"
+  python3 -m pip install -q onnx onnxruntime safetensors 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages onnx onnxruntime safetensors
+fi
+
 # mpirun refuses root unless told; CI and containers run as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Tests that run the CLI use this binary.
