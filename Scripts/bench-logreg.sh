@@ -53,7 +53,10 @@ fit() {
   "$BIN" train --config "$WORK/$1.toml" >/dev/null
   "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["seconds"])' "$(ls -d "$WORK/runs-$1"/*/)summary.json"
 }
-test_auc() { "$BIN" evaluate "$(ls -d "$WORK/runs-$1"/*/)" --split test --no-register | sed -nE 's/.*ROC AUC ([0-9.]+).*/\1/p'; }
+test_auc() {
+  "$BIN" evaluate "$(ls -d "$WORK/runs-$1"/*/)" --split test --no-register --json \
+    | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["evaluation"]["metrics"]["roc_auc"])'
+}
 sgd_s=(); lbfgs_s=(); sklearn_s=()
 for ((round = 0; round < ROUNDS; round++)); do
   sgd_s+=("$(fit sgd)")

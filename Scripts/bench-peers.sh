@@ -56,7 +56,7 @@ XRAY="$WORK/xray-$(basename "$IMAGES")-128.h5"
 [[ -f "$XRAY" ]] || "$BIN" ingest images "$IMAGES" --size 128 --out "$XRAY" >&2
 
 # Training samples in DATASET, from `tandem dataset inspect`.
-train_count() { "$BIN" dataset inspect "$1" | sed -nE 's/^ +train +([0-9]+) samples.*/\1/p'; }
+train_count() { "$BIN" dataset inspect "$1" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["dataset"]["splits"]["train"]["samples"])'; }
 
 # Trains MODEL on DATASET, batch BATCH, RANKS ranks, STEPS steps in all, in
 # WORK/NAME; prints the run directory.

@@ -45,9 +45,10 @@ snapshot=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snap
 mpirun -np 1 "$tandem" rerun "$snapshot" --store store
 
 echo "== Evaluate the churn model, register and promote it, score customers on 2 workers, verify the audit log"
-evaluation=$("$tandem" evaluate "$churn_run")
-echo "$evaluation"
-version=$(sed -n 's/^registered churn version \([0-9]*\).*/\1/p' <<< "$evaluation")
+"$tandem" evaluate "$churn_run" --json > churn-evaluation.json   # docs/json.md
+version=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); m = d["evaluation"]["metrics"]
+print(d["registered"]["version"]); print("test: accuracy %.4f, ROC AUC %.4f, recall %.4f; registered churn version %d" % (
+    m["accuracy"], m["roc_auc"], m["recall"], d["registered"]["version"]), file=sys.stderr)' churn-evaluation.json)
 "$tandem" models promote churn "$version" || echo "(promotion refused by the quality gates; production unchanged)"
 mpirun -np 2 "$tandem" predict --model "churn@$version" --input ../Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv --out churn-predictions.csv
 "$tandem" audit verify --model churn --sample 200

@@ -16,9 +16,12 @@ extension Tandem.Dataset {
       abstract: "Print the schema, counts per split, class balance and content hash.")
 
     @Argument(help: "A file written by tandem ingest.") var file: String
+    @OptionGroup var output: JSONFlag
 
     func run() throws {
-      printNow(try DatasetInspection(path: file).report())
+      let inspection = try DatasetInspection(path: file)
+      if output.json { return try JSONOutput.print("tandem.dataset", ["dataset": try inspection.summary()]) }
+      printNow(try inspection.report())
     }
   }
 

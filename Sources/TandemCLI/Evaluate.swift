@@ -26,6 +26,13 @@ extension Tandem {
     @Flag(help: "Only evaluate; do not register a model version.") var noRegister = false
     @Flag(help: "Also score the split under fixed acquisition shifts (contrast, gamma, blur, zoom, ...; images only).")
     var shifts = false
+    @OptionGroup var output: JSONFlag
+
+    struct Document: Encodable {
+      let evaluation: Evaluation
+      let file: String
+      let registered: ModelVersionJSON?
+    }
 
     func run() throws {
       let directory = runDirectory.hasSuffix("/") ? String(runDirectory.dropLast()) : runDirectory
@@ -33,7 +40,12 @@ extension Tandem {
       defer { withExtendedLifetime(lock) {} }
       if let note = Evaluation.replacementNote(at: Evaluation.path(run: directory, split: split)) { printError("tandem: note: \(note)") }
       let evaluation = try Evaluation.evaluate(runDirectory: directory, split: split, shifts: shifts)
-      try evaluation.write(to: Evaluation.path(run: directory, split: split))
+      let file = Evaluation.path(run: directory, split: split)
+      try evaluation.write(to: file)
+      if output.json {
+        let version = noRegister ? nil : try ModelRegistration.register(evaluation, runDirectory: directory, store: store)
+        return try JSONOutput.print("tandem.evaluation", Document(evaluation: evaluation, file: file, registered: version.map(ModelVersionJSON.init)))
+      }
       let m = evaluation.metrics
       printNow("\(evaluation.run): \(evaluation.model), task \(evaluation.task), \(m.count) \(split) samples")
       printNow(String(format: "threshold %.4f (%@); on val: recall %.4f, accuracy %.4f",

@@ -34,9 +34,11 @@ extension Tandem.Models {
 
     @OptionGroup var storeOption: StoreOption
     @Argument(help: "Only this model name.") var name: String?
+    @OptionGroup var output: JSONFlag
 
     func run() throws {
       let versions = try storeOption.open().registry.modelVersions(name: name)
+      if output.json { return try JSONOutput.print("tandem.models", ["versions": versions.map(ModelVersionJSON.init)]) }
       guard !versions.isEmpty else {
         printNow(name.map { "no versions of model \($0)" } ?? "no model versions registered")
         return
@@ -56,10 +58,22 @@ extension Tandem.Models {
 
     @OptionGroup var storeOption: StoreOption
     @Argument(help: "NAME or NAME@VERSION.") var model: ModelReference
+    @OptionGroup var output: JSONFlag
+
+    struct Document: Encodable {
+      let version: ModelVersionJSON
+      let promotions: [Promotion]
+      let retrains: [RetrainDecision]
+    }
 
     func run() throws {
       let registry = try storeOption.open().registry
       let v = try registry.modelVersion(name: model.name, version: model.version)
+      let promotions = try registry.promotions(name: v.name).filter { $0.version == v.version }
+      let retrains = try registry.retrainDecisions(model: v.name)
+      if output.json {
+        return try JSONOutput.print("tandem.model", Document(version: ModelVersionJSON(version: v), promotions: promotions, retrains: retrains))
+      }
       let m = v.metrics
       func gate(_ value: Double?) -> String { value.map { String(format: ">= %.4f", $0) } ?? "-" }
       var rows = [
@@ -75,8 +89,12 @@ extension Tandem.Models {
                   + String(format: "at most %.4f below production", v.gates.tolerance)],
         ["created", "\(formatDate(v.createdAt)) by \(v.createdBy)"],
       ]
-      for p in try registry.promotions(name: v.name) where p.version == v.version {
+      for p in promotions {
         rows.append(["promotion", "\(formatDate(p.at)) by \(p.by): \(p.accepted ? "promoted" : "refused"), \(p.reason)"])
+      }
+      // The model's scheduled retrains, newest last (whichever version they produced).
+      for r in retrains.suffix(10) {
+        rows.append(["retrain", "\(formatDate(r.startedAt)): \(r.outcome.rawValue), \(r.detail)" + (r.runID.map { " (run \($0))" } ?? "")])
       }
       printNow(alignedColumns(rows))
     }

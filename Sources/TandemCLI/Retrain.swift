@@ -25,16 +25,27 @@ extension Tandem {
 
     @Option(help: "The retrain file (TOML).") var config: String
 
+    @Flag(help: "Print the recorded decision as one JSON document (progress goes to standard error; schema: docs/json.md).")
+    var json = false
+
     func run() throws {
       var retraining = try Retraining(settings: try RetrainConfiguration(contentsOf: config), launch: Self.launch)
-      retraining.say = printNow
+      let toStandardError = json
+      retraining.say = { line in if toStandardError { printError(line) } else { printNow(line) } }
       let outcome: Retraining.Outcome
+      let started = Date(timeIntervalSinceNow: -1)
       do {
         outcome = try retraining.run(tandem: Bundle.main.executablePath ?? CommandLine.arguments[0])
       } catch RetrainError.trainingFailed(let status, let runFile) where status == TrainingStopped.exitStatus {
         // Preempted, not broken: the scheduler may run the retrain again.
         printError("tandem: the training stopped on request (exit 75) before it finished; nothing was registered; run file \(runFile)")
         throw ExitCode(TrainingStopped.exitStatus)
+      }
+      if json, let decision = try retraining.store.registry.retrainDecisions(model: retraining.settings.model)
+        .last(where: { $0.startedAt >= started }) {
+        try JSONOutput.print("tandem.retrain", ["decision": decision])
+        if case .refused = outcome { throw ExitCode(2) }
+        return
       }
       switch outcome {
       case .skipped(let detail): printNow("\(detail); nothing to do")

@@ -15,19 +15,25 @@ extension Tandem.Runs {
     static let configuration = CommandConfiguration(abstract: "One line per run, newest first.")
 
     @OptionGroup var storeOption: StoreOption
+    @OptionGroup var output: JSONFlag
 
     func run() throws {
       let store = try storeOption.open()
-      let runs = try store.registry.runs()
+      let registry = try store.registry
+      // With their epochs: the newest validation metrics are part of the list.
+      let runs = try registry.runs().map { try registry.run(id: $0.id) ?? $0 }
+      if output.json { return try JSONOutput.print("tandem.runs", ["runs": runs.map { RunJSON($0, full: false) }]) }
       guard !runs.isEmpty else {
         printNow("no runs recorded in \(store.registryPath)")
         return
       }
-      var rows = [["RUN", "STATUS", "STARTED", "DURATION", "USER", "WORLD", "SNAPSHOT", "CODE"]]
+      var rows = [["RUN", "STATUS", "STARTED", "DURATION", "USER", "WORLD", "VAL AUC", "VAL ACC", "SNAPSHOT", "CODE"]]
       for run in runs {
         let status = run.status.description.count > 40 ? run.status.description.prefix(39) + "…" : Substring(run.status.description)
         let duration = run.endedAt.map { durationText($0.timeIntervalSince(run.startedAt)) } ?? "-"
+        let last = run.epochs.last?.metrics
         rows.append([run.id, String(status), formatDate(run.startedAt), duration, run.user, String(run.worldSize),
+                     last.map { String(format: "%.4f", $0.rocAUC) } ?? "-", last.map { String(format: "%.4f", $0.accuracy) } ?? "-",
                      String(run.snapshotID.prefix(12)), run.codeVersion])
       }
       printNow(alignedColumns(rows))
@@ -39,12 +45,14 @@ extension Tandem.Runs {
 
     @Argument(help: "The run id (its directory name, from tandem runs list).") var id: String
     @OptionGroup var storeOption: StoreOption
+    @OptionGroup var output: JSONFlag
 
     func run() throws {
       let store = try storeOption.open()
       guard let run = try store.registry.run(id: id) else {
-        throw StoreError(path: id, message: "no such run in \(store.registryPath) (tandem runs list --store \(store.root) shows them)")
+        throw StoreError(path: store.registryPath, message: "no run '\(id)' (tandem runs list --store \(store.root) shows them)")
       }
+      if output.json { return try JSONOutput.print("tandem.run", ["run": RunJSON(run, full: true)]) }
       func reference(_ data: RunRecord.DataReference?) -> String {
         guard let data else { return "-" }
         return "\(data.path), split \(data.split), content sha256 \(data.sha256)"

@@ -33,10 +33,27 @@ extension Tandem.Snapshot {
     static let configuration = CommandConfiguration(abstract: "One line per snapshot, most recently stored first.")
 
     @OptionGroup var storeOption: StoreOption
+    @OptionGroup var output: JSONFlag
+
+    struct Entry: Encodable {
+      let id: String
+      let datasetFileName, datasetSha256, code: String
+      let seed: UInt64
+      let worldSize: Int
+      /// Runs recorded with this snapshot; absent when the registry cannot be read.
+      let runs: Int?
+    }
 
     func run() throws {
       let store = try storeOption.open()
       let snapshots = try store.snapshots()
+      if output.json {
+        let counts = registryRead(store) { registry in Dictionary(grouping: try registry.runs(), by: \.snapshotID).mapValues(\.count) }
+        return try JSONOutput.print("tandem.snapshots", ["snapshots": snapshots.map { id, m in
+          Entry(id: id, datasetFileName: m.datasetFileName, datasetSha256: m.datasetSHA256, code: m.code.summary, seed: m.seed,
+                worldSize: m.worldSize, runs: counts.map { $0[id] ?? 0 })
+        }])
+      }
       guard !snapshots.isEmpty else {
         printNow("no snapshots in \(store.root)")
         return
@@ -60,6 +77,16 @@ extension Tandem.Snapshot {
 
     @Argument(help: "The snapshot id (64 hex digits, from tandem snapshot list).") var id: String
     @OptionGroup var storeOption: StoreOption
+    @OptionGroup var output: JSONFlag
+
+    struct Document: Encodable {
+      struct Run: Encodable { let id, status: String; let startedAt: Date }
+      let id: String
+      let manifest: SnapshotManifest
+      /// The store's copy of the dataset; absent when it is missing.
+      let datasetStored: String?
+      let runs: [Run]?
+    }
 
     func run() throws {
       let store = try storeOption.open()
@@ -67,6 +94,12 @@ extension Tandem.Snapshot {
       let e = m.environment
       let datasetPath = try store.datasetPath(sha256: m.datasetSHA256)
       let stored = FileManager.default.fileExists(atPath: datasetPath) ? datasetPath : "MISSING from the store"
+      if output.json {
+        let runs = registryRead(store) { try $0.runs(snapshotID: id) }
+        return try JSONOutput.print("tandem.snapshot", Document(
+          id: id, manifest: m, datasetStored: FileManager.default.fileExists(atPath: datasetPath) ? datasetPath : nil,
+          runs: runs?.map { .init(id: $0.id, status: $0.status.description, startedAt: $0.startedAt) }))
+      }
       var rows = [
         ["snapshot", id],
         ["dataset", "\(m.datasetFileName), content sha256 \(m.datasetSHA256)"],

@@ -41,19 +41,87 @@ public struct DatasetInspection {
     return out
   }
 
-  public func report() throws -> String {
-    var lines: [String] = []
-    func attr(_ name: String, on object: String = "/") throws -> String {
-      switch try file.attribute(name, on: object) {
-      case .string(let s): return s
-      case .int(let i): return String(i)
-      case .double(let d): return String(format: "%.6g", d)
-      case .strings(let v): return v.joined(separator: ", ")
-      case .ints(let v): return v.map(String.init).joined(separator: ", ")
-      case .doubles(let v): return v.map { String(format: "%.6g", $0) }.joined(separator: ", ")
-      case nil: return "-"
+  /// An attribute as text, `-` when absent.
+  private func attr(_ name: String, on object: String = "/") throws -> String {
+    switch try file.attribute(name, on: object) {
+    case .string(let s): return s
+    case .int(let i): return String(i)
+    case .double(let d): return String(format: "%.6g", d)
+    case .strings(let v): return v.joined(separator: ", ")
+    case .ints(let v): return v.map(String.init).joined(separator: ", ")
+    case .doubles(let v): return v.map { String(format: "%.6g", $0) }.joined(separator: ", ")
+    case nil: return "-"
+    }
+  }
+
+  /// What `report` prints, as values (`tandem dataset inspect --json`).
+  public struct Summary: Encodable {
+    public struct Dataset: Encodable { public let name, type: String; public let shape: [Int]; public let chunks: [Int]? }
+    public struct SplitCounts: Encodable { public let samples: Int; public let classCounts: [Int]; public let patients: Int? }
+    public struct Column: Encodable {
+      public let name, kind: String
+      public let mean, std: Double?
+      public let categories: [String]?
+      public let missingCount: Int
+      public let missingAction: String?
+    }
+    public let path, kind: String
+    public let samples: Int
+    public let sampleShape: [Int]
+    public let contentSha256: String
+    public let classNames: [String]
+    public let classCounts: [Int]
+    public let subtypeCounts: [String: Int]?
+    public let splits: [String: SplitCounts]
+    /// Every attribute of the file's root, as text.
+    public let attributes: [String: String]
+    public let datasets: [Dataset]
+    public let columns: [Column]?
+    public let mean, std: [Float]
+  }
+
+  public func summary() throws -> Summary {
+    let names = ["format_version", "tandem_version", "ingested_at", "source_root", "seed", "val_fraction", "test_fraction",
+                 "size", "resize", "pixel_mean", "pixel_std", "label_column", "positive_label", "id_column", "missing_policy"]
+    var attributes: [String: String] = [:]
+    for name in names { let v = try attr(name); if v != "-" { attributes[name] = v } }
+    var patientsPerSplit: [Split: Int]?
+    if reader.kind == .images {
+      let patients = try file.dataset("/patient").readStrings()
+      var perSplit: [Split: Set<String>] = [:]
+      for (i, p) in patients.enumerated() { perSplit[reader.splits[i], default: []].insert(p) }
+      patientsPerSplit = perSplit.mapValues(\.count)
+    }
+    var splits: [String: Summary.SplitCounts] = [:]
+    for split in Split.allCases {
+      let counts = reader.classCounts(in: split)
+      splits[split.description] = .init(samples: counts.reduce(0, +), classCounts: counts, patients: patientsPerSplit.map { $0[split] ?? 0 })
+    }
+    var columns: [Summary.Column]?
+    if reader.kind == .table {
+      columns = try (file.attribute("column_order", on: "/columns")?.stringsValue ?? []).map { column in
+        let group = "/columns/\(column)"
+        let kind = try attr("kind", on: group)
+        let missing = Int(try attr("missing_count", on: group)) ?? 0
+        return .init(name: column, kind: kind, mean: try file.attribute("mean", on: group)?.doubleValue,
+                     std: try file.attribute("std", on: group)?.doubleValue,
+                     categories: kind == "numeric" ? nil : try file.attribute("categories", on: group)?.stringsValue,
+                     missingCount: missing, missingAction: missing > 0 ? try attr("missing_action", on: group) : nil)
       }
     }
+    return Summary(
+      path: path, kind: reader.kind.rawValue, samples: reader.count, sampleShape: reader.sampleShape,
+      contentSha256: try attr(ContentHash.attributeName), classNames: reader.classNames, classCounts: reader.classCounts(),
+      subtypeCounts: reader.kind == .images
+        ? Dictionary(uniqueKeysWithValues: Subtype.allCases.map { s in (Subtype.names[Int(s.rawValue)], reader.subtypes.filter { $0 == s.rawValue }.count) })
+        : nil,
+      splits: splits, attributes: attributes,
+      datasets: try datasets().map { .init(name: $0.name, type: $0.type.rawValue, shape: $0.shape, chunks: $0.chunk) },
+      columns: columns, mean: reader.mean, std: reader.std)
+  }
+
+  public func report() throws -> String {
+    var lines: [String] = []
     lines.append("\(path): \(reader.kind.rawValue) dataset, \(reader.count) samples, format \(try attr("format_version")), "
                  + "tandem \(try attr("tandem_version")), ingested \(try attr("ingested_at"))")
     lines.append("content sha256 \(try attr(ContentHash.attributeName))")

@@ -116,13 +116,14 @@ public struct RunRecord: Equatable, Sendable {
     return stale
   }
 
-  /// `$USER`, else `$LOGNAME`, else `uid <n>` (containers often set neither).
+  /// `$USER`, else `$LOGNAME`, else the password database's name for the
+  /// uid (containers often set neither variable), else `uid <n>`.
   public static func currentUser() -> String {
     let environment = ProcessInfo.processInfo.environment
     for key in ["USER", "LOGNAME"] {
       if let name = environment[key], !name.isEmpty { return name }
     }
-    return "uid \(SystemProcess.userID)"
+    return SystemProcess.userName ?? "uid \(SystemProcess.userID)"
   }
 }
 

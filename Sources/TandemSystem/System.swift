@@ -214,6 +214,16 @@ public enum SystemProcess {
   public static var id: Int32 { getpid() }
   public static var userID: UInt32 { getuid() }
 
+  /// The login name of this process's user in the password database, if it has one.
+  public static var userName: String? {
+    var entry = passwd()
+    var result: UnsafeMutablePointer<passwd>?
+    var buffer = [CChar](repeating: 0, count: 4096)
+    guard getpwuid_r(getuid(), &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return nil }
+    let text = String(cString: name)
+    return text.isEmpty ? nil : text
+  }
+
   public static func kill(_ process: Int32, _ signal: Int32) { _ = Glibc.kill(process, signal) }
 
   /// Caps this process's address space, so a runaway allocation fails here instead of taking the machine.

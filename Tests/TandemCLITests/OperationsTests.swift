@@ -90,7 +90,7 @@ extension MPIJobTests {
     // Drift: the steady month passes, the drifted one is flagged on the two columns changed.
     let steady = try tandem(["monitor", "--model", "churn", "--data", "\(months)/month2.h5"])
     #expect(steady.status == 0 && steady.stdout.contains("no retraining due"), "\(steady)")
-    let drifted = try tandem(["monitor", "--model", "churn", "--data", "\(months)/month3.h5", "--json", "drift.json"])
+    let drifted = try tandem(["monitor", "--model", "churn", "--data", "\(months)/month3.h5", "--out", "drift.json"])
     #expect(drifted.status == 3, "\(drifted)")
     let flagged = drifted.stdout.split(separator: "\n").filter { $0.hasPrefix("due: ") && $0.contains("drifted") }
     #expect(flagged.count == 2 && flagged.contains { $0.contains("MonthlyCharges") } && flagged.contains { $0.contains("Contract") },
@@ -110,6 +110,11 @@ extension MPIJobTests {
     let quiet = try tandem(["retrain", "--config", "retrain.toml"])
     #expect(quiet.status == 0 && quiet.stdout.contains("not due: no drift"), "\(quiet)")
     #expect(try store.registry.modelVersions(name: "churn").count == 2)
+    // The same decision for scripts: one JSON document, progress on standard error.
+    let quietJSON = try tandem(["retrain", "--config", "retrain.toml", "--json"])
+    let decision = (try? JSONSerialization.jsonObject(with: Data(quietJSON.stdout.utf8)) as? [String: Any])?["decision"] as? [String: Any]
+    #expect(quietJSON.status == 0 && decision?["outcome"] as? String == "not due" && decision?["model"] as? String == "churn"
+            && quietJSON.stderr.contains("not due"), "\(quietJSON)")
 
     try retrainFile("month3")
     let results = Results()
@@ -124,7 +129,7 @@ extension MPIJobTests {
     #expect(ran.count == 1 && skipped.count == 1, "\(outputs)")
     let production = try store.registry.modelVersion(name: "churn")
     #expect(production.version == 3 && production.metrics.champion?.version == 1, "\(production)")
-    #expect(try store.registry.retrainDecisions(model: "churn").map(\.outcome.rawValue).sorted() == ["not due", "promoted", "skipped"])
+    #expect(try store.registry.retrainDecisions(model: "churn").map(\.outcome.rawValue).sorted() == ["not due", "not due", "promoted", "skipped"])
 
     // A retrain killed while its training runs: the training holds the
     // retrain's second lock (TANDEM_HOLD_LOCK), so the next retrain stays out.
