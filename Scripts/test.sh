@@ -14,6 +14,17 @@ if ! python3 -c 'import onnx, onnxruntime, safetensors' 2>/dev/null; then
     || python3 -m pip install -q --break-system-packages onnx onnxruntime safetensors
 fi
 
+# The metrics tests check Prometheus textfiles with promtool, taken from
+# Debian's prometheus package without installing it (no server, no service).
+if ! command -v promtool >/dev/null && [[ ! -x .build/tools/usr/bin/promtool ]]; then
+  echo "test: unpacking promtool from Debian's prometheus package into .build/tools"
+  mkdir -p .build/tools
+  (cd .build/tools && apt-get download prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get download prometheus >/dev/null; }) \
+    && dpkg-deb -x .build/tools/prometheus_*.deb .build/tools && rm -f .build/tools/prometheus_*.deb .build/tools/usr/bin/prometheus
+fi
+export PATH="$PATH:$PWD/.build/tools/usr/bin"
+
 # mpirun refuses root unless told; CI and containers run as root.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Tests that run the CLI use this binary.

@@ -28,12 +28,34 @@ extension Tandem {
     @Flag(help: "Print the recorded decision as one JSON document (progress goes to standard error; schema: docs/json.md).")
     var json = false
 
+    @Option(name: .customLong("metrics-dir"), help: "Keep Prometheus textfile metrics of this retrain and its training here (default: the retrain file's metrics_dir).")
+    var metricsDirectory: String?
+
     func run() throws {
-      var retraining = try Retraining(settings: try RetrainConfiguration(contentsOf: config), launch: Self.launch)
+      var settings = try RetrainConfiguration(contentsOf: config)
+      settings.metricsDirectory = metricsDirectory ?? settings.metricsDirectory
+      if let directory = settings.metricsDirectory { try PrometheusTextfile.checkDirectory(directory) }
+      let started = Date(timeIntervalSinceNow: -1)
+      let status: Int32
+      do {
+        try retrain(settings, started: started)
+        status = 0
+      } catch let exit as ExitCode {
+        status = exit.rawValue
+        try? RetrainMetrics.write(settings: settings, started: started, exitStatus: status)
+        throw exit
+      } catch {
+        try? RetrainMetrics.write(settings: settings, started: started, exitStatus: 1)
+        throw error
+      }
+      try RetrainMetrics.write(settings: settings, started: started, exitStatus: status)
+    }
+
+    private func retrain(_ settings: RetrainConfiguration, started: Date) throws {
+      var retraining = try Retraining(settings: settings, launch: Self.launch)
       let toStandardError = json
       retraining.say = { line in if toStandardError { printError(line) } else { printNow(line) } }
       let outcome: Retraining.Outcome
-      let started = Date(timeIntervalSinceNow: -1)
       do {
         outcome = try retraining.run(tandem: Bundle.main.executablePath ?? CommandLine.arguments[0])
       } catch RetrainError.trainingFailed(let status, let runFile) where status == TrainingStopped.exitStatus {

@@ -42,6 +42,8 @@ extension Tandem {
     @Option(name: .customLong("image-size"), help: "Image side for xray-cnn on generated data (default 128).") var imageSize: Int?
     @Option(help: "Feature count for the churn models on generated data (default 46, as the Telco table).") var features: Int?
     @Option(name: .customLong("blas-threads"), help: "OpenBLAS threads (default 1; with --config, cluster.blas_threads).") var blasThreads: Int?
+    @Option(name: .customLong("metrics-dir"), help: "Keep Prometheus textfile metrics of the run's progress in this directory (default: the run file's metrics_dir).")
+    var metricsDirectory: String?
 
     func validate() throws {
       guard [config, model, resume].compactMap({ $0 }).count == 1 else {
@@ -58,6 +60,7 @@ extension Tandem {
         throw ValidationError("\(flag) applies to generated data (--model NAME) only")
       }
       if model != nil, !overrides.isEmpty { throw ValidationError("--set applies to a run file (--config FILE) only") }
+      if model != nil, metricsDirectory != nil { throw ValidationError("--metrics-dir applies to --config FILE or --resume RUN only") }
       if resume != nil, !runFileOverrides.isEmpty {
         throw ValidationError("a resumed run keeps the settings it started with; \(runFileOverrides.map { "--set \($0)" }.joined(separator: " ")) would change them")
       }
@@ -106,6 +109,7 @@ extension Tandem {
         }
         run.stopRequested = { StopSignals.shared.requested }
         run.mpiVersion = MPICommunicator.libraryVersion
+        run.metricsDirectory = metricsDirectory
         let summary = try run.run()
         if world.rank == 0 {
           let kept = summary.selectedEpoch.map { summary.validation[$0 - 1] } ?? summary.validation.last

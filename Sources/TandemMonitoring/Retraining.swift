@@ -124,3 +124,38 @@ public enum RetrainError: Error, CustomStringConvertible {
     }
   }
 }
+
+/// A model's retrains as Prometheus textfile metrics,
+/// `DIR/tandem_retrain_MODEL.prom`, rewritten after each `tandem retrain`
+/// from the registry's decisions: the last outcome, its time and exit status,
+/// the last success, and the production version.
+public enum RetrainMetrics {
+  public static func write(settings: RetrainConfiguration, started: Date, exitStatus: Int32, now: Date = Date()) throws {
+    guard let directory = settings.metricsDirectory else { return }
+    let store = try Store(root: settings.store, create: false)
+    let decisions = try store.registry.retrainDecisions(model: settings.model)
+    let labels = [("model", settings.model)]
+    var file = PrometheusTextfile()
+    // This retrain's decision; an error before one was recorded counts as failed.
+    let last = decisions.last(where: { $0.startedAt >= started })
+    let outcome = last?.outcome ?? .failed
+    for o in [RetrainDecision.Outcome.promoted, .refused, .notDue, .skipped, .failed] {
+      file.gauge("tandem_retrain_last_outcome", "1 for the last retrain's outcome, 0 for the others.", o == outcome ? 1 : 0,
+                 labels: labels + [("outcome", o.rawValue)])
+    }
+    file.gauge("tandem_retrain_last_exit_code", "Exit status of the last tandem retrain (0 done, 2 refused, 75 stopped, 1 error).",
+               Double(exitStatus), labels: labels)
+    file.gauge("tandem_retrain_last_timestamp_seconds", "Unix time the last retrain ended.",
+               (last?.endedAt ?? now).timeIntervalSince1970, labels: labels)
+    file.gauge("tandem_retrain_last_duration_seconds", "Seconds the last retrain took.",
+               (last?.endedAt ?? now).timeIntervalSince(last?.startedAt ?? started), labels: labels)
+    if let success = decisions.last(where: { $0.outcome == .promoted || $0.outcome == .notDue }) {
+      file.gauge("tandem_retrain_last_success_timestamp_seconds", "Unix time of the newest retrain that promoted a version or found none due.",
+                 success.endedAt.timeIntervalSince1970, labels: labels)
+    }
+    if let production = try store.registry.productionVersion(name: settings.model) {
+      file.gauge("tandem_model_production_version", "The version in production.", Double(production.version), labels: labels)
+    }
+    try file.write(directory: directory, name: "tandem_retrain_\(settings.model)")
+  }
+}

@@ -12,6 +12,7 @@ import TOMLKit
 /// store = "store"
 /// ranks = 2
 /// launcher = ["mpirun", "-np", "{ranks}"]   # {ranks} is replaced; e.g. ["srun"] under Slurm
+/// metrics_dir = "/var/lib/node_exporter/textfile"   # optional: Prometheus textfile metrics of each retrain and its training
 /// [monitor]
 /// psi_threshold = 0.2
 /// label_shift_threshold = 0.1
@@ -24,6 +25,8 @@ public struct RetrainConfiguration: Sendable, Equatable {
   public var store: String
   public var ranks: Int
   public var launcher: [String]
+  /// Where the retrain's outcome (and its training's progress) go as Prometheus textfile metrics.
+  public var metricsDirectory: String?
   /// When retraining is due (`[monitor]`).
   public var thresholds: MonitorThresholds
 
@@ -44,6 +47,7 @@ public struct RetrainConfiguration: Sendable, Equatable {
     store = try string("store", default: "store")
     ranks = try top.integer("ranks", valid: { $0 > 0 }, "positive") ?? 1
     launcher = try top.strings("launcher", example: "[\"mpirun\", \"-np\", \"{ranks}\"]") ?? ["mpirun", "-np", "{ranks}"]
+    metricsDirectory = try top.optionalString("metrics_dir")
     thresholds = MonitorThresholds()
     if let m = try top.section("monitor") {
       thresholds.psi = try m.number("psi_threshold") ?? thresholds.psi
@@ -54,12 +58,13 @@ public struct RetrainConfiguration: Sendable, Equatable {
     try top.finish()
   }
 
-  /// The run file for this retrain: `run` with `dataset` and `store` replaced,
-  /// checked like any run file.
+  /// The run file for this retrain: `run` with `dataset` and `store` replaced
+  /// (and `metrics_dir`, when the retrain file has one), checked like any run file.
   public func runFile() throws -> String {
     let table = try TOMLText.parse(try TOMLText.read(run, what: "run file named by 'run'"), file: run)
     table["dataset"] = self.data
     table["store"] = store
+    if let metricsDirectory { table["metrics_dir"] = metricsDirectory }
     let out = table.convert(to: .toml)
     _ = try RunConfiguration(toml: out, file: run)
     return out

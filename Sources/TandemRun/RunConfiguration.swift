@@ -13,6 +13,7 @@ import TOMLKit
 /// task = "pneumonia"          # images: pneumonia (normal vs pneumonia) | pneumonia-type (bacterial vs viral)
 /// output = "runs"             # each run writes OUTPUT/RUN-ID/
 /// store = "store"             # snapshots, stored datasets and the run registry ("" : none)
+/// metrics_dir = "/var/lib/node_exporter/textfile"   # optional: Prometheus textfile metrics of progress
 /// seed = 1
 /// epochs = 5
 ///
@@ -63,6 +64,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   public var output: String
   /// The store directory; empty when the run keeps no snapshot or registry row.
   public var store: String
+  /// Where rank 0 keeps a Prometheus textfile of the run's progress; it
+  /// changes no result, so `resolved()` leaves it out.
+  public var metricsDirectory: String?
   public var seed: UInt64
   public var epochs: Int
   public var training: Training
@@ -232,6 +236,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       ?? tasks[0]
     output = try top.string("output", default: "runs")
     store = try top.string("store", default: "store")
+    metricsDirectory = try top.optionalString("metrics_dir")
     seed = UInt64(try top.integer("seed", valid: nonNegative, "non-negative") ?? 1)
     epochs = try top.integer("epochs", valid: positive, "positive") ?? 1
     guard epochs <= Self.maximumEpochs else { throw top.fail("'epochs' must be at most \(Self.maximumEpochs), got \(epochs)") }

@@ -82,6 +82,14 @@ final class TOMLSection {
     return s
   }
 
+  /// A non-empty string at `key`, or nil when absent.
+  func optionalString(_ key: String) throws(ConfigurationError) -> String? {
+    guard table[key] != nil else { _ = value(key); return nil }
+    let s = try string(key)
+    guard !s.isEmpty else { throw fail("'\(label(key))' must be a non-empty string") }
+    return s
+  }
+
   func integer(_ key: String, valid: ((Int) -> Bool)? = nil, _ expected: String = "") throws(ConfigurationError) -> Int? {
     guard let v = value(key) else { return nil }
     guard let i = v.int else { throw fail("'\(label(key))' must be an integer, got \(v.debugDescription)") }

@@ -95,8 +95,11 @@ final class ProgressReporter {
     self.log = log
   }
 
-  func update(epoch: Int, epochs: Int, step: Int, stepsInEpoch: Int, globalStep: Int, loss: Double, samples: Int) {
-    guard enabled else { return }
+  /// Shows the step (rank 0 only) and returns its rate and ETA in seconds.
+  @discardableResult
+  func update(epoch: Int, epochs: Int, step: Int, stepsInEpoch: Int, globalStep: Int, loss: Double, samples: Int)
+    -> (samplesPerSecond: Double, eta: Double)? {
+    guard enabled else { return nil }
     let elapsed = Date().timeIntervalSince(start)
     let rate = Double(samples) / max(elapsed, 1e-9)
     let eta = elapsed / Double(globalStep) * Double(max(totalSteps - globalStep, 0))
@@ -110,6 +113,7 @@ final class ProgressReporter {
       lastLine = Date()
       log(text)
     }
+    return (rate, eta)
   }
 
   func finishEpoch() {
@@ -174,6 +178,75 @@ public struct FaultInjection: Sendable, Equatable {
     case .raise: throw DataError(path: "TANDEM_FAULT", message: "injected failure on rank \(rank) at step \(step)")
     case .stall: while true { Thread.sleep(forTimeInterval: 60) }
     case .filesize: SystemProcess.limitFileSize(to: UInt64(kib) * 1024)
+    }
+  }
+}
+
+/// Rank 0's Prometheus textfile of a run's progress,
+/// `DIR/tandem_training_TASK_MODEL.prom` (one file per task and model, so a
+/// scheduled retrain replaces its predecessor's): written at most every five
+/// seconds while training and at each epoch, checkpoint and end. A write that
+/// fails (a full disk) is reported once and never stops the training.
+final class TrainingMetrics {
+  enum State: String, CaseIterable { case running, finished, preempted, failed }
+
+  private let directory: String
+  private let fileName: String
+  private let labels: [(String, String)]
+  private let log: (String) -> Void
+  private let started = Date()
+  private var lastWrite = Date.distantPast
+  private var failedOnce = false
+
+  var state = State.running
+  var epoch = 0, epochs = 0, step = 0, totalSteps = 0
+  var loss = Double.nan, samplesPerSecond = 0.0, etaSeconds = Double.nan
+  var validationAUC: Double?
+  var lastCheckpoint: Date?
+
+  init(directory: String, run: String, configuration: RunConfiguration, worldSize: Int, log: @escaping (String) -> Void) {
+    self.directory = directory
+    fileName = "tandem_training_\(configuration.task.rawValue)_\(configuration.model.rawValue)"
+    labels = [("run", run), ("model", configuration.model.rawValue), ("task", configuration.task.rawValue),
+              ("world_size", String(worldSize))]
+    epochs = configuration.epochs
+    self.log = log
+  }
+
+  /// Writes now when `force` or five seconds have passed since the last write.
+  func write(force: Bool = false) {
+    let now = Date()
+    guard force || now.timeIntervalSince(lastWrite) >= 5 else { return }
+    lastWrite = now
+    var file = PrometheusTextfile()
+    for s in State.allCases {
+      file.gauge("tandem_training_state", "1 for the run's state (running, finished, preempted, failed), 0 for the others.",
+                 s == state ? 1 : 0, labels: labels + [("state", s.rawValue)])
+    }
+    file.gauge("tandem_training_epoch", "Epoch in progress (1-based).", Double(epoch), labels: labels)
+    file.gauge("tandem_training_epochs", "Epochs the run file asks for.", Double(epochs), labels: labels)
+    file.gauge("tandem_training_step", "Global steps done.", Double(step), labels: labels)
+    file.gauge("tandem_training_steps", "Global steps the run will take.", Double(totalSteps), labels: labels)
+    file.gauge("tandem_training_loss", "Training loss of the latest step.", loss, labels: labels)
+    file.gauge("tandem_training_samples_per_second", "Training samples per second since this process started.",
+               samplesPerSecond, labels: labels)
+    file.gauge("tandem_training_eta_seconds", "Estimated seconds until the last step.", etaSeconds, labels: labels)
+    if let validationAUC {
+      file.gauge("tandem_training_validation_auc", "Validation ROC AUC of the latest finished epoch.", validationAUC, labels: labels)
+    }
+    if let lastCheckpoint {
+      file.gauge("tandem_training_last_checkpoint_timestamp_seconds", "Unix time of the newest checkpoint.",
+                 lastCheckpoint.timeIntervalSince1970, labels: labels)
+      file.gauge("tandem_training_checkpoint_age_seconds", "Seconds between the newest checkpoint and this file's update.",
+                 now.timeIntervalSince(lastCheckpoint), labels: labels)
+    }
+    file.gauge("tandem_training_started_timestamp_seconds", "Unix time this process started training.",
+               started.timeIntervalSince1970, labels: labels)
+    file.gauge("tandem_training_updated_timestamp_seconds", "Unix time of this file's update (stale when it stops moving).",
+               now.timeIntervalSince1970, labels: labels)
+    do { try file.write(directory: directory, name: fileName) } catch {
+      if !failedOnce { log("note: cannot write Prometheus metrics (training goes on): \(error)") }
+      failedOnce = true
     }
   }
 }

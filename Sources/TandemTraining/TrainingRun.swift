@@ -30,6 +30,9 @@ public final class TrainingRun {
   public var stopRequested: () -> Int32? = { nil }
   /// The MPI library's version line for the snapshot (only TandemMPI asks MPI).
   public var mpiVersion = "none"
+  /// Where rank 0 keeps a Prometheus textfile of progress (`--metrics-dir`, else the run file's `metrics_dir`).
+  public var metricsDirectory: String?
+  private var metrics: TrainingMetrics?
   private var rank: Int { communicator.rank }
   private var world: Int { communicator.worldSize }
   /// The run file's settings with the reference defaults filled in.
@@ -184,6 +187,13 @@ public final class TrainingRun {
     }
     // Snapshot and registry row before the first step; a store that cannot
     // take them stops the run before any work is done.
+    let metricsDirectory = self.metricsDirectory ?? config.metricsDirectory
+    try comm.agree {
+      guard rank == 0, let metricsDirectory else { return }
+      try PrometheusTextfile.checkDirectory(metricsDirectory)
+      metrics = TrainingMetrics(directory: metricsDirectory, run: (runDirectory as NSString).lastPathComponent,
+                                configuration: config, worldSize: world, log: log)
+    }
     let recording = try comm.agree { () throws -> RunRecording? in
       guard rank == 0, !config.store.isEmpty, let reader else { return nil }
       return try RunRecording.begin(storeRoot: config.store, configuration: config, configurationText: configurationText,
@@ -194,9 +204,13 @@ public final class TrainingRun {
       return try train(model: model, trainer: trainer, source: source, facts: facts, runDirectory: runDirectory,
                        position: position, validation: validation, recording: recording)
     } catch let stopped as AgreedFailure where stopped.exitStatus == TrainingStopped.exitStatus {
+      metrics?.state = .preempted
+      metrics?.write(force: true)
       throw stopped  // recorded as preempted, not failed
     } catch {
       recording?.fail(error)
+      metrics?.state = .failed
+      metrics?.write(force: true)
       throw error
     }
   }
@@ -222,6 +236,8 @@ public final class TrainingRun {
       try checkpoints.save(checkpoint, keep: config.training.keepCheckpoints)
       let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
       try metricsLog?.write(checkpointAt: globalStep, seconds: seconds, path: checkpoints.fileName(globalStep: globalStep))
+      self.metrics?.lastCheckpoint = Date()
+      self.metrics?.write(force: true)
     }
     if rank == 0 {
       log("run \((runDirectory as NSString).lastPathComponent): \(name.rawValue) (\(model.parameterCount) parameters), task \(config.task), "
@@ -301,8 +317,13 @@ public final class TrainingRun {
           timings[slot] = t.compute; timings[slot + 1] = wait; timings[slot + 2] = t.allreduce
           step += 1
           trainedSamples += global.count
-          progress.update(epoch: epoch + 1, epochs: config.epochs, step: s + 1, stepsInEpoch: epochSteps,
-                          globalStep: step - Int(position[2]), loss: loss, samples: trainedSamples)
+          let rates = progress.update(epoch: epoch + 1, epochs: config.epochs, step: s + 1, stepsInEpoch: epochSteps,
+                                      globalStep: step - Int(position[2]), loss: loss, samples: trainedSamples)
+          if let exporter = self.metrics, let rates {
+            exporter.epoch = epoch + 1; exporter.step = step; exporter.totalSteps = totalSteps; exporter.loss = loss
+            exporter.samplesPerSecond = rates.samplesPerSecond; exporter.etaSeconds = rates.eta
+            exporter.write()
+          }
           if config.training.checkpointEvery > 0 && step % config.training.checkpointEvery == 0 && s + 1 < epochSteps {
             try saveCheckpoint(epoch, s + 1, step)
           }
@@ -329,6 +350,8 @@ public final class TrainingRun {
           try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, timings: timings, worldSize: world,
                                 validation: metrics)
           try recording?.epoch(epoch + 1, metrics: metrics)
+          self.metrics?.validationAUC = metrics.rocAUC
+          self.metrics?.write(force: true)
           if config.training.selection == .bestAUC, ModelSelection.bestEpoch(validation) == validation.count {
             try ParameterFile.write(model.parameters, to: bestFile, attributes: ["epoch": String(validation.count)])
           }
@@ -378,6 +401,10 @@ public final class TrainingRun {
       if let copy = ProcessInfo.processInfo.environment[TrainingHandoff.resultFileVariable] {
         try AtomicFile.write(written, to: copy)
       }
+      metrics?.state = .finished
+      metrics?.step = step
+      metrics?.etaSeconds = 0
+      metrics?.write(force: true)
     }
     return summary
   }

@@ -111,10 +111,19 @@ extension MPIJobTests {
     #expect(quiet.status == 0 && quiet.stdout.contains("not due: no drift"), "\(quiet)")
     #expect(try store.registry.modelVersions(name: "churn").count == 2)
     // The same decision for scripts: one JSON document, progress on standard error.
-    let quietJSON = try tandem(["retrain", "--config", "retrain.toml", "--json"])
+    try FileManager.default.createDirectory(atPath: home + "/textfile", withIntermediateDirectories: true)
+    let quietJSON = try tandem(["retrain", "--config", "retrain.toml", "--json", "--metrics-dir", "textfile"])
     let decision = (try? JSONSerialization.jsonObject(with: Data(quietJSON.stdout.utf8)) as? [String: Any])?["decision"] as? [String: Any]
     #expect(quietJSON.status == 0 && decision?["outcome"] as? String == "not due" && decision?["model"] as? String == "churn"
             && quietJSON.stderr.contains("not due"), "\(quietJSON)")
+    // ... and for monitoring: the last outcome, its exit status, the production version.
+    let prom = home + "/textfile/tandem_retrain_churn.prom"
+    #expect(try promtoolComplaint(prom) == nil)
+    let retrainMetrics = try promSamples(prom)
+    #expect(retrainMetrics["tandem_retrain_last_outcome{model=\"churn\",outcome=\"not due\"}"] == 1
+            && retrainMetrics["tandem_retrain_last_outcome{model=\"churn\",outcome=\"promoted\"}"] == 0
+            && retrainMetrics["tandem_retrain_last_exit_code{model=\"churn\"}"] == 0
+            && retrainMetrics["tandem_model_production_version{model=\"churn\"}"] == 1, "\(retrainMetrics)")
 
     try retrainFile("month3")
     let results = Results()
