@@ -6,7 +6,7 @@ extension Tandem {
   struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "List or show the runs recorded in the store's registry.",
-      subcommands: [List.self, Show.self])
+      subcommands: [List.self, Show.self, Compare.self])
   }
 }
 
@@ -96,6 +96,54 @@ extension Tandem.Runs {
       }
       let confusion = epochs.map { "epoch \($0.epoch) confusion: \($0.metrics.confusion)" }
       return alignedColumns(rows) + "\n" + confusion.joined(separator: "\n")
+    }
+  }
+
+  struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Two runs side by side: facts, the settings that differ, metrics, and whether the parameters are equal.",
+      discussion: """
+        tandem runs compare churn-mlp-20261101-020000 churn-mlp-20261201-020000
+
+        Settings are compared as each snapshot resolved them (defaults filled in), so a default \
+        that changed between versions shows too. Metrics: the newest validation epoch, and the \
+        test evaluation where `tandem evaluate` has run. Parameters: equal bit for bit, or how \
+        many elements of each tensor differ and by how much.
+        """)
+
+    @Argument(help: "The earlier run id (from tandem runs list).") var a: String
+    @Argument(help: "The later run id.") var b: String
+    @OptionGroup var storeOption: StoreOption
+    @OptionGroup var output: JSONFlag
+
+    func run() throws {
+      let c = try RunComparison(store: try storeOption.open(), a: a, b: b)
+      if output.json { return try JSONOutput.print("tandem.runs.compare", ["comparison": c]) }
+      var text = alignedColumns([["", "A", "B"]] + c.facts.map { [$0.key, $0.a ?? "-", $0.b ?? "-"] }.map { r in
+        r[1] == r[2] ? [r[0], r[1], "(same)"] : r
+      })
+      text += "\nsettings:" + (c.settings.isEmpty ? " all resolved settings equal"
+        : "\n" + indented(alignedColumns([["KEY", "A", "B"]] + c.settings.map { [$0.key, $0.a ?? "(unset)", $0.b ?? "(unset)"] })))
+      var rows = [["METRICS", "ACCURACY", "ROC AUC", "PRECISION", "RECALL", "F1", "THRESHOLD"]]
+      for (label, list) in [("A", c.metricsA), ("B", c.metricsB)] {
+        for m in list {
+          rows.append(["\(label) \(m.split)"] + [m.accuracy, m.rocAUC, m.precision, m.recall, m.f1].map { String(format: "%.4f", $0) }
+                      + [m.threshold.map { String(format: "%.4f", $0) } ?? "-"])
+        }
+      }
+      text += "\n" + alignedColumns(rows)
+      let p = c.parameters
+      if p.identical {
+        text += "\nparameters: bitwise identical"
+      } else if let tensors = p.tensors {
+        let differ = tensors.filter { $0.differing > 0 }
+        text += "\nparameters: differ in \(differ.count) of \(tensors.count) tensors\n" + indented(alignedColumns(
+          [["TENSOR", "SHAPE", "DIFFERING", "MAX |A-B|"]]
+            + tensors.map { [$0.name, $0.shape.map(String.init).joined(separator: "x"), "\($0.differing)", String(format: "%.3g", $0.maxAbsoluteDifference)] }))
+      } else {
+        text += "\nparameters: differ (\(p.note ?? "not comparable"))"
+      }
+      printNow(text)
     }
   }
 }

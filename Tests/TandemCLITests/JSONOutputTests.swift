@@ -67,6 +67,23 @@ extension MPIJobTests {
     let monitored = try document(["monitor", "--model", "churn@1", "--data", "churn.h5"], schema: "tandem.monitor")
     #expect(keys(monitored) == ["schema", "schema_version", "report", "reasons", "retrain_due"] && monitored["retrain_due"] as? Bool == false)
 
+    // runs compare: the same run file twice gives the same bits; another seed differs in that setting and every tensor.
+    let twin = try #require(Fixtures.runDirectory(from: try tandem(["train", "--config", "run.toml"]).stdout))
+    let other = try #require(Fixtures.runDirectory(from: try tandem(["train", "--config", "run.toml", "--seed", "3"]).stdout))
+    let same = try tandem(["runs", "compare", id, (twin as NSString).lastPathComponent])
+    #expect(same.status == 0 && same.stdout.contains("settings: all resolved settings equal")
+            && same.stdout.contains("parameters: bitwise identical"), "\(same)")
+    let compared = try document(["runs", "compare", id, (other as NSString).lastPathComponent], schema: "tandem.runs.compare")
+    let comparison = try #require(compared["comparison"] as? [String: Any])
+    let settings = try #require(comparison["settings"] as? [[String: Any]])
+    #expect(settings.count == 1 && settings[0]["key"] as? String == "seed" && settings[0]["a"] as? String == "2"
+            && settings[0]["b"] as? String == "3", "\(settings)")
+    let parameters = try #require(comparison["parameters"] as? [String: Any])
+    let tensors = try #require(parameters["tensors"] as? [[String: Any]])
+    #expect(parameters["identical"] as? Bool == false && tensors.count == 6 && tensors.allSatisfy { ($0["differing"] as? Int ?? 0) > 0 },
+            "\(parameters)")
+    #expect((comparison["metrics_a"] as? [Any])?.count == 2 && (comparison["metrics_b"] as? [Any])?.count == 1, "\(comparison)")
+
     // Errors stay one line on standard error, with nothing on standard output.
     let missing = try tandem(["runs", "show", "no-such-run", "--json"])
     #expect(missing.status == 1 && missing.stdout.isEmpty && tandemLines(missing.stderr).count == 1, "\(missing)")
