@@ -27,7 +27,7 @@ summary="$("$BIN" ingest images "$SOURCE" --out "$WORK/bench.h5" --size "$SIZE" 
 images="$(sed -E 's/.*: ([0-9]+) images in .*/\1/' <<<"$summary")"
 seconds="$(sed -E 's/.* images in ([0-9.]+) s .*/\1/' <<<"$summary")"
 rate="$(sed -E 's/.*\(([0-9]+) images\/s\).*/\1/' <<<"$summary")"
-read_json="$("$BIN" dataset bench-read "$WORK/bench.h5" --batch 64 --batches "$BATCHES")"
-# Drop bench-read's own "file" field (a temporary path) and splice in the ingest figures.
+read_json="$("$BIN" bench read "$WORK/bench.h5" --batch 64 --batches "$BATCHES")"
+# Drop bench read's own "file" field (a temporary path) and splice in the ingest figures.
 read_fields="$(sed -E 's/^\{//; s/"file":"[^"]*",?//' <<<"$read_json")"
 echo "{\"bench\":\"data\",\"source\":\"$SOURCE\",\"cores\":$(nproc),\"size\":$SIZE,\"images\":$images,\"ingest_s\":$seconds,\"ingest_images_per_s\":$rate,$read_fields"

@@ -49,7 +49,7 @@ echo "== Evaluate the churn model, register and promote it, score customers on 2
 version=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); m = d["evaluation"]["metrics"]
 print(d["registered"]["version"]); print("test: accuracy %.4f, ROC AUC %.4f, recall %.4f; registered churn version %d" % (
     m["accuracy"], m["roc_auc"], m["recall"], d["registered"]["version"]), file=sys.stderr)' churn-evaluation.json)
-"$tandem" models promote churn "$version" || echo "(promotion refused by the quality gates; production unchanged)"
+"$tandem" models promote "churn@$version" || echo "(promotion refused by the quality gates; production unchanged)"
 mpirun -np 2 "$tandem" predict --model "churn@$version" --input ../Data/sample/telco/WA_Fn-UseC_-Telco-Customer-Churn.csv --out churn-predictions.csv
 "$tandem" audit verify --model churn --sample 200
 "$tandem" report "$churn_run" --out churn-report.html

@@ -8,6 +8,8 @@ extension Tandem {
       commandName: "architectures",
       abstract: "List the architectures, their parameter counts and the cost of a training step.",
       discussion: """
+        tandem architectures --image-size 224
+
         The step cost is measured here, on one thread: one forward, backward and SGD update of \
         16 synthetic samples, the best of 3, per sample. xray-cnn is the reference model every \
         benchmark quotes; xray-cnn-gn adds group normalisation before each convolution's ReLU.

@@ -17,6 +17,8 @@ extension Tandem.Audit {
     static let configuration = CommandConfiguration(
       abstract: "Re-score a sample of logged predictions; every one must give the identical output.",
       discussion: """
+        tandem audit verify --model churn --sample 200
+
         For each sampled record: the model version's stored parameters must still hash to what the \
         registry recorded (a tampered file fails here), the input read again from its source must \
         hash to the logged input hash, and the model's output must equal the logged one bit for bit. \

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TandemData
 import TandemTensor
 import TandemRun
 import TandemTraining
@@ -8,10 +9,14 @@ extension Tandem {
   struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Benchmarks that print one JSON line each.",
-      subcommands: [Kernels.self, Sgemm.self])
+      subcommands: [Kernels.self, Sgemm.self, Read.self])
 
     struct Sgemm: ParsableCommand {
-      static let configuration = CommandConfiguration(abstract: "sgemm GFLOP/s on 1024³ matrices (the ceiling other figures are quoted against).")
+      static let configuration = CommandConfiguration(
+        abstract: "sgemm GFLOP/s on 1024³ matrices (the ceiling other figures are quoted against).",
+        discussion: """
+          tandem bench sgemm --blas-threads 1
+          """)
       @Option(name: .customLong("blas-threads")) var blasThreads = 1
       func run() throws {
         BLAS.threadCount = blasThreads
@@ -22,7 +27,11 @@ extension Tandem {
 
     struct Kernels: ParsableCommand {
       static let configuration = CommandConfiguration(
-        abstract: "sgemm, xray-cnn convolutions and the xray-cnn training step, on one core by default.")
+        abstract: "sgemm, xray-cnn convolutions and the xray-cnn training step, on one core by default.",
+          discussion: """
+            tandem bench kernels
+            OPENBLAS_CORETYPE=Haswell tandem bench kernels --numerics openblas
+            """)
 
       @Option(name: .customLong("blas-threads")) var blasThreads = 1
       @Option var repeats = 5
@@ -42,3 +51,29 @@ extension Tandem {
   }
 }
 
+extension Tandem.Bench {
+  struct Read: ParsableCommand, UsageChecked {
+    static let configuration = CommandConfiguration(
+      abstract: "Random batch reads of a dataset through DatasetReader, timed; prints one JSON line.",
+      discussion: "tandem bench read xray.h5 --batch 64 --batches 3000")
+
+    @Argument(help: "A file written by tandem ingest.") var file: String
+    @Option(help: "Samples per batch.") var batch = 64
+    @Option(help: "Batches to time.") var batches = 500
+    @Option(help: "Seed for the random indices.") var seed: UInt64 = 7
+
+    func checkUsage() throws {
+      guard batch > 0, batches > 0 else { throw ValidationError("--batch and --batches must be positive") }
+    }
+
+    func run() throws {
+      var bench = ReadBenchmark()
+      bench.batchSize = batch
+      bench.batches = batches
+      bench.seed = seed
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+      printNow(String(decoding: try encoder.encode(try bench.run(path: file)), as: UTF8.self))
+    }
+  }
+}

@@ -6,14 +6,18 @@ extension Tandem {
   struct Dataset: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Inspect or verify a Tandem HDF5 dataset.",
-      subcommands: [Inspect.self, Verify.self, BenchRead.self, IsolatedHash.self])
+      subcommands: [Inspect.self, Verify.self, IsolatedHash.self])
   }
 }
 
 extension Tandem.Dataset {
   struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Print the schema, counts per split, class balance and content hash.")
+      abstract: "Print the schema, counts per split, class balance and content hash.",
+        discussion: """
+          tandem dataset inspect churn.h5
+          tandem dataset inspect xray.h5 --json
+          """)
 
     @Argument(help: "A file written by tandem ingest.") var file: String
     @OptionGroup var output: JSONFlag
@@ -27,7 +31,10 @@ extension Tandem.Dataset {
 
   struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Recompute the content hash and compare it with the stored one; exit 1 on mismatch.")
+      abstract: "Recompute the content hash and compare it with the stored one; exit 1 on mismatch.",
+        discussion: """
+          tandem dataset verify xray.h5
+          """)
 
     @Argument(help: "A file written by tandem ingest.") var file: String
 
@@ -37,33 +44,6 @@ extension Tandem.Dataset {
         throw DataError(path: file, message: "content hash mismatch: stored \(result.stored), computed \(result.computed)")
       }
       printNow("\(file): ok, content sha256 \(result.computed)")
-    }
-  }
-}
-
-extension Tandem.Dataset {
-  struct BenchRead: ParsableCommand {
-    static let configuration = CommandConfiguration(
-      commandName: "bench-read",
-      abstract: "Time random batch reads through DatasetReader; prints one JSON line.")
-
-    @Argument(help: "A file written by tandem ingest.") var file: String
-    @Option(help: "Samples per batch.") var batch = 64
-    @Option(help: "Batches to time.") var batches = 500
-    @Option(help: "Seed for the random indices.") var seed: UInt64 = 7
-
-    func validate() throws {
-      guard batch > 0, batches > 0 else { throw ValidationError("--batch and --batches must be positive") }
-    }
-
-    func run() throws {
-      var bench = ReadBenchmark()
-      bench.batchSize = batch
-      bench.batches = batches
-      bench.seed = seed
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-      printNow(String(decoding: try encoder.encode(try bench.run(path: file)), as: UTF8.self))
     }
   }
 }

@@ -8,15 +8,19 @@ extension Tandem {
       abstract: "Check the cluster set-up.",
       subcommands: [MPI.self])
 
-    struct MPI: ParsableCommand {
+    struct MPI: ParsableCommand, UsageChecked {
       static let configuration = CommandConfiguration(
         commandName: "mpi",
         abstract: "Check MPI: every rank reports, and allreduce and broadcast give exact results.",
-        discussion: "Run it as the job would run: mpirun -np N tandem diagnose mpi")
+        discussion: """
+          mpirun -np 4 tandem diagnose mpi --count 1000000
+
+          Run it as the job would run (the same launcher, hosts and ranks).
+          """)
 
       @Option(help: "Elements in the test arrays.") var count = 100_003
 
-      func validate() throws {
+      func checkUsage() throws {
         // An empty allreduce proves nothing.
         guard count > 0 else { throw ValidationError("--count must be positive, got \(count)") }
       }

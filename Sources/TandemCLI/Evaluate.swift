@@ -11,6 +11,9 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Evaluate a finished run on a split, tune its threshold, and register it as a model version.",
       discussion: """
+        tandem evaluate runs/xray-cnn-gn-20261201-020000
+        tandem evaluate RUN --shifts --no-register --json
+
         The decision threshold is tuned on the run's validation split: for task pneumonia, the \
         highest threshold whose recall reaches release.target_recall (default 0.95); for \
         pneumonia-type, the most accurate one; churn keeps 0.5. The split named here is then \

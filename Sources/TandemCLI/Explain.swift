@@ -5,10 +5,13 @@ import TandemExplain
 import TandemRun
 
 extension Tandem {
-  struct Explain: ParsableCommand {
+  struct Explain: ParsableCommand, UsageChecked {
     static let configuration = CommandConfiguration(
       abstract: "Explain a finished run's predictions: feature contributions for tables, occlusion heatmaps for X-rays.",
       discussion: """
+        tandem explain runs/churn-mlp-20261201-020000 --count 5
+        tandem explain runs/xray-cnn-20261201-020000 --rows 3,17
+
         Tables (churn-logreg, churn-mlp): each source column's contribution to the logit, one-hot \
         categories summed back into their column. The baseline is the zero standardised input (numeric \
         columns at their training mean, no category set), and baseline + contributions = logit. For a \
@@ -30,7 +33,7 @@ extension Tandem {
     @Option(help: "Explain the first N rows of the split (default 5).") var count: Int?
     @Option(help: "Output directory (default: RUN/explanations).") var out: String?
 
-    func validate() throws {
+    func checkUsage() throws {
       if rows != nil && count != nil { throw ValidationError("give --rows or --count, not both") }
       if let count, count < 0 { throw ValidationError("--count must not be negative, got \(count)") }
       _ = try rowList()

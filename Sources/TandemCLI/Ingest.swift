@@ -16,7 +16,7 @@ extension Tandem {
 }
 
 /// Flags both ingests share.
-struct IngestOptions: ParsableArguments {
+struct IngestOptions: ParsableArguments, UsageChecked {
   @Option(name: .customLong("out"), help: "Output HDF5 file.") var output: String
   @Flag(help: "Replace OUT if it exists.") var force = false
   @Option(help: "Seed for the train/val/test split.") var seed: UInt64 = 1
@@ -27,7 +27,7 @@ struct IngestOptions: ParsableArguments {
   @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Fraction of samples for test.")
   var testFraction = 0.2
 
-  func validate() throws {
+  func checkUsage() throws {
     guard validationFraction >= 0, testFraction >= 0, validationFraction + testFraction < 1 else {
       throw ValidationError("--val-fraction and --test-fraction must be >= 0 and sum below 1, got \(validationFraction) and \(testFraction)")
     }
@@ -35,10 +35,12 @@ struct IngestOptions: ParsableArguments {
 }
 
 extension Tandem.Ingest {
-  struct Images: ParsableCommand {
+  struct Images: ParsableCommand, UsageChecked {
     static let configuration = CommandConfiguration(
       abstract: "Ingest DIR/CLASS/*.jpeg|png as grayscale uint8 [N, size, size].",
       discussion: """
+        tandem ingest images chest-xray/train --size 128 --out xray.h5
+
         Exactly two class folders: NORMAL is label 0, the other (PNEUMONIA) label 1.
         The pneumonia subtype (bacteria/virus) and the patient (personN) come from
         the file names; the split keeps each patient in one split.
@@ -52,7 +54,8 @@ extension Tandem.Ingest {
             help: "Images per HDF5 chunk (default: about 1 MiB of images; 0: contiguous).")
     var chunkImages: Int?
 
-    func validate() throws {
+    func checkUsage() throws {
+      try common.checkUsage()
       guard size > 0 && size <= 4096 else { throw ValidationError("--size must be in 1...4096, got \(size)") }
       if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
       if let chunkImages, chunkImages < 0 { throw ValidationError("--chunk-images must be >= 0, got \(chunkImages)") }
@@ -82,11 +85,13 @@ extension Tandem.Ingest {
 }
 
 extension Tandem.Ingest {
-  struct CSV: ParsableCommand {
+  struct CSV: ParsableCommand, UsageChecked {
     static let configuration = CommandConfiguration(
       commandName: "csv",
       abstract: "Ingest a CSV export as float32 features [N, d] with labels, ids and column metadata.",
       discussion: """
+        tandem ingest csv telco.csv --label Churn --id customerID --out churn.h5
+
         Numeric columns are kept raw (the train split's mean and std are stored
         beside them); categorical columns are one-hot encoded. A JSON --config
         overrides column kinds and the missing-value policy, e.g.
@@ -102,6 +107,8 @@ extension Tandem.Ingest {
     @Option(help: "Label value of the positive class (1).") var positive = "Yes"
     @Option(help: "Label value of the negative class (0).") var negative = "No"
     @Option(help: "JSON file with schema overrides and the missing-value policy.") var config: String?
+
+    func checkUsage() throws { try common.checkUsage() }
 
     func run() throws {
       let output = try AtomicOutput(path: common.output, replacing: common.force)

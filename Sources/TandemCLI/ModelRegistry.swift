@@ -30,7 +30,12 @@ struct ModelReference: ExpressibleByArgument {
 
 extension Tandem.Models {
   struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Every version of every model (or of one), newest first.")
+    static let configuration = CommandConfiguration(
+      abstract: "Every version of every model (or of one), newest first.",
+      discussion: """
+        tandem models list churn
+        tandem models list --json
+        """)
 
     @OptionGroup var storeOption: StoreOption
     @Argument(help: "Only this model name.") var name: String?
@@ -54,7 +59,12 @@ extension Tandem.Models {
   }
 
   struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "One version (the production one unless NAME@VERSION), its gates and promotions.")
+    static let configuration = CommandConfiguration(
+      abstract: "One version (the production one unless NAME@VERSION), its gates and promotions.",
+      discussion: """
+        tandem models show pneumonia@3
+        tandem models show churn --json
+        """)
 
     @OptionGroup var storeOption: StoreOption
     @Argument(help: "NAME or NAME@VERSION.") var model: ModelReference
@@ -100,16 +110,30 @@ extension Tandem.Models {
     }
   }
 
-  struct Promote: ParsableCommand {
+  struct Promote: ParsableCommand, UsageChecked {
     static let configuration = CommandConfiguration(
-      abstract: "Put a version in production if it passes its gates and is no worse than production.")
+      abstract: "Put a version in production if it passes its gates and is no worse than production.",
+      discussion: """
+        tandem models promote churn@3
+
+        Refused, with each failed gate named, when the version is below a quality gate of its \
+        run file's [release] section or more than the tolerance below production on the same \
+        test samples; production then stays as it was (exit 1).
+        """)
 
     @OptionGroup var storeOption: StoreOption
-    @Argument(help: "The model name (pneumonia, pneumonia-type, churn).") var name: String
-    @Argument(help: "The version.") var version: Int
+    @Argument(help: "NAME@VERSION, as models show and predict take it (or NAME VERSION).") var model: ModelReference
+    @Argument(help: "The version, when the first argument is a bare NAME.") var version: Int?
+
+    func checkUsage() throws {
+      guard (model.version == nil) != (version == nil) else {
+        throw ValidationError(model.version == nil ? "give the version: NAME@VERSION, e.g. \(model.name)@1"
+                                                   : "give the version once: \(model.description) or \(model.name) VERSION")
+      }
+    }
 
     func run() throws {
-      let promoted = try storeOption.open().registry.promote(name: name, version: version)
+      let promoted = try storeOption.open().registry.promote(name: model.name, version: model.version ?? version!)
       printNow("\(promoted.name) version \(promoted.version) is in production (run \(promoted.runID))")
     }
   }

@@ -11,6 +11,8 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Compare new data with a model's training data; exit 3 when retraining is due.",
       discussion: """
+        tandem monitor --model churn --data incoming/2026-12.h5 --out drift.json
+
         Tables: population stability index (PSI) per source column (numeric columns in deciles of \
         the training values, categorical columns by category). Images: PSI of per-image mean \
         intensity and of the pixel histogram. Both: the change of the positive-class rate. With \

@@ -6,7 +6,7 @@ import TandemScoring
 import TandemStore
 
 extension Tandem {
-  struct Predict: ParsableCommand {
+  struct Predict: ParsableCommand, UsageChecked {
     static let configuration = CommandConfiguration(
       abstract: "Score data with a registered model; every prediction goes to the audit log.",
       discussion: """
@@ -33,7 +33,7 @@ extension Tandem {
     @Option(name: .customLong("review-band"), help: "Probabilities this close to the threshold need a person.")
     var reviewBand = 0.1
 
-    func validate() throws {
+    func checkUsage() throws {
       guard (input == nil) != (file == nil) else { throw ValidationError("give --input PATH or one FILE") }
       guard reviewBand >= 0 && reviewBand < 1 else { throw ValidationError("--review-band must be in [0, 1), got \(reviewBand)") }
     }

@@ -9,6 +9,8 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Write a self-contained HTML report of a finished run.",
       discussion: """
+        tandem report runs/churn-mlp-20261201-020000 --out churn-report.html
+
         One file with no network references: loss and validation curves, time per rank, the \
         evaluation (ROC curve, confusion matrix, thresholds, calibration) when `tandem evaluate` \
         has run, explanations when `tandem explain` has, the snapshot manifest, environment and \

@@ -9,7 +9,7 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Retrain from a snapshot alone and compare with the original run's final parameters.",
       discussion: """
-        mpirun -np N tandem rerun SNAPSHOT_ID [--store DIR] [--output DIR]
+        mpirun -np N tandem rerun SNAPSHOT_ID [--store DIR] [--out DIR]
         Reads the run file, seed and dataset from the store (the dataset's content hash is \
         checked first), trains on N ranks into OUTPUT/, and compares the final parameters with \
         those the original run recorded. Prints `identical` (bitwise) and exits 0, or the \
@@ -20,7 +20,7 @@ extension Tandem {
 
     @Argument(help: "The snapshot id (64 hex digits; tandem snapshot list shows them).") var snapshotID: String
     @Option(help: "The store directory.") var store = "store"
-    @Option(help: "Where the re-run writes its run directory.") var output = "reruns"
+    @Option(help: "Where the re-run writes its run directory.") var out = "reruns"
 
     func run() throws {
       let faults = try FaultInjection(environment: ProcessInfo.processInfo.environment)
@@ -28,7 +28,7 @@ extension Tandem {
       try MPIWorld.run { world in
         // Rank 0 recomputes the stored dataset's hash; the others only need its path.
         let rerun = try world.agree {
-          try TandemTraining.Rerun(snapshotID: snapshotID, storeRoot: store, output: output, coordinator: world.rank == 0)
+          try TandemTraining.Rerun(snapshotID: snapshotID, storeRoot: store, output: out, coordinator: world.rank == 0)
         }
         world.collectiveTimeout = rerun.configuration.cluster.collectiveTimeout
         if world.rank == 0 {

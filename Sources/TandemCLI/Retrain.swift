@@ -9,7 +9,10 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Scheduled retraining: check drift, retrain on the new data when due, evaluate, promote through the gates.",
       discussion: """
-        Example: tandem retrain --config retrain.toml   (schema: docs/configuration.md, "Retraining")
+        tandem retrain --config retrain.toml
+        tandem retrain --config retrain.toml --json --metrics-dir /var/lib/node_exporter/textfile
+
+        The retrain file's schema: docs/configuration.md, "Retraining".
 
         Takes an exclusive lock per model in STORE/locks/; a second retrain of the same model \
         started meanwhile exits 0 at once, saying so. Retraining is due when the model has no \

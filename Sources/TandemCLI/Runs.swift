@@ -12,7 +12,12 @@ extension Tandem {
 
 extension Tandem.Runs {
   struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "One line per run, newest first.")
+    static let configuration = CommandConfiguration(
+      abstract: "One line per run, newest first.",
+      discussion: """
+        tandem runs list
+        tandem runs list --json | jq -r '.runs[] | select(.status == "failed") | .id'
+        """)
 
     @OptionGroup var storeOption: StoreOption
     @OptionGroup var output: JSONFlag
@@ -41,7 +46,11 @@ extension Tandem.Runs {
   }
 
   struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Every field of one run and its metrics per epoch.")
+    static let configuration = CommandConfiguration(
+      abstract: "Every field of one run and its metrics per epoch.",
+      discussion: """
+        tandem runs show churn-mlp-20261201-020000
+        """)
 
     @Argument(help: "The run id (its directory name, from tandem runs list).") var id: String
     @OptionGroup var storeOption: StoreOption

@@ -30,7 +30,11 @@ func registryRead<T>(_ store: Store, _ body: (RunRegistry) throws -> T) -> T? {
 
 extension Tandem.Snapshot {
   struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "One line per snapshot, most recently stored first.")
+    static let configuration = CommandConfiguration(
+      abstract: "One line per snapshot, most recently stored first.",
+      discussion: """
+        tandem snapshot list --store store
+        """)
 
     @OptionGroup var storeOption: StoreOption
     @OptionGroup var output: JSONFlag
@@ -73,7 +77,11 @@ extension Tandem.Snapshot {
   }
 
   struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Every field of one snapshot, and the runs that used it.")
+    static let configuration = CommandConfiguration(
+      abstract: "Every field of one snapshot, and the runs that used it.",
+      discussion: """
+        tandem snapshot show 0e05e081caf8...  (the full 64-digit id)
+        """)
 
     @Argument(help: "The snapshot id (64 hex digits, from tandem snapshot list).") var id: String
     @OptionGroup var storeOption: StoreOption
@@ -135,7 +143,10 @@ extension Tandem.Snapshot {
 
   struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Write manifest.json, config.toml and the dataset (verified) into a directory, to repeat the run elsewhere.")
+      abstract: "Write manifest.json, config.toml and the dataset (verified) into a directory, to repeat the run elsewhere.",
+        discussion: """
+          tandem snapshot export 0e05e081caf8... audit-2026-12/
+          """)
 
     @Argument(help: "The snapshot id (64 hex digits, from tandem snapshot list).") var id: String
     @Argument(help: "Output directory (created; existing files are never replaced).") var directory: String

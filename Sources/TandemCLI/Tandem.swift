@@ -15,8 +15,8 @@ struct Tandem: ParsableCommand {
     version: version,
     subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Report.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Export.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
 
-  /// Exit status: 0 success; 64 usage (a parse or `validate()` error, printed
-  /// by ArgumentParser with the usage line); 1 any failure while running, as
+  /// Exit status: 0 success; 64 usage (a parse or `checkUsage()` error, as
+  /// `tandem: <what>` and the command's usage line); 1 any failure while running, as
   /// one line `tandem: <what>`; 4 when the numerics cannot be reproduced here;
   /// 75 when training stopped on SIGTERM or SIGINT after writing a checkpoint.
   static func main() {
@@ -28,7 +28,11 @@ struct Tandem: ParsableCommand {
     do {
       command = try parseAsRoot()
     } catch {
-      exit(withError: error)
+      usageExit(error, command: nil)
+    }
+    // After parsing, so an unknown or misspelt flag is named first.
+    if let checked = command as? UsageChecked {
+      do { try checked.checkUsage() } catch { usageExit(error, command: type(of: command)) }
     }
     do {
       // Before anything computes: a CPU or build that miscomputes the pinned
@@ -60,4 +64,31 @@ struct Tandem: ParsableCommand {
       Foundation.exit(1)
     }
   }
+
+  /// A command called wrongly, in the one error style: `tandem: <what>`,
+  /// then the usage line and where the help is; exit 64. Help and version
+  /// requests print as ArgumentParser has them.
+  private static func usageExit(_ error: any Error, command: ParsableCommand.Type?) -> Never {
+    let code = exitCode(for: error)
+    guard code != .success else { exit(withError: error) }
+    let lines: [String]
+    if let command {
+      let usage = usageString(for: command)
+      let path = usage.split(separator: " ").prefix { !($0.hasPrefix("<") || $0.hasPrefix("[") || $0.hasPrefix("-")) }
+        .joined(separator: " ")
+      lines = ["tandem: \(message(for: error))", "Usage: \(usage)", "  See '\(path) --help' for more information."]
+    } else {
+      lines = fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: false).map(String.init).enumerated()
+        .map { $0.offset == 0 && $0.element.hasPrefix("Error: ") ? "tandem: " + $0.element.dropFirst("Error: ".count) : $0.element }
+    }
+    printError(lines.joined(separator: "\n"))
+    Foundation.exit(code.rawValue)
+  }
+}
+
+/// A command whose flags are checked together after parsing (not in
+/// ArgumentParser's `validate()`, which would report such a problem before
+/// an unknown flag, hiding a misspelt `--confg` behind "give --config").
+protocol UsageChecked {
+  func checkUsage() throws
 }

@@ -8,7 +8,7 @@ import TandemSystem
 import TandemTraining
 
 extension Tandem {
-  struct Train: ParsableCommand {
+  struct Train: ParsableCommand, UsageChecked {
     static let configuration = CommandConfiguration(
       abstract: "Train a model: data-parallel over MPI ranks from a run file, or in one process on generated data.",
       discussion: """
@@ -16,7 +16,7 @@ extension Tandem {
         Trains on a Tandem HDF5 dataset as the TOML file describes (schema: docs/configuration.md). \
         Rank 0 prints progress and writes OUTPUT/RUN-ID/{config.toml,metrics.jsonl,model.h5,summary.json}.
 
-        tandem train --model NAME --synthetic N
+        tandem train --architecture NAME --synthetic N
         Trains in one process on generated data with known structure: a linearly \
         separable table for the churn models, noisy images with or without a bright \
         disc for xray-cnn. Defaults follow REFERENCE_MODELS.md.
@@ -26,8 +26,8 @@ extension Tandem {
     var config: String?
     @Option(help: "A run directory to continue from its newest valid checkpoint (on any number of ranks).")
     var resume: String?
-    @Option(help: "Model for generated data: \(ModelName.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: String?
+    @Option(help: "Architecture to train on generated data (tandem architectures): \(ModelName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var architecture: String?
     @Option(name: .customLong("set"), help: ArgumentHelp(
       "Override a run-file setting, as KEY=VALUE (repeatable); recorded in the run's config.toml and snapshot.",
       valueName: "key=value"))
@@ -45,9 +45,9 @@ extension Tandem {
     @Option(name: .customLong("metrics-dir"), help: "Keep Prometheus textfile metrics of the run's progress in this directory (default: the run file's metrics_dir).")
     var metricsDirectory: String?
 
-    func validate() throws {
-      guard [config, model, resume].compactMap({ $0 }).count == 1 else {
-        throw ValidationError("give one of --config FILE, --resume RUN or --model NAME (with --synthetic N)")
+    func checkUsage() throws {
+      guard [config, architecture, resume].compactMap({ $0 }).count == 1 else {
+        throw ValidationError("give one of --config FILE, --resume RUN or --architecture NAME (with --synthetic N)")
       }
       if let synthetic, synthetic <= 0 { throw ValidationError("--synthetic must be positive, got \(synthetic)") }
       if let steps, steps <= 0 { throw ValidationError("--steps must be positive, got \(steps)") }
@@ -56,11 +56,11 @@ extension Tandem {
       if let blasThreads, blasThreads <= 0 { throw ValidationError("--blas-threads must be positive, got \(blasThreads)") }
       // A flag that would change nothing is an error, never silence.
       let generatedOnly = [("--synthetic", synthetic != nil), ("--image-size", imageSize != nil), ("--features", features != nil)]
-      if model == nil, let flag = generatedOnly.first(where: \.1)?.0 {
-        throw ValidationError("\(flag) applies to generated data (--model NAME) only")
+      if architecture == nil, let flag = generatedOnly.first(where: \.1)?.0 {
+        throw ValidationError("\(flag) applies to generated data (--architecture NAME) only")
       }
-      if model != nil, !overrides.isEmpty { throw ValidationError("--set applies to a run file (--config FILE) only") }
-      if model != nil, metricsDirectory != nil { throw ValidationError("--metrics-dir applies to --config FILE or --resume RUN only") }
+      if architecture != nil, !overrides.isEmpty { throw ValidationError("--set applies to a run file (--config FILE) only") }
+      if architecture != nil, metricsDirectory != nil { throw ValidationError("--metrics-dir applies to --config FILE or --resume RUN only") }
       if resume != nil, !runFileOverrides.isEmpty {
         throw ValidationError("a resumed run keeps the settings it started with; \(runFileOverrides.map { "--set \($0)" }.joined(separator: " ")) would change them")
       }
@@ -125,7 +125,7 @@ extension Tandem {
     }
 
     private func trainSynthetic() throws {
-      let name = try ModelName(parsing: model!)
+      let name = try ModelName(parsing: architecture!)
       let seed = self.seed ?? 1, synthetic = self.synthetic ?? 2048, steps = self.steps ?? 50
       let imageSize = self.imageSize ?? 128, features = self.features ?? 46
       BLAS.threadCount = blasThreads ?? 1

@@ -138,6 +138,8 @@ public final class RunRegistry: Sendable {
   func read<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
     do {
       return try pool.read(body)
+    } catch let error as StoreError {
+      throw error  // already names the file and says what is wrong
     } catch {
       throw StoreError(path: path, message: "\(what): \(Self.describe(error))")
     }

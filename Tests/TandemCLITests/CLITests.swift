@@ -13,19 +13,19 @@ extension MPIJobTests {
 }
 
 @Test func unknownModelIsOneLineOnStandardErrorAndExitsNonZero() throws {
-  let run = try TandemProcess.run(["train", "--model", "resnet50", "--steps", "1"])
+  let run = try TandemProcess.run(["train", "--architecture", "resnet50", "--steps", "1"])
   #expect(run.status == 1)
   #expect(run.stderr == "tandem: unknown model 'resnet50' (known: xray-cnn, xray-cnn-gn, churn-logreg, churn-mlp)\n")
 }
 
 @Test func badFlagsAreUsageErrors() throws {
-  let run = try TandemProcess.run(["train", "--model", "churn-mlp", "--steps", "0"])
+  let run = try TandemProcess.run(["train", "--architecture", "churn-mlp", "--steps", "0"])
   #expect(run.status == 64, "\(run)")
   #expect(run.stderr.contains("--steps must be positive, got 0"), "\(run)")
 }
 
 @Test func singleProcessTrainingReportsLossEveryStepAndLearns() throws {
-  let run = try TandemProcess.run(["train", "--model", "churn-mlp", "--synthetic", "2048", "--steps", "40", "--seed", "3"])
+  let run = try TandemProcess.run(["train", "--architecture", "churn-mlp", "--synthetic", "2048", "--steps", "40", "--seed", "3"])
   #expect(run.status == 0, "\(run)")
   let losses = run.stdout.split(separator: "\n").compactMap { line -> Double? in
     guard line.hasPrefix("step ") else { return nil }

@@ -17,7 +17,12 @@ import TandemTestSupport
   func usageErrorsExit64(arguments: [String]) throws {
     let run = try TandemProcess.run(arguments, timeout: 60)
     #expect(run.status == 64, "\(arguments): \(run)")
-    #expect(run.stderr.contains("Usage: tandem"), "\(run)")
+    // One error style for every failure: `tandem: <what>`, here with the usage after it.
+    #expect(run.stderr.hasPrefix("tandem: ") && run.stderr.contains("Usage: tandem ")
+            && run.stderr.contains("See 'tandem \(arguments[0])"), "\(run)")
+    if arguments.contains("--confg") {
+      #expect(run.stderr.hasPrefix("tandem: Unknown option '--confg'. Did you mean '--config'?"), "\(run)")
+    }
   }
 
   @Test func runtimeFailuresExit1InOneLine() throws {
@@ -80,17 +85,24 @@ extension ExitCodeTests {
 
 extension ExitCodeTests {
   /// Help written for ArgumentParser's own wrapping: at 80 columns no
-  /// paragraph breaks into stray short fragments, as hand-wrapped text did.
-  @Test(arguments: [["train"], ["rerun"], ["evaluate"], ["monitor"], ["retrain"], ["predict"], ["audit", "verify"]])
-  func helpTextWrapsWithoutStrayFragments(command: [String]) throws {
+  /// paragraph breaks into stray short fragments, as hand-wrapped text did;
+  /// and every command's help opens with an example of its use.
+  @Test(arguments: [["train"], ["rerun"], ["evaluate"], ["explain"], ["report"], ["models", "list"], ["models", "show"],
+                    ["models", "promote"], ["monitor"], ["retrain"], ["predict"], ["audit", "verify"], ["architectures"],
+                    ["export"], ["bench", "kernels"], ["bench", "sgemm"], ["bench", "read"], ["diagnose", "mpi"],
+                    ["ingest", "csv"], ["ingest", "images"], ["dataset", "inspect"], ["dataset", "verify"],
+                    ["snapshot", "list"], ["snapshot", "show"], ["snapshot", "export"],
+                    ["runs", "list"], ["runs", "show"], ["runs", "compare"]])
+  func helpTextWrapsWithoutStrayFragmentsAndShowsAnExample(command: [String]) throws {
     let run = try TandemProcess.run(command + ["--help"], timeout: 30, environment: ["COLUMNS": "80"])
     #expect(run.status == 0)
     let lines = run.stdout.components(separatedBy: "\n")
     let text = lines.prefix { !$0.hasPrefix("USAGE:") }
+    func isExample(_ line: String) -> Bool { line.wholeMatch(of: #/ *([A-Z_]+=\S+ )?(mpirun .+ )?tandem \S.*/#) != nil }
     for (k, line) in text.enumerated() where k + 1 < text.count {
       let next = text[text.index(text.startIndex, offsetBy: k + 1)]
-      let example = line.hasPrefix("mpirun ") || line.hasPrefix("tandem ") || line.hasPrefix("Example: ")
-      #expect(line.isEmpty || next.isEmpty || example || line.count >= 40, "\(command): stray fragment '\(line)' before '\(next)'")
+      #expect(line.isEmpty || next.isEmpty || isExample(line) || line.count >= 40, "\(command): stray fragment '\(line)' before '\(next)'")
     }
+    #expect(text.contains { isExample($0) && $0.contains("tandem \(command.joined(separator: " "))") }, "\(command): no example in\n\(run.stdout)")
   }
 }

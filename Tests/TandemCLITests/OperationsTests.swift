@@ -69,7 +69,7 @@ extension MPIJobTests {
     let evaluated = try tandem(["evaluate", runDirectory])
     #expect(evaluated.status == 0 && evaluated.stdout.contains("registered churn version 1"), "\(evaluated)")
     #expect(FileManager.default.fileExists(atPath: home + "/" + runDirectory + "/evaluation-test.json"))
-    let promoted = try tandem(["models", "promote", "churn", "1"])
+    let promoted = try tandem(["models", "promote", "churn@1"])
     #expect(promoted.status == 0, "\(promoted)")
     let store = try Store(root: home + "/store", create: false)
     #expect(try store.registry.modelVersion(name: "churn").version == 1)

@@ -36,9 +36,9 @@ extension MPIJobTests {
     #expect(badValue.status == 1 && badValue.stderr.contains("training.global_batch"), "\(badValue)")
 
     for (arguments, message) in [
-      (["train", "--config", config, "--synthetic", "10"], "--synthetic applies to generated data (--model NAME) only"),
+      (["train", "--config", config, "--synthetic", "10"], "--synthetic applies to generated data (--architecture NAME) only"),
       (["train", "--resume", directory, "--seed", "3"], "a resumed run keeps the settings it started with; --set seed=3 would change them"),
-      (["train", "--model", "churn-mlp", "--set", "seed=2"], "--set applies to a run file (--config FILE) only"),
+      (["train", "--architecture", "churn-mlp", "--set", "seed=2"], "--set applies to a run file (--config FILE) only"),
     ] {
       let refused = try TandemProcess.run(arguments, timeout: 60, directory: folder)
       #expect(refused.status == 64 && refused.stderr.contains(message), "\(arguments): \(refused)")

@@ -191,7 +191,7 @@ extension MPIJobTests {
     #expect(same.status == 0 && same.stdout.contains("identical"), "\(same)")
     // Another kernel than the one OpenBLAS picks for this process's environment.
     let otherCore = BLAS.coreName == "Sandybridge" ? "Haswell" : "Sandybridge"
-    let other = try TandemProcess.run(["rerun", id, "--store", "store", "--output", "reruns-other"], ranks: 1, timeout: 300,
+    let other = try TandemProcess.run(["rerun", id, "--store", "store", "--out", "reruns-other"], ranks: 1, timeout: 300,
                                       environment: ["OPENBLAS_CORETYPE": otherCore], directory: URL(fileURLWithPath: home))
     #expect(other.status == 4 && other.stderr.contains("cannot be reproduced bit for bit") && other.stderr.contains(otherCore), "\(other)")
     #expect(!FileManager.default.fileExists(atPath: home + "/reruns-other"), "a refused re-run must not train")

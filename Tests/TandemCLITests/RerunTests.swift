@@ -7,7 +7,7 @@ import TandemTraining
 
 /// Runs `tandem rerun ID` under mpirun from `directory`, where the store is.
 func rerun(_ id: String, in directory: String, ranks: Int, arguments: [String] = []) throws -> TandemProcess.Output {
-  try TandemProcess.run(["rerun", id, "--store", "store", "--output", "reruns"] + arguments, ranks: ranks, timeout: 300,
+  try TandemProcess.run(["rerun", id, "--store", "store", "--out", "reruns"] + arguments, ranks: ranks, timeout: 300,
                         environment: ["TANDEM_PROGRESS": "plain"], directory: URL(fileURLWithPath: directory))
 }
 
