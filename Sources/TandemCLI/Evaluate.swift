@@ -25,7 +25,7 @@ extension Tandem {
 
     @Argument(help: "The run directory.") var runDirectory: String
     @Option(help: "The split to measure: test (default), val or train.") var split = Split.test
-    @Option(help: "The store (default: the run file's store).") var store: String?
+    @Option(help: "The store directory (default: the run file's store, relative to the working directory).") var store: String?
     @Flag(help: "Only evaluate; do not register a model version.") var noRegister = false
     @Flag(help: "Also score the split under fixed acquisition shifts (contrast, gamma, blur, zoom, ...; images only).")
     var shifts = false

@@ -19,7 +19,7 @@ extension Tandem {
         """)
 
     @Argument(help: "The snapshot id (64 hex digits; tandem snapshot list shows them).") var snapshotID: String
-    @Option(help: "The store directory.") var store = "store"
+    @OptionGroup var storeOption: StoreOption
     @Option(help: "Where the re-run writes its run directory.") var out = "reruns"
 
     func run() throws {
@@ -28,7 +28,7 @@ extension Tandem {
       try MPIWorld.run { world in
         // Rank 0 recomputes the stored dataset's hash; the others only need its path.
         let rerun = try world.agree {
-          try TandemTraining.Rerun(snapshotID: snapshotID, storeRoot: store, output: out, coordinator: world.rank == 0)
+          try TandemTraining.Rerun(snapshotID: snapshotID, storeRoot: storeOption.store, output: out, coordinator: world.rank == 0)
         }
         world.collectiveTimeout = rerun.configuration.cluster.collectiveTimeout
         if world.rank == 0 {

@@ -13,7 +13,7 @@ extension Tandem {
 
 /// `--store DIR`, shared by `tandem snapshot` and `tandem runs`.
 struct StoreOption: ParsableArguments {
-  @Option(help: "The store directory (datasets, snapshots, run registry).") var store = "store"
+  @Option(help: "The store directory (datasets, snapshots, run and model registry), relative to the working directory.") var store = "store"
 
   /// The existing store; reading commands never create one.
   func open() throws -> Store { try Store(root: store, create: false) }

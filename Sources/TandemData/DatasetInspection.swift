@@ -55,10 +55,10 @@ public struct DatasetInspection {
   }
 
   /// What `report` prints, as values (`tandem dataset inspect --json`).
-  public struct Summary: Encodable {
-    public struct Dataset: Encodable { public let name, type: String; public let shape: [Int]; public let chunks: [Int]? }
-    public struct SplitCounts: Encodable { public let samples: Int; public let classCounts: [Int]; public let patients: Int? }
-    public struct Column: Encodable {
+  public struct Summary: Encodable, Sendable {
+    public struct Dataset: Encodable, Sendable { public let name, type: String; public let shape: [Int]; public let chunks: [Int]? }
+    public struct SplitCounts: Encodable, Sendable { public let samples: Int; public let classCounts: [Int]; public let patients: Int? }
+    public struct Column: Encodable, Sendable {
       public let name, kind: String
       public let mean, std: Double?
       public let categories: [String]?

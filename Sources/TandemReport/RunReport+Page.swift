@@ -16,6 +16,7 @@ extension RunReport {
   public func page(generatedAt: Date = Date()) -> Page {
     var builder = PageBuilder()
     builder.header(self, generatedAt: generatedAt)
+    builder.data(self)
     builder.training(self)
     builder.timing(self)
     builder.evaluation(self)
@@ -63,27 +64,55 @@ private struct PageBuilder {
     body.table(header: ["", ""], rows: facts, className: "facts")
   }
 
+  /// The dataset the run trained on: its size, splits and class balance.
+  mutating func data(_ report: RunReport) {
+    body.element("h2", text: "Data")
+    guard let d = report.data else {
+      note(report.dataNote ?? "No dataset summary.")
+      return
+    }
+    body.table(header: ["", ""], rows: [
+      ["dataset", d.path], ["kind", "\(d.kind), \(d.samples) samples of shape \(d.sampleShape.map(String.init).joined(separator: " x "))"],
+      ["content SHA-256", d.contentSha256],
+    ], className: "facts")
+    let names = d.classNames
+    var rows: [[String]] = []
+    for split in ["train", "val", "test"] {
+      guard let c = d.splits[split] else { continue }
+      let shares = c.classCounts.map { c.samples == 0 ? "–" : String(format: "%.1f%%", 100 * Double($0) / Double(c.samples)) }
+      rows.append([split, "\(c.samples)"] + zip(c.classCounts, shares).map { "\($0) (\($1))" } + [c.patients.map(String.init) ?? "–"])
+    }
+    body.table(header: ["split", "samples"] + names + ["patients"], rows: rows, numeric: Set(1..<(names.count + 3)))
+    note("Splits as ingested (seeded; patients never span two splits). The run trains on train and validates on val; "
+         + "`tandem evaluate` tunes the threshold on val and measures test.")
+  }
+
   mutating func training(_ report: RunReport) {
     body.element("h2", text: "Training")
-    var loss = LineChart(title: "Training loss per step", xLabel: "step (over all epochs)", yLabel: "loss",
-                         series: [.init(name: "", points: report.steps.map { (Double($0.globalStep), $0.loss) })])
-    loss.integerX = true
-    chart(loss)
     let epochs = report.epochs
     func points(_ value: (ClassificationMetrics) -> Double) -> [(x: Double, y: Double)] {
       epochs.map { (Double($0.epoch), value($0.validation)) }
     }
-    var validationLoss = LineChart(title: "Validation loss per epoch", xLabel: "epoch", yLabel: "loss",
-                                   series: [.init(name: "", points: points(\.loss), markers: true)])
+    // One x axis for both: a step at its place within its epoch, each
+    // validation at the end of its epoch.
+    let perEpoch = Double(max(report.stepsPerEpoch, 1))
+    chart(LineChart(title: "Loss: training per step, validation per epoch", xLabel: "epoch", yLabel: "loss",
+                    series: [.init(name: "training", points: report.steps.map { (Double($0.globalStep) / perEpoch, $0.loss) }),
+                             .init(name: "validation", points: points(\.loss), markers: true)]))
+    let rates = report.steps.compactMap { s in s.learningRate.map { (Double(s.globalStep), $0) } }
+    if !rates.isEmpty {
+      var rate = LineChart(title: "Learning rate per step", xLabel: "step (over all epochs)", yLabel: "learning rate",
+                           series: [.init(name: "", points: rates)])
+      rate.integerX = true
+      chart(rate)
+    }
     var validationMetrics = LineChart(title: "Validation metrics per epoch", xLabel: "epoch", yLabel: "value",
                                       series: [.init(name: "accuracy", points: points(\.accuracy), markers: true),
                                                .init(name: "ROC AUC", points: points(\.rocAUC), markers: true),
                                                .init(name: "precision", points: points(\.precision), markers: true),
                                                .init(name: "recall", points: points(\.recall), markers: true)],
                                       yDomain: 0...1)
-    validationLoss.integerX = true
     validationMetrics.integerX = true
-    chart(validationLoss)
     chart(validationMetrics)
     if !epochs.isEmpty {
       body.table(header: ["epoch", "count", "loss", "accuracy", "ROC AUC", "precision", "recall", "F1", "threshold"],
@@ -157,9 +186,20 @@ private struct PageBuilder {
       ], numeric: [1, 2])
       body.element("p", text: "Threshold tuned on the validation split: \(e.thresholdPolicy).")
       confusion(m.confusion, names: e.classNames, caption: "Confusion matrix, \(e.split), threshold \(metric(e.threshold))")
+      production(report, e)
       chart(LineChart(title: "ROC curve, \(e.split) (AUC \(metric(m.rocAUC)))", xLabel: "false positive rate",
                       yLabel: "true positive rate", series: [.init(name: "", points: e.roc.map { ($0.fpr, $0.tpr) })],
                       xDomain: 0...1, yDomain: 0...1, reference: [(0, 0), (1, 1)]))
+      // From the ROC points and the class counts: precision = TP / (TP + FP).
+      let positives = Double(m.confusion[1].reduce(0, +)), negatives = Double(m.confusion[0].reduce(0, +))
+      let pr = e.roc.compactMap { p -> (x: Double, y: Double)? in
+        let tp = p.tpr * positives, fp = p.fpr * negatives
+        return tp + fp > 0 ? (p.tpr, tp / (tp + fp)) : nil
+      }
+      let base = positives / max(positives + negatives, 1)
+      chart(LineChart(title: "Precision-recall curve, \(e.split) (positives \(String(format: "%.1f%%", 100 * base)))",
+                      xLabel: "recall", yLabel: "precision", series: [.init(name: "", points: pr)],
+                      xDomain: 0...1, yDomain: 0...1, reference: [(0, base), (1, base)]))
       let bins = e.calibration.filter { $0.count > 0 }
       chart(LineChart(title: "Calibration, \(e.split) (ECE \(metric(e.expectedCalibrationError)))", xLabel: "mean predicted probability",
                       yLabel: "observed positive rate",
@@ -169,12 +209,41 @@ private struct PageBuilder {
                  rows: e.calibration.map { [String(format: "%.1f–%.1f", $0.lower, $0.upper), "\($0.count)",
                                             $0.count == 0 ? "" : metric($0.meanPredicted), $0.count == 0 ? "" : metric($0.observedRate)] },
                  numeric: [1, 2, 3])
-      let chosen = Set(e.thresholdTable.indices.filter { e.thresholdTable[$0].threshold == e.threshold })
+      // Files from before the chosen threshold was kept off the grid list it twice.
+      var table: [Evaluation.ThresholdRow] = []
+      for row in e.thresholdTable where !table.contains(where: { abs($0.threshold - row.threshold) < 1e-9 }) { table.append(row) }
+      let chosen = Set(table.indices.filter { abs(table[$0].threshold - e.threshold) < 1e-9 })
       body.element("h4", text: "Thresholds (the chosen one highlighted)")
       body.table(header: ["threshold", "accuracy", "precision", "recall", "F1", "false negatives", "false positives"],
-                 rows: e.thresholdTable.map { [metric($0.threshold), metric($0.accuracy), metric($0.precision), metric($0.recall),
+                 rows: table.map { [metric($0.threshold), metric($0.accuracy), metric($0.precision), metric($0.recall),
                                                metric($0.f1), "\($0.falseNegatives)", "\($0.falsePositives)"] },
                  numeric: Set(0..<7), highlighted: chosen)
+    }
+  }
+
+  /// The version registered from this run beside the production version it
+  /// was measured against on the same test samples, and production now.
+  mutating func production(_ report: RunReport, _ e: Evaluation) {
+    guard e.split == .test else { return }
+    guard let v = report.registeredVersions.last else {
+      note("Not registered as a model version, so not compared with production (`tandem evaluate` registers).")
+      return
+    }
+    body.element("h4", text: "Against production")
+    if let c = v.metrics.champion {
+      body.table(header: ["", "\(v.name)@\(v.version) (this run)", "\(v.name)@\(c.version) (production then)", "difference"], rows: [
+        ["accuracy", metric(v.metrics.accuracy), metric(c.accuracy), String(format: "%+.4f", v.metrics.accuracy - c.accuracy)],
+        ["recall", metric(v.metrics.recall), metric(c.recall), String(format: "%+.4f", v.metrics.recall - c.recall)],
+        ["ROC AUC", metric(v.metrics.rocAUC), metric(c.rocAUC), String(format: "%+.4f", v.metrics.rocAUC - c.rocAUC)],
+      ], numeric: [1, 2, 3])
+      note("Both on this run's \(v.metrics.split) split, each at its own threshold, when \(v.name)@\(v.version) was registered.")
+    } else {
+      note("\(v.name)@\(v.version): no production version existed when it was registered, so there was nothing to compare on the same samples.")
+    }
+    if let p = report.production {
+      note(p.version == v.version ? "\(v.name)@\(v.version) is in production."
+           : "In production now: \(p.name)@\(p.version) (run \(p.runID); on its own test split: accuracy \(metric(p.metrics.accuracy)), "
+             + "recall \(metric(p.metrics.recall)), ROC AUC \(metric(p.metrics.rocAUC))).")
     }
   }
 
@@ -199,6 +268,13 @@ private struct PageBuilder {
       if importance.count > shown.count { note("The \(shown.count) most important of \(importance.count) features.") }
     }
     if !report.heatmaps.isEmpty {
+      // The overlays' colour map (TandemExplain's HeatmapOverlay): gray where
+      // occluding did not lower the score, red to yellow as it lowered it more.
+      body.element("div", [("class", "scale-row")]) { d in
+        d.element("span", text: "occlusion: no effect")
+        d.element("div", [("class", "overlay-bar")], text: "")
+        d.element("span", text: "largest drop of the score")
+      }
       body.element("div", [("class", "images")]) { d in
         for (name, png) in report.heatmaps {
           d.element("figure") { f in
@@ -279,17 +355,21 @@ private struct PageBuilder {
   }
 
   static let style = """
-    body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 980px; color: #111; padding: 0 16px; }
+    body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1500px; color: #111; padding: 0 24px; }
     h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ccc; } h3 { font-size: 15px; }
     table { border-collapse: collapse; margin: 10px 0; } th, td { padding: 3px 10px; border-bottom: 1px solid #e4e4e4; text-align: left; }
     td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; } tr.highlight td { background: #fff3c4; font-weight: 600; }
     table.facts thead { display: none; } table.facts td:first-child { color: #555; }
-    table.heatmap td { width: 120px; text-align: center; } table.heatmap caption { text-align: left; color: #555; }
-    figure { margin: 12px 0; } svg { font: 11px system-ui, sans-serif; overflow: visible; }
+    table.heatmap td { width: 180px; height: 64px; text-align: center; font-size: 16px; } table.heatmap caption { text-align: left; color: #555; }
+    .heatmap-wrap { display: flex; align-items: center; gap: 18px; } .scale { display: flex; flex-direction: column; align-items: center; font-size: 12px; color: #555; }
+    .scale .bar { width: 18px; height: 150px; background: linear-gradient(to top, rgba(0, 114, 178, 0.08), rgba(0, 114, 178, 0.93)); border: 1px solid #ccc; }
+    figure { margin: 12px 24px 12px 0; display: inline-block; vertical-align: top; } svg { font: 11px system-ui, sans-serif; overflow: visible; }
     svg .title { font-size: 13px; font-weight: 600; } svg .tick { fill: #333; } svg .label { fill: #333; font-size: 12px; }
     svg .grid { stroke: #e8e8e8; } svg .axis { stroke: #444; fill: none; } svg .reference { stroke: #999; stroke-dasharray: 4 4; fill: none; }
     .note { color: #555; font-style: italic; } .mono, pre { font: 12px ui-monospace, monospace; } pre { background: #f6f6f6; padding: 10px; overflow: auto; }
-    .images { display: flex; flex-wrap: wrap; gap: 12px; } .images img { max-width: 300px; image-rendering: pixelated; }
+    .images { display: flex; flex-wrap: wrap; gap: 12px; } .images img { width: 440px; max-width: 100%; image-rendering: pixelated; }
+    .scale-row { display: flex; align-items: center; gap: 10px; font-size: 12px; color: #555; }
+    .overlay-bar { width: 240px; height: 14px; border: 1px solid #ccc; background: linear-gradient(to right, #888, rgb(255, 0, 0) 8%, rgb(255, 255, 0)); }
     """
 
   /// Counts the charts the browser actually drew: laid out with a non-empty

@@ -25,6 +25,7 @@ public struct RunReport: Sendable {
     /// its checkpoint.
     public var globalStep: Int
     public var loss: Double
+    public var learningRate: Double?
     public var ranks: [RankTiming]
   }
 
@@ -53,6 +54,15 @@ public struct RunReport: Sendable {
   public var registryRecord: RunRecord?
   /// Why the snapshot or registry row is missing, for the page.
   public var storeNotes: [String] = []
+  /// The run's dataset: size, splits and class balance (nil when it cannot be read, with a note).
+  public var data: DatasetInspection.Summary?
+  public var dataNote: String?
+  /// The versions registered from this run, each with the production version
+  /// it was compared with on the same test samples; and production now.
+  public var registeredVersions: [ModelVersion] = []
+  public var production: ModelVersion?
+  /// Steps per epoch (every epoch has as many): places steps on an epoch axis.
+  public var stepsPerEpoch = 0
 
   /// Reads the run in `runDirectory`. `store` overrides the run file's
   /// `store` key (which, like the run file's other paths, is relative to
@@ -77,6 +87,18 @@ public struct RunReport: Sendable {
     }
     configurationText = (FileManager.default.contents(atPath: directory + "/config.toml")).map { String(decoding: $0, as: UTF8.self) }
     readStore(override: store)
+    readData()
+  }
+
+  /// The dataset the run file names; a report on a moved run still works, saying so.
+  private mutating func readData() {
+    guard let configurationText, let configuration = try? RunConfiguration(toml: configurationText, file: "config.toml") else {
+      dataNote = "No readable run file, so no dataset to summarise."
+      return
+    }
+    do { data = try DatasetInspection(path: configuration.dataset).summary() } catch {
+      dataNote = "The dataset is not readable here: \(error)"
+    }
   }
 
   private mutating func readMetrics(_ path: String) throws {
@@ -105,7 +127,7 @@ public struct RunReport: Sendable {
       case "step":
         let s = try record(MetricsFile.StepLine.self, needs: "epoch, step and loss")
         stepsByNumber[StepKey(epoch: s.epoch, step: s.step)] = Step(epoch: s.epoch, step: s.step, globalStep: 0, loss: s.loss,
-                                                                    ranks: s.ranks)
+                                                                    learningRate: s.learningRate, ranks: s.ranks)
       case "epoch":
         let e = try record(MetricsFile.EpochLine.self, needs: "epoch and validation")
         epochsByNumber[e.epoch] = e.validation
@@ -116,6 +138,7 @@ public struct RunReport: Sendable {
       }
     }
     let stepsPerEpoch = stepsByNumber.keys.map(\.step).max() ?? 0
+    self.stepsPerEpoch = stepsPerEpoch
     steps = stepsByNumber.values.map { s in
       var s = s
       s.globalStep = (s.epoch - 1) * stepsPerEpoch + s.step
@@ -194,6 +217,11 @@ public struct RunReport: Sendable {
     do {
       registryRecord = try opened.registry.run(id: runID)
       if registryRecord == nil { storeNotes.append("\(opened.registryPath): run \(runID) is not in the registry.") }
+      let task = (try? RunConfiguration(toml: configurationText ?? "", file: "config.toml"))?.task.rawValue
+      if let task {
+        registeredVersions = try opened.registry.modelVersions(name: task).filter { $0.runID == runID }.sorted { $0.version < $1.version }
+        production = try opened.registry.productionVersion(name: task)
+      }
     } catch {
       storeNotes.append("Registry not readable: \(error)")
     }

@@ -153,7 +153,8 @@ public struct Evaluation: Codable, Sendable {
       ROCPoint(fpr: $0.fpr, tpr: $0.tpr, threshold: $0.threshold.isFinite ? Double($0.threshold) : 1)
     }
     let grid = (1...19).map { Double($0) / 20 }
-    thresholdTable = (grid + [threshold]).sorted().map { t in
+    let chosen = threshold
+    thresholdTable = (grid.contains { abs($0 - chosen) < 1e-9 } ? grid : grid + [threshold]).sorted().map { t in
       let m = ClassificationMetrics(scores: scores, labels: labels, loss: 0, threshold: t)
       return ThresholdRow(threshold: t, accuracy: m.accuracy, precision: m.precision, recall: m.recall, f1: m.f1,
                           falseNegatives: m.confusion[1][0], falsePositives: m.confusion[0][1])

@@ -1,8 +1,8 @@
 import Foundation
 
 /// `RUN/metrics.jsonl`: one JSON object per line, told apart by `type`: a
-/// `step` per step (loss and every rank's compute / data-wait / allreduce
-/// milliseconds), an `epoch` per epoch (validation metrics), a `checkpoint`
+/// `step` per step (loss, learning rate and every rank's compute / data-wait /
+/// allreduce milliseconds), an `epoch` per epoch (validation metrics), a `checkpoint`
 /// per checkpoint written and a `resume` where a resumed run picked up. The
 /// trainer writes these types and the report reads them.
 public enum MetricsFile {
@@ -40,10 +40,12 @@ public enum MetricsFile {
     public var type = "step"
     public var epoch, step: Int
     public var loss: Double
+    /// The step's learning rate (absent in logs from before it was recorded, and for L-BFGS).
+    public var learningRate: Double?
     public var ranks: [RankTiming]
 
-    public init(epoch: Int, step: Int, loss: Double, ranks: [RankTiming]) {
-      self.epoch = epoch; self.step = step; self.loss = loss; self.ranks = ranks
+    public init(epoch: Int, step: Int, loss: Double, learningRate: Double? = nil, ranks: [RankTiming]) {
+      self.epoch = epoch; self.step = step; self.loss = loss; self.learningRate = learningRate; self.ranks = ranks
     }
   }
 

@@ -50,7 +50,7 @@ public struct RunComparison: Encodable {
     let registry = try store.registry
     func record(_ id: String) throws -> RunRecord {
       guard let run = try registry.run(id: id) else {
-        throw StoreError(path: store.registryPath, message: "no run '\(id)' (tandem runs list --store \(store.root) shows them)")
+        throw StoreError(path: id, message: "no such run in \(store.registryPath) (tandem runs list --store \(store.root) shows them)")
       }
       return run
     }

@@ -23,7 +23,7 @@ final class MetricsLog {
 
   deinit { try? handle.close() }
 
-  func write(epoch: Int, firstStep: Int, losses: [Double], timings: [Double], worldSize: Int,
+  func write(epoch: Int, firstStep: Int, losses: [Double], learningRates: [Double] = [], timings: [Double], worldSize: Int,
              validation: ClassificationMetrics) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
@@ -36,7 +36,8 @@ final class MetricsLog {
         ranks.append(.init(rank: r, computeMs: timings[slot] * 1e3, dataWaitMs: timings[slot + 1] * 1e3,
                            allreduceMs: timings[slot + 2] * 1e3))
       }
-      let line = MetricsFile.StepLine(epoch: epoch, step: s + 1, loss: loss, ranks: ranks)
+      let line = MetricsFile.StepLine(epoch: epoch, step: s + 1, loss: loss,
+                                      learningRate: k < learningRates.count ? learningRates[k] : nil, ranks: ranks)
       text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n"
     }
     text += String(decoding: try encoder.encode(MetricsFile.EpochLine(epoch: epoch, validation: validation)), as: UTF8.self) + "\n"

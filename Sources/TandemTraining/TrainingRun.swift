@@ -290,7 +290,7 @@ public final class TrainingRun {
         let micro = config.cluster.reduction == .exact ? config.microBatchSize() : nil
         let shares = { (s: Int) in (0..<self.world).map { plan.samples(rank: $0, step: s, microBatch: micro) } }
         var timings: [Double] = Array(repeating: 0, count: plan.stepCount * world * 3)
-        var losses: [Double] = []
+        var losses: [Double] = [], learningRates: [Double] = []
         let remaining = maxSteps == Int.max ? plan.stepCount : maxSteps - step
         let epochSteps = min(plan.stepCount, firstStep + remaining)
         if epochSteps <= 0 { break epochs }
@@ -306,6 +306,7 @@ public final class TrainingRun {
             source.prefetch(global: plan.globalSamples(step: s + 1), share: shares(s + 1)[rank], rank: rank, epoch: epoch)
           }
           trainer.optimizer.learningRate = schedule.rate(step: step)
+          learningRates.append(Double(trainer.optimizer.learningRate))
           let (loss, t) = try micro.map {
             try trainer.exactStep(batch?.split(every: $0) ?? [], globalCount: global.count,
                                   microBatchCount: (global.count + $0 - 1) / $0)
@@ -347,8 +348,8 @@ public final class TrainingRun {
           log(String(format: "epoch %d/%d  train loss %.4f  %@ loss %.4f  accuracy %.4f  AUC %.4f  precision %.3f  recall %.3f",
                      epoch + 1, config.epochs, losses.reduce(0, +) / Double(max(losses.count, 1)),
                      validationSplit.description, metrics.loss, metrics.accuracy, metrics.rocAUC, metrics.precision, metrics.recall))
-          try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, timings: timings, worldSize: world,
-                                validation: metrics)
+          try metricsLog?.write(epoch: epoch + 1, firstStep: firstStep, losses: losses, learningRates: learningRates,
+                                timings: timings, worldSize: world, validation: metrics)
           try recording?.epoch(epoch + 1, metrics: metrics)
           self.metrics?.validationAUC = metrics.rocAUC
           self.metrics?.write(force: true)

@@ -46,8 +46,15 @@ extension MPIJobTests {
     #expect(run.status == 0, "\(run)")
     let runDirectory = try #require(directory)
     let workDirectory = URL(fileURLWithPath: (config as NSString).deletingLastPathComponent)
-    let evaluate = try TandemProcess.run(["evaluate", runDirectory, "--no-register"], directory: workDirectory)
-    #expect(evaluate.status == 0, "\(evaluate)")
+    // An earlier version in production, so the page compares this run with it on the same samples.
+    try "model = \"churn-logreg\"\ndataset = \"\(try Fixtures.churn)\"\nseed = 4\nepochs = 2\n"
+      .write(to: workDirectory.appendingPathComponent("earlier.toml"), atomically: true, encoding: .utf8)
+    let earlier = try TandemProcess.run(["train", "--config", "earlier.toml"], directory: workDirectory)
+    let earlierRun = try #require(Fixtures.runDirectory(from: earlier.stdout), "\(earlier)")
+    #expect(try TandemProcess.run(["evaluate", earlierRun], directory: workDirectory).status == 0)
+    #expect(try TandemProcess.run(["models", "promote", "churn@1"], directory: workDirectory).status == 0)
+    let evaluate = try TandemProcess.run(["evaluate", runDirectory], directory: workDirectory)
+    #expect(evaluate.status == 0 && evaluate.stdout.contains("registered churn version 2"), "\(evaluate)")
     let evaluation = try Evaluation.read(Evaluation.path(run: runDirectory, split: .test))
 
     // What `tandem explain` will write: importance, and a heatmap PNG (1 x 1 here).
@@ -66,8 +73,9 @@ extension MPIJobTests {
     let dom = try renderedDOM(out)
     let expected = try #require(bodyAttribute("data-charts-expected", in: dom), "no data-charts-expected in:\n\(dom.prefix(2000))")
     let rendered = try #require(bodyAttribute("data-charts-rendered", in: dom), "the page's check did not run:\n\(dom.prefix(2000))")
-    // Loss per step, validation loss and metrics, time per rank, ROC, calibration, importance.
-    #expect(expected == 7)
+    // Training and validation loss, learning rate, validation metrics, time per rank, ROC,
+    // precision-recall, calibration, importance.
+    #expect(expected == 8)
     #expect(rendered == expected)
     #expect(bodyAttribute("data-images-rendered", in: dom) == 1)
 
@@ -85,6 +93,14 @@ extension MPIJobTests {
     for rank in 0..<2 { #expect(html.contains("<td class=\"num\">\(rank)</td><td class=\"num\">\(summary.steps)</td>")) }
     #expect(html.contains("Registry row") && html.contains("finished"))
     #expect(html.contains("dataset = &quot;\(try Fixtures.churn)&quot;"))
+    #expect(html.contains("Loss: training per step, validation per epoch") && html.contains("Learning rate per step")
+            && html.contains("Precision-recall curve, test (positives "))
+    // The data and its splits, production on the same samples, a colour scale, and the chosen threshold once.
+    #expect(html.contains("<h2>Data</h2>") && html.contains("<td>train</td>"), "\(html)")
+    #expect(html.contains("Against production") && html.contains("churn@2 (this run)") && html.contains("churn@1 (production then)"))
+    #expect(html.contains("class=\"scale\""))
+    let thresholdRows = html.components(separatedBy: "<tr class=\"highlight\"><td class=\"num\">0.5000</td>").count - 1
+    #expect(thresholdRows == 1, "the chosen threshold 0.5 is listed \(thresholdRows) times")
 
     // Without the store the page still comes, and says why that part is missing.
     let elsewhere = try TandemProcess.run(["report", runDirectory, "--out", out, "--store", "/nonexistent-store"],
