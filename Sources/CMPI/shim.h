@@ -9,6 +9,7 @@ static inline MPI_Datatype CMPI_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype CMPI_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype CMPI_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype CMPI_uint8(void) { return MPI_UINT8_T; }
+static inline MPI_Datatype CMPI_char(void) { return MPI_CHAR; }
 static inline MPI_Op CMPI_sum(void) { return MPI_SUM; }
 static inline MPI_Op CMPI_max(void) { return MPI_MAX; }
 static inline MPI_Op CMPI_min(void) { return MPI_MIN; }

@@ -13,7 +13,7 @@ struct Tandem: ParsableCommand {
     commandName: "tandem",
     abstract: "Distributed data-parallel training on MPI workers, with auditable runs.",
     version: version,
-    subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Report.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Export.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
+    subcommands: [Train.self, Rerun.self, Evaluate.self, Explain.self, Report.self, Models.self, Monitor.self, Retrain.self, Predict.self, Audit.self, Architectures.self, Export.self, Launch.self, Bench.self, Diagnose.self, Ingest.self, Dataset.self, Snapshot.self, Runs.self])
 
   /// Exit status: 0 success; 64 usage (a parse or `checkUsage()` error, as
   /// `tandem: <what>` and the command's usage line); 1 any failure while running, as

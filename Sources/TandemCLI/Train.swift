@@ -92,9 +92,15 @@ extension Tandem {
       let faults = try FaultInjection(environment: ProcessInfo.processInfo.environment)
       try MPIWorld.run { world in
         // Every rank reads and checks the file; a problem is reported once.
+        // Rank 0 reads the run file and sends its text: hosts without a
+        // shared filesystem (scatter = true) need no copy of it.
         let overrides = runFileOverrides
+        let read = try world.agree { () throws -> [UInt8] in
+          world.rank == 0 ? Array(try RunConfiguration.readText(contentsOf: configPath).utf8) : []
+        }
+        let shared = String(decoding: try world.broadcast(bytes: read, root: 0), as: UTF8.self)
         let (configuration, text) = try world.agree { () throws -> (RunConfiguration, String) in
-          try RunConfiguration.withText(contentsOf: configPath, overrides: overrides)
+          try RunConfiguration.withText(shared, file: (configPath as NSString).lastPathComponent, overrides: overrides)
         }
         world.collectiveTimeout = configuration.cluster.collectiveTimeout
         let run = TrainingRun(configuration: configuration, configurationText: text, communicator: world,
@@ -108,6 +114,7 @@ extension Tandem {
           if coordinator { printError("tandem: \(signal): stopping after this step (again to stop at once)") }
         }
         run.stopRequested = { StopSignals.shared.requested }
+        world.stopRequested = { StopSignals.shared.requested != nil }
         run.mpiVersion = MPICommunicator.libraryVersion
         run.metricsDirectory = metricsDirectory
         let summary = try run.run()

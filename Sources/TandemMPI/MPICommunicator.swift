@@ -19,13 +19,28 @@ public final class MPICommunicator: Communicator {
   public var collectiveTimeout: Double
   /// What the job is doing, for stall reports (e.g. "epoch 2 step 17").
   public var phase = "start-up"
+  /// Whether this process was asked to stop (SIGTERM, SIGINT). A rank asked
+  /// to stop that has waited `stopWaitSeconds` in one collective will not see
+  /// its peers again (they died, or the network is gone): it exits at once
+  /// instead of holding the launcher's kill sequence up until its timeout.
+  public var stopRequested: () -> Bool = { false }
+  public static let stopWaitSeconds = 10.0
   private let comm: MPI_Comm
   private var sequence: Int64 = 0
   /// Rank 0: the last collective each rank announced.
   private var arrivals: [Int64]
+  /// Each rank's host (`MPI_Get_processor_name`), gathered at start-up, so a
+  /// stall report names the machine as well as the rank.
+  public private(set) var hostNames: [String] = []
   /// Non-root: announcement sends still in flight, with their buffers.
   private var pendingAnnouncements: [(MPI_Request?, UnsafeMutablePointer<Int64>)] = []
   private static let arrivalTag: Int32 = 7_001
+  /// Rank 0's "are you there?" to each rank when a collective stalls with
+  /// every rank arrived: a synchronous send that completes only when the
+  /// rank, polling in its own wait, takes it, which a rank cut off the
+  /// network cannot.
+  private static let probeTag: Int32 = 7_002
+  private static let probeSeconds = 3.0
   private static let graceSeconds = 5.0
 
   init(collectiveTimeout: Double) throws(MPIError) {
@@ -38,6 +53,21 @@ public final class MPICommunicator: Communicator {
     rank = Int(r)
     worldSize = Int(s)
     arrivals = Array(repeating: 0, count: Int(s))
+    // Blocking, once: every rank is here anyway, before any timed collective.
+    let width = Int(CMPI_max_processor_name()) + 1
+    var mine = [CChar](repeating: 0, count: width)
+    var length: Int32 = 0
+    MPI_Get_processor_name(&mine, &length)
+    var all = [CChar](repeating: 0, count: width * worldSize)
+    try check(MPI_Allgather(&mine, Int32(width), CMPI_char(), &all, Int32(width), CMPI_char(), comm), "MPI_Allgather")
+    hostNames = (0..<worldSize).map { k in
+      String(decoding: all[k * width..<(k + 1) * width].prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+  }
+
+  /// `rank 2 (host h2)`, as reports name a rank.
+  public func describe(rank r: Int) -> String {
+    r < hostNames.count && !hostNames[r].isEmpty ? "rank \(r) (host \(hostNames[r]))" : "rank \(r)"
   }
 
   deinit {
@@ -164,6 +194,35 @@ public final class MPICommunicator: Communicator {
   }
 
   /// Rank 0: records every announcement that has arrived so far.
+  private func answerProbes() throws {
+    var flag: Int32 = 0
+    var status = MPI_Status()
+    try check(MPI_Iprobe(0, Self.probeTag, comm, &flag, &status), "MPI_Iprobe")
+    guard flag != 0 else { return }
+    var byte: UInt8 = 0
+    try check(MPI_Recv(&byte, 1, CMPI_uint8(), 0, Self.probeTag, comm, CMPI_status_ignore()), "MPI_Recv")
+  }
+
+  /// Rank 0: the ranks that do not take a probe within `probeSeconds`.
+  private func unreachableRanks() -> [Int] {
+    var requests = [MPI_Request?](repeating: nil, count: worldSize)
+    var byte: UInt8 = 1
+    for r in 1..<worldSize {
+      guard MPI_Issend(&byte, 1, CMPI_uint8(), Int32(r), Self.probeTag, comm, &requests[r]) == MPI_SUCCESS else { return [] }
+    }
+    var answered = [Bool](repeating: false, count: worldSize)
+    answered[0] = true
+    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(Self.probeSeconds * 1e9)
+    while answered.contains(false) && DispatchTime.now().uptimeNanoseconds < deadline {
+      for r in 1..<worldSize where !answered[r] {
+        var done: Int32 = 0
+        if MPI_Test(&requests[r], &done, CMPI_status_ignore()) == MPI_SUCCESS && done != 0 { answered[r] = true }
+      }
+      usleep(1000)
+    }
+    return answered.indices.filter { !answered[$0] }
+  }
+
   private func drainArrivals() throws {
     while true {
       var flag: Int32 = 0
@@ -194,6 +253,12 @@ public final class MPICommunicator: Communicator {
       if polls % 64 == 0 {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         if elapsed > limit { stalled(name, after: elapsed) }
+        if rank != 0 && elapsed > collectiveTimeout / 2 { try answerProbes() }
+        if elapsed > Self.stopWaitSeconds && stopRequested() {
+          FileHandle.standardError.write(Data(("tandem: rank \(rank): asked to stop while \(name) #\(sequence) (\(phase)) waited "
+            + "\(Int(elapsed)) s for the other ranks; they are gone, so it exits now\n").utf8))
+          _exit(1)
+        }
         if elapsed > 0.05 { usleep(500) } else if elapsed > 0.002 { sched_yield() }
       }
     }
@@ -206,9 +271,15 @@ public final class MPICommunicator: Communicator {
       try? drainArrivals()
       let missing = arrivals.indices.filter { arrivals[$0] < sequence }
       report = "tandem: stall: \(what) waited \(Int(seconds)) s (limit \(Int(collectiveTimeout)) s); "
-      report += missing.isEmpty
-        ? "every rank arrived, so the transport itself is stuck"
-        : "rank(s) \(missing.map(String.init).joined(separator: ", ")) did not arrive"
+      if !missing.isEmpty {
+        report += "\(missing.map { describe(rank: $0) }.joined(separator: ", ")) did not arrive (hung, dead, or unreachable over the network)"
+      } else {
+        let silent = worldSize > 1 ? unreachableRanks() : []
+        report += silent.isEmpty
+          ? "every rank arrived and answers, so the transport itself is stuck"
+          : "every rank arrived, but \(silent.map { describe(rank: $0) }.joined(separator: ", ")) no longer answers: "
+            + "unreachable over the network (a link or host down)"
+      }
     } else {
       report = "tandem: stall: rank \(rank): \(what) waited \(Int(seconds)) s and rank 0 did not report; "
         + "rank 0 (the coordinator) is the likely straggler"

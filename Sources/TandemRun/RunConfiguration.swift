@@ -211,8 +211,17 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   /// error in the merged file names them.
   public static func withText(contentsOf path: String, overrides: [String] = []) throws(ConfigurationError)
     -> (configuration: RunConfiguration, text: String) {
-    let file = (path as NSString).lastPathComponent
-    let text = try TOMLText.read(path, what: "run file")
+    try withText(try readText(contentsOf: path), file: (path as NSString).lastPathComponent, overrides: overrides)
+  }
+
+  /// A run file's text, with the checks every read of one makes (a FIFO, a directory, size, UTF-8).
+  public static func readText(contentsOf path: String) throws(ConfigurationError) -> String {
+    try TOMLText.read(path, what: "run file")
+  }
+
+  /// `text`, a run file named `file`, parsed with `overrides` applied.
+  public static func withText(_ text: String, file: String, overrides: [String] = []) throws(ConfigurationError)
+    -> (configuration: RunConfiguration, text: String) {
     guard !overrides.isEmpty else { return (try RunConfiguration(toml: text, file: file), text) }
     let merged = try RunFileOverrides.apply(overrides, to: text, file: file)
     do {

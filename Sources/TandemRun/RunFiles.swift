@@ -134,4 +134,7 @@ public enum TrainingHandoff {
   public static let heldLockVariable = "TANDEM_HOLD_LOCK"
   /// A path where rank 0 writes a copy of `summary.json` when the run finishes.
   public static let resultFileVariable = "TANDEM_RESULT_FILE"
+  /// A path where rank 0 writes its run directory as soon as it has one, so
+  /// a supervising launcher can resume the run after a failure.
+  public static let runDirectoryFileVariable = "TANDEM_RUN_DIRECTORY_FILE"
 }

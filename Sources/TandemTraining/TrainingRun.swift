@@ -135,6 +135,9 @@ public final class TrainingRun {
       }
       let directory = try resumeDirectory ?? createRunDirectory(name: name)
       let lock = try RunLock.take(run: directory, busy: "run \((directory as NSString).lastPathComponent) is being trained by another process")
+      if let file = ProcessInfo.processInfo.environment[TrainingHandoff.runDirectoryFileVariable] {
+        try AtomicFile.write(Data(URL(fileURLWithPath: directory).standardizedFileURL.path.utf8), to: file)
+      }
       if resumeDirectory != nil, FileManager.default.fileExists(atPath: RunSummary.path(run: directory)) {
         throw DataError(path: directory, message: "the run has finished (summary.json): nothing to resume; "
                         + "start a new run with tandem train --config")

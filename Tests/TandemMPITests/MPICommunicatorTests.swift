@@ -42,6 +42,6 @@ struct MPICommunicatorTests {
   @Test func aStalledRankIsNamedWithinTheTimeout() throws {
     let run = try probe("stall", ranks: 2, timeout: 50)
     #expect(run.status != 0 && run.seconds < 45, "\(run)")
-    #expect(run.stderr.contains("tandem: stall:") && run.stderr.contains("rank(s) 1 did not arrive"), "\(run)")
+    #expect(run.stderr.contains("tandem: stall:") && run.stderr.contains("rank 1 (host ") && run.stderr.contains("did not arrive"), "\(run)")
   }
 }
