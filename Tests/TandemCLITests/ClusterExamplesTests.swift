@@ -12,8 +12,14 @@ struct ClusterExamplesTests {
 
   /// What the examples may run: today's subcommands and those of scheduled
   /// retraining (`retrain`, `monitor`, `predict`, `report`, `explain`).
-  static let subcommands: Set<String> = ["train", "rerun", "evaluate", "models", "retrain", "monitor", "predict",
-                                         "diagnose", "ingest", "dataset", "snapshot", "runs", "report", "explain"]
+  /// The binary's own list (`tandem --help`), so a new command needs no edit here.
+  static let subcommands: Set<String> = {
+    let help = (try? TandemProcess.run(["--help"], timeout: 30, environment: ["COLUMNS": "200"]))?.stdout ?? ""
+    let listed = help.components(separatedBy: "SUBCOMMANDS:").last ?? ""
+    return Set(listed.split(separator: "\n").compactMap { line in
+      line.hasPrefix("  ") && !line.hasPrefix("   ") ? line.split(separator: " ").first.map(String.init) : nil
+    })
+  }()
 
   static let hasPyYAML: Bool = (try? shell(["python3", "-c", "import yaml"]))?.status == 0
   static let hasSystemdAnalyze: Bool = (try? shell(["sh", "-c", "command -v systemd-analyze"]))?.status == 0

@@ -89,7 +89,7 @@ extension ExitCodeTests {
   /// and every command's help opens with an example of its use.
   @Test(arguments: [["train"], ["rerun"], ["evaluate"], ["explain"], ["report"], ["models", "list"], ["models", "show"],
                     ["models", "promote"], ["monitor"], ["retrain"], ["predict"], ["audit", "verify"], ["architectures"],
-                    ["export"], ["bench", "kernels"], ["bench", "sgemm"], ["bench", "read"], ["diagnose", "mpi"],
+                    ["export"], ["launch"], ["bench", "kernels"], ["bench", "sgemm"], ["bench", "read"], ["diagnose", "mpi"],
                     ["ingest", "csv"], ["ingest", "images"], ["dataset", "inspect"], ["dataset", "verify"],
                     ["snapshot", "list"], ["snapshot", "show"], ["snapshot", "export"],
                     ["runs", "list"], ["runs", "show"], ["runs", "compare"]])
