@@ -14,6 +14,13 @@ if ! python3 -c 'import onnx, onnxruntime, safetensors' 2>/dev/null; then
     || python3 -m pip install -q --break-system-packages onnx onnxruntime safetensors
 fi
 
+# The Slurm tests start a one-node cluster of Debian's slurm-wlm (with munge) on localhost.
+if [[ $(id -u) -eq 0 ]] && ! command -v slurmctld >/dev/null; then
+  echo "test: installing slurm-wlm, munge"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+fi
+
 # The metrics tests check Prometheus textfiles with promtool, taken from
 # Debian's prometheus package without installing it (no server, no service).
 if ! command -v promtool >/dev/null && [[ ! -x .build/tools/usr/bin/promtool ]]; then
