@@ -85,7 +85,8 @@ struct ClusterExamplesTests {
     #expect(trainOptions["--nodes"] != nil, "\(trainOptions)")
     #expect(trainOptions["--ntasks-per-node"] != nil, "\(trainOptions)")
     #expect(trainOptions["--cpus-per-task"] == "1", "\(trainOptions)")
-    #expect(train.contains("\nsrun --mpi=pmix tandem train --config "))
+    #expect(train.contains("\nsrun --mpi=pmix tandem train \"${train[@]}\""))
+    #expect(trainOptions["--requeue"] != nil && train.contains("scontrol requeue"), "a job stopped on request requeues itself")
     #expect(train.contains("\n# OMPI_MCA_odls_base_sigkill_timeout=30 mpirun "), "the mpirun alternative, commented out, with time to checkpoint on SIGTERM")
 
     let retrain = try Self.text("slurm/retrain.sbatch")
