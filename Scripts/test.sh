@@ -14,11 +14,18 @@ if ! python3 -c 'import onnx, onnxruntime, safetensors' 2>/dev/null; then
     || python3 -m pip install -q --break-system-packages onnx onnxruntime safetensors
 fi
 
-# The Slurm tests start a one-node cluster of Debian's slurm-wlm (with munge) on localhost.
-if [[ $(id -u) -eq 0 ]] && ! command -v slurmctld >/dev/null; then
-  echo "test: installing slurm-wlm, munge"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+# The Slurm tests start a one-node cluster of Debian's slurm-wlm (with munge)
+# on localhost; the network tests make hosts as network namespaces (iproute2).
+if [[ $(id -u) -eq 0 ]]; then
+  extra=()
+  command -v slurmctld >/dev/null || extra+=(slurm-wlm munge)
+  [[ -x /usr/sbin/ip ]] || extra+=(iproute2)
+  command -v pkill >/dev/null || extra+=(procps)
+  if ((${#extra[@]})); then
+    echo "test: installing ${extra[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${extra[@]}" >/dev/null
+  fi
 fi
 
 # The metrics tests check Prometheus textfiles with promtool, taken from
