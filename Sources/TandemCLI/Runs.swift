@@ -58,9 +58,7 @@ extension Tandem.Runs {
 
     func run() throws {
       let store = try storeOption.open()
-      guard let run = try store.registry.run(id: id) else {
-        throw StoreError(path: id, message: "no such run in \(store.registryPath) (tandem runs list --store \(store.root) shows them)")
-      }
+      let run = try store.recordedRun(id: id)
       if output.json { return try JSONOutput.print("tandem.run", ["run": RunJSON(run, full: true)]) }
       func reference(_ data: RunRecord.DataReference?) -> String {
         guard let data else { return "-" }

@@ -47,14 +47,7 @@ public struct RunComparison: Encodable {
   public let parameters: Parameters
 
   public init(store: Store, a idA: String, b idB: String) throws {
-    let registry = try store.registry
-    func record(_ id: String) throws -> RunRecord {
-      guard let run = try registry.run(id: id) else {
-        throw StoreError(path: id, message: "no such run in \(store.registryPath) (tandem runs list --store \(store.root) shows them)")
-      }
-      return run
-    }
-    let ra = try record(idA), rb = try record(idB)
+    let ra = try store.recordedRun(id: idA), rb = try store.recordedRun(id: idB)
     a = ra.id; b = rb.id
     let sa = try? store.snapshot(id: ra.snapshotID), sb = try? store.snapshot(id: rb.snapshotID)
     let ca = try? RunConfiguration(toml: ra.configuration, file: "run \(ra.id)")

@@ -259,6 +259,14 @@ public struct Store: Sendable {
 
   /// The run registry in `registry.sqlite`, opened (and created or migrated)
   /// on first use and shared by later uses of this `Store` value and its copies.
+  /// The recorded run `id`; an unknown id is an error saying where to look.
+  public func recordedRun(id: String) throws -> RunRecord {
+    guard let run = try registry.run(id: id) else {
+      throw StoreError(path: id, message: "no such run in \(registryPath) (tandem runs list --store \(root) shows them)")
+    }
+    return run
+  }
+
   public var registry: RunRegistry {
     get throws {
       // SQLite would take a 0-byte file for a new, empty registry and orphan
