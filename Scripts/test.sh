@@ -45,4 +45,15 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export TANDEM_BIN="$PWD/.build/release/tandem"
 export TANDEM_SHARED_DATA="${TANDEM_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
 
-swift test -c release 2>&1 | { grep -v "^warning: 'main'" || true; }
+# A watchdog over the whole suite: a test that hangs ends the run with a
+# message, well inside CI's limit, instead of silence until CI kills it.
+# Line-buffered, so the last lines before a stop are never lost in a buffer.
+suite_limit="${TANDEM_TEST_LIMIT:-3600}"
+set +e
+timeout --kill-after=30 "$suite_limit" swift test -c release 2>&1 | { grep --line-buffered -v "^warning: 'main'" || true; }
+status=${PIPESTATUS[0]}
+set -e
+if ((status == 124 || status == 137)); then
+  echo "test: the suite ran past ${suite_limit} s and was stopped; the last test started above is the one that hung" >&2
+fi
+exit "$status"

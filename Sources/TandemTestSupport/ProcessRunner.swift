@@ -59,7 +59,11 @@ public enum TandemProcess {
     for (pipe, box) in [(out, outData), (err, errData)] {
       group.enter()
       DispatchQueue.global().async {
-        box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+        while true {
+          let chunk = pipe.fileHandleForReading.availableData
+          if chunk.isEmpty { break }
+          box.append(chunk)
+        }
         group.leave()
       }
     }
@@ -69,13 +73,37 @@ public enum TandemProcess {
       SystemProcess.kill(-process.processIdentifier, SIGKILL)
       process.terminate()
     }
-    process.waitUntilExit()
-    group.wait()
+    // Foundation sees the exit only once every copy of a socket it gave the
+    // child is closed; a daemon that kept one would make waitUntilExit wait forever.
+    let reaped = Date(timeIntervalSinceNow: pipeGrace)
+    while process.isRunning && Date() < reaped { Thread.sleep(forTimeInterval: 0.02) }
+    guard !process.isRunning else {
+      throw HarnessError(description: "\(process.executableURL?.path ?? "?") \(process.arguments ?? []): exited or killed, "
+                           + "but a descendant still holds the descriptors Foundation watches for its exit")
+    }
+    // A daemon or orphan that inherited a pipe keeps it open after the child
+    // exits: return what was printed rather than wait for its end.
+    var note = ""
+    if group.wait(timeout: .now() + pipeGrace) == .timedOut {
+      note = "\n(test harness: a descendant still held the output pipes \(Int(pipeGrace)) s after exit)"
+    }
     return Output(status: process.terminationStatus,
                   stdout: String(decoding: outData.data, as: UTF8.self),
-                  stderr: String(decoding: errData.data, as: UTF8.self),
+                  stderr: String(decoding: errData.data, as: UTF8.self) + note,
                   seconds: Date().timeIntervalSince(start))
   }
+
+  /// How long output pipes may stay open after the child has exited.
+  static let pipeGrace: Double = 10
 }
 
-private final class Captured: @unchecked Sendable { var data = Data() }
+public struct HarnessError: Error, CustomStringConvertible {
+  public var description: String
+}
+
+private final class Captured: @unchecked Sendable {
+  private let lock = NSLock()
+  private var bytes = Data()
+  var data: Data { lock.withLock { bytes } }
+  func append(_ chunk: Data) { lock.withLock { bytes.append(chunk) } }
+}

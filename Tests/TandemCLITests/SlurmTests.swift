@@ -23,9 +23,13 @@ enum SlurmCluster {
 
   static func shell(_ command: String, timeout: Double = 120, in directory: String? = nil) throws -> TandemProcess.Output {
     try TandemProcess.run([], timeout: timeout, environment: environment, directory: directory.map { URL(fileURLWithPath: $0) },
-                          executable: "/bin/sh", arguments: ["-c", command])
+                          executable: "/bin/bash", arguments: ["-c", command])
   }
 
+  /// The daemons get no descriptor of ours: Foundation learns that a child
+  /// exited when a socket it shares with the child closes, so a daemon that
+  /// inherited it (munged keeps every descriptor but 0-2) would leave the
+  /// harness waiting for an exit it never sees; a pipe, likewise, its end.
   static func start() throws {
     stop()
     try? FileManager.default.removeItem(atPath: directory)
@@ -59,8 +63,11 @@ enum SlurmCluster {
       PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP
       """.write(toFile: conf, atomically: true, encoding: .utf8)
     let daemons = try shell("""
-      if ! munge -n >/dev/null 2>&1; then mkdir -p /run/munge && chown munge:munge /run/munge && munged --force; fi
-      slurmctld -f "$SLURM_CONF" && slurmd -f "$SLURM_CONF" -N localhost
+      for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+      if ! munge -n >/dev/null 2>&1; then
+        mkdir -p /run/munge && chown munge:munge /run/munge && munged --force </dev/null >/dev/null 2>&1
+      fi
+      slurmctld -f "$SLURM_CONF" </dev/null >/dev/null 2>&1 && slurmd -f "$SLURM_CONF" -N localhost </dev/null >/dev/null 2>&1
       for i in $(seq 1 100); do [ "$(sinfo -h -o %T 2>/dev/null)" = idle ] && exit 0; sleep 0.2; done
       echo "the node did not come up"; cat "\(directory)/slurmctld.log" "\(directory)/slurmd.log"; exit 1
       """)
@@ -69,6 +76,16 @@ enum SlurmCluster {
 
   static func stop() {
     _ = try? shell("scontrol shutdown >/dev/null 2>&1; pkill -f \"slurm(ctl)?d -f \(conf)\"; sleep 0.5")
+  }
+
+  /// What the scheduler says about its node and queue, and its logs' ends:
+  /// why a job did not run.
+  static func diagnosis() -> String {
+    let text = try? shell("""
+      sinfo -N -o '%N %T %E' 2>&1; squeue -o '%i %T %r' 2>&1
+      tail -n 20 "\(directory)/slurmctld.log" "\(directory)/slurmd.log" 2>&1
+      """, timeout: 30)
+    return text.map { $0.stdout + $0.stderr } ?? ""
   }
 
   /// The job's last completion record: its state and `ExitCode` (e.g. `FAILED`, `2:0`).
@@ -84,7 +101,7 @@ enum SlurmCluster {
   /// `sbatch --wait SCRIPT ARGS` in the work directory: its status and the job id.
   static func sbatch(_ script: String, _ arguments: [String]) throws -> (status: Int32, job: String, output: TandemProcess.Output) {
     let path = TandemProcess.packageRoot.appendingPathComponent("Cluster/slurm/\(script)").path
-    let run = try shell("sbatch --wait '\(path)' \(arguments.map { "'\($0)'" }.joined(separator: " "))", timeout: 300,
+    let run = try shell("sbatch --wait '\(path)' \(arguments.map { "'\($0)'" }.joined(separator: " "))", timeout: 180,
                         in: directory + "/work")
     let job = run.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
     return (run.status, job, run)
@@ -106,8 +123,9 @@ extension MPIJobTests {
     try "model = \"churn-mlp\"\ndataset = \"churn.h5\"\nseed = 1\nepochs = 2\n[release]\nmin_auc = 0.99\n"
       .write(toFile: work + "/strict.toml", atomically: true, encoding: .utf8)
 
+    // A cluster that cannot run this job would leave every later one pending: stop here.
     let trained = try SlurmCluster.sbatch("train.sbatch", ["run.toml"])
-    #expect(trained.status == 0, "\(trained.output)")
+    try #require(trained.status == 0, "\(trained.output)\n\(SlurmCluster.diagnosis())")
     #expect(try SlurmCluster.completion(trained.job)?.state == "COMPLETED")
     let log = try String(contentsOfFile: work + "/tandem-train-\(trained.job).out", encoding: .utf8)
     #expect(log.contains("2 rank(s)") && log.contains("results: "), "\(log)")
