@@ -23,6 +23,8 @@ let package = Package(
     .systemLibrary(name: "CSystem"),
     .systemLibrary(name: "CJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
     .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+    // The CUDA backend's header only: libtandem_cuda.so is opened at run time, never linked.
+    .systemLibrary(name: "CTandemCUDA"),
 
     // Tandem's own C: the matrix kernel of the pinned numeric path (not a wrapper).
     .target(name: "CTandemKernels"),
@@ -30,6 +32,7 @@ let package = Package(
     .target(name: "TandemSystem", dependencies: ["CSystem"]),
     .target(name: "TandemTensor", dependencies: ["COpenBLAS", "CSystem", "CTandemKernels"]),
     .target(name: "TandemNN", dependencies: ["TandemTensor"]),
+    .target(name: "TandemCUDA", dependencies: ["TandemNN", "TandemTensor", "CTandemCUDA"]),
     .target(name: "TandemDistributed", dependencies: ["TandemNN", "TandemSystem", "TandemTensor"]),
     .target(name: "TandemMPI", dependencies: ["TandemDistributed", "TandemTensor", "CMPI"]),
     .target(
@@ -43,7 +46,7 @@ let package = Package(
       dependencies: ["TandemRun", "TandemData", "TandemSystem", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift")]),
     .target(
       name: "TandemTraining",
-      dependencies: ["TandemRun", "TandemNN", "TandemDistributed", "TandemData", "TandemStore", "TandemSystem", "TandemTensor", .product(name: "Crypto", package: "swift-crypto")]),
+      dependencies: ["TandemRun", "TandemNN", "TandemCUDA", "TandemDistributed", "TandemData", "TandemStore", "TandemSystem", "TandemTensor", .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "TandemScoring", dependencies: ["TandemRun", "TandemStore", "TandemData", "TandemDistributed", "TandemSystem", "TandemTensor", .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "TandemMonitoring", dependencies: ["TandemScoring", "TandemRun", "TandemStore", "TandemData"]),
     .target(name: "TandemExplain", dependencies: ["TandemRun", "TandemNN", "TandemData", "TandemTensor"]),
@@ -52,7 +55,7 @@ let package = Package(
     .executableTarget(
       name: "TandemCLI",
       dependencies: [
-        "TandemRun", "TandemTraining", "TandemMPI", "TandemDistributed", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring", "TandemSystem",
+        "TandemRun", "TandemTraining", "TandemCUDA", "TandemMPI", "TandemDistributed", "TandemData", "TandemNN", "TandemTensor", "TandemStore", "TandemMonitoring", "TandemSystem",
         "TandemScoring", "TandemExplain", "TandemReport", "TandemExport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),

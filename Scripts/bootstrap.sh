@@ -28,3 +28,6 @@ fi
 command -v swift >/dev/null || { echo "bootstrap: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
 swift build -c "${1:-release}" 2>&1 | { grep -v -E "^warning: 'main'|^\[[0-9]+/[0-9]+\]|^Building|^Compiling|^Write" || true; }
 test -x ".build/${1:-release}/tandem" || { echo "bootstrap: build failed" >&2; exit 1; }
+# Where a CUDA toolkit is installed, the CUDA backend too (opened at run time
+# for device = "cuda"; without a toolkit this says so and the build is as before).
+Scripts/build-cuda.sh

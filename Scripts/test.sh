@@ -14,6 +14,11 @@ if ! python3 -c 'import onnx, onnxruntime, safetensors' 2>/dev/null; then
     || python3 -m pip install -q --break-system-packages onnx onnxruntime safetensors
 fi
 
+# The CUDA backend compiles here too, with PyPI's CUDA toolkit where the
+# machine has none (no GPU is needed to compile; the tests check the clear
+# errors without one, and the harness's reading of the CPU's references).
+Scripts/build-cuda.sh --pypi
+
 # The Slurm tests start a one-node cluster of Debian's slurm-wlm (with munge)
 # on localhost; the network tests make hosts as network namespaces (iproute2).
 if [[ $(id -u) -eq 0 ]]; then

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import TandemCUDA
 import TandemMPI
+import TandemTraining
 
 extension Tandem {
   struct Diagnose: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Check the cluster set-up.",
-      subcommands: [MPI.self])
+      subcommands: [MPI.self, CUDA.self, CUDAReference.self])
 
     struct MPI: ParsableCommand, UsageChecked {
       static let configuration = CommandConfiguration(
@@ -43,6 +45,54 @@ extension Tandem {
           try world.barrier()
           if r == 0 { printNow("mpi ok: \(n) rank\(n == 1 ? "" : "s"), \(MPICommunicator.libraryVersion)") }
         }
+      }
+    }
+  }
+}
+
+extension Tandem.Diagnose {
+  struct CUDA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "cuda",
+      abstract: "Check the CUDA backend: it loads, and this rank's GPU opens as training would open it.",
+      discussion: """
+        mpirun -np 2 tandem diagnose cuda
+
+        Each rank opens the GPU of its local rank (CUDA_VISIBLE_DEVICES applies) and \
+        prints it; a missing backend, driver or GPU is one line and exit 1.
+        """)
+
+    func run() throws {
+      let device = try CUDADevice.open()
+      printNow("local rank \(CUDADevice.localRank()): GPU \(device.info.ordinal) of \(device.info.visibleDevices), \(device.summary)")
+    }
+  }
+
+  struct CUDAReference: ParsableCommand, UsageChecked {
+    static let configuration = CommandConfiguration(
+      commandName: "cuda-reference",
+      abstract: "Write the CPU path's answers for the CUDA harness (CUDA/harness/check).",
+      discussion: """
+        tandem diagnose cuda-reference --out cuda-reference
+        .build/cuda/check cuda-reference/xray-cnn cuda-reference/churn-mlp
+
+        One micro-batch of xray-cnn and of churn-mlp: every layer's output and input \
+        gradient, the loss and the parameter gradient, for a GPU machine without Swift.
+        """)
+
+    @Option(help: "Directory to write (one subdirectory per model).") var out: String
+    @Option(help: "Samples in the batch.") var batch = 8
+    @Option(help: "xray-cnn's image side, a multiple of 8.") var imageSize = 128
+    @Option(help: "Seed of the parameters and inputs.") var seed: UInt64 = 1
+
+    func checkUsage() throws {
+      guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
+      guard imageSize >= 8, imageSize % 8 == 0 else { throw ValidationError("--image-size must be a positive multiple of 8, got \(imageSize)") }
+    }
+
+    func run() throws {
+      for path in try TandemTraining.CUDAReference.writeStandard(to: out, imageSize: imageSize, batch: batch, seed: seed) {
+        printNow(path)
       }
     }
   }

@@ -29,6 +29,7 @@ extension Tandem {
     @Flag(help: "Only evaluate; do not register a model version.") var noRegister = false
     @Flag(help: "Also score the split under fixed acquisition shifts (contrast, gamma, blur, zoom, ...; images only).")
     var shifts = false
+    @OptionGroup var deviceOption: DeviceOption
     @OptionGroup var output: JSONFlag
 
     struct Document: Encodable {
@@ -42,7 +43,8 @@ extension Tandem {
       let lock = try RunLock.take(run: directory)
       defer { withExtendedLifetime(lock) {} }
       if let note = Evaluation.replacementNote(at: Evaluation.path(run: directory, split: split)) { printError("tandem: note: \(note)") }
-      let evaluation = try Evaluation.evaluate(runDirectory: directory, split: split, shifts: shifts)
+      let evaluation = try Evaluation.evaluate(runDirectory: directory, split: split, shifts: shifts,
+                                                 prepare: deviceOption.place)
       let file = Evaluation.path(run: directory, split: split)
       try evaluation.write(to: file)
       if output.json {

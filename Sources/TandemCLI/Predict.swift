@@ -27,6 +27,7 @@ extension Tandem {
 
     @OptionGroup var storeOption: StoreOption
     @Option(help: "NAME or NAME@VERSION (default: the production version).") var model: ModelReference
+    @OptionGroup var deviceOption: DeviceOption
     @Option(help: "A Tandem dataset (.h5), a CSV file, a directory of images, or an image.") var input: String?
     @Argument(help: "One image (or any input), instead of --input.") var file: String?
     @Option(help: "Write predictions here (CSV); without it they are printed.") var out: String?
@@ -44,6 +45,7 @@ extension Tandem {
         let (scorer, samples) = try world.agree { () throws -> (Scorer, [(id: String, source: SampleSource)]) in
           let store = try storeOption.open()
           let scorer = try Scorer(store: store, version: try store.registry.modelVersion(name: model.name, version: model.version))
+          try deviceOption.place(scorer.trained.model)
           return (scorer, try scorer.list(path))
         }
         let batch = try BatchPrediction(scorer: scorer, samples: samples, over: world)

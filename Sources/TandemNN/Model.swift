@@ -13,6 +13,8 @@ public final class Model {
   public let loss: any Loss
   /// All trainable parameters, in the fixed order used by allreduce and checkpoints.
   public let parameters: [Parameter]
+  /// Where forward and backward run; nil: the layers' own CPU code.
+  public var device: (any ComputeDevice)?
 
   public init(name: String, sampleShape: [Int], classes: Int, layers: [any Layer], loss: any Loss) {
     self.name = name
@@ -31,6 +33,7 @@ public final class Model {
   /// Logits `[batch, logits]` for a batch `[batch] + sampleShape`.
   public func forward(_ input: Tensor) throws(ModelError) -> Tensor {
     try validate(input)
+    if let device { return try device.forward(self, input) }
     return layers.reduce(input) { $1.forward($0) }
   }
 
@@ -45,6 +48,7 @@ public final class Model {
     if let bad = labels.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
       throw .labelOutOfRange(model: name, label: labels[bad], row: bad, classes: classes)
     }
+    if let device { return try device.accumulateGradients(self, input, labels: labels, normalizer: normalizer) }
     let logits = layers.reduce(input) { $1.forward($0) }
     let (value, gradient) = loss.evaluate(logits: logits, labels: labels, normalizer: normalizer)
     _ = layers.reversed().reduce(gradient) { $1.backward($0) }
@@ -67,12 +71,24 @@ public final class Model {
   }
 }
 
+/// Runs a model's forward and backward passes somewhere other than the
+/// layers' own CPU code (an accelerator backend). Inputs and labels arrive
+/// checked; the device must compute what the layers and loss define, add the
+/// batch's gradient into each parameter's `gradient`, and leave parameter
+/// values to the host's optimiser.
+public protocol ComputeDevice: AnyObject {
+  func forward(_ model: Model, _ input: Tensor) throws(ModelError) -> Tensor
+  func accumulateGradients(_ model: Model, _ input: Tensor, labels: [Int32], normalizer: Int?) throws(ModelError) -> Double
+}
+
 public enum ModelError: Error, Equatable, CustomStringConvertible {
   case unknownModel(String, known: [String])
   case inputShape(model: String, expected: [Int], actual: [Int])
   case labelCount(model: String, labels: Int, batch: Int)
   case labelOutOfRange(model: String, label: Int32, row: Int, classes: Int)
   case invalidArchitecture(String)
+  /// The compute device failed or cannot run this model.
+  case device(String)
 
   public var description: String {
     switch self {
@@ -84,7 +100,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
       return "\(model): \(labels) labels for a batch of \(batch)"
     case .labelOutOfRange(let model, let label, let row, let classes):
       return "\(model): label \(label) at row \(row) is outside 0..<\(classes)"
-    case .invalidArchitecture(let why):
+    case .invalidArchitecture(let why), .device(let why):
       return why
     }
   }

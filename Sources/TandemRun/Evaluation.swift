@@ -1,5 +1,6 @@
 import Foundation
 import TandemData
+import TandemNN
 import TandemTensor
 
 /// How a model's decision threshold is chosen on the validation split.
@@ -288,8 +289,11 @@ extension Evaluation {
   /// Scores the finished run in `runDirectory` on its validation split, where
   /// the threshold is tuned by the task's policy, and on `split`, where it is
   /// measured. The dataset must be the one the run trained on (same content hash).
-  public static func evaluate(runDirectory: String, split target: Split, shifts: Bool = false) throws -> Evaluation {
+  /// `prepare` sees the model before it scores anything (to place it on a device).
+  public static func evaluate(runDirectory: String, split target: Split, shifts: Bool = false,
+                              prepare: (Model) throws -> Void = { _ in }) throws -> Evaluation {
     let trained = try TrainedModel(runDirectory: runDirectory)
+    try prepare(trained.model)
     let config = trained.configuration
     let reader = try DatasetReader(path: config.dataset)
     try trained.check(reader)

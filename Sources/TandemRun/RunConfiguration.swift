@@ -56,6 +56,7 @@ import TOMLKit
 /// blas_threads = 1            # OpenBLAS threads per rank (numerics = "openblas" only)
 /// numerics = "pinned"         # pinned: Tandem's fixed-order kernels, the same bits on every machine | openblas
 /// reduction = "exact"         # exact: same bits on any number of ranks | float: one Float32 allreduce
+/// device = "cpu"              # cpu | cuda: forward and backward on one GPU per rank (the CUDA backend, docs/cuda.md)
 /// ```
 public struct RunConfiguration: Codable, Sendable, Equatable {
   public var model: ModelName
@@ -111,6 +112,14 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var blasThreads = 1
     public var reduction = GradientReduction.exact
     public var numerics = NumericPath.pinned
+    public var device = ComputeDeviceKind.cpu
+  }
+
+  /// Where each rank computes forward and backward passes.
+  public enum ComputeDeviceKind: String, Codable, Sendable, CaseIterable {
+    case cpu
+    /// One GPU per rank through the CUDA backend (libtandem_cuda.so, opened at run time).
+    case cuda
   }
 
   /// Release rules: how the decision threshold is tuned and the quality gates
@@ -168,6 +177,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       "cluster.collective_timeout": "\(cluster.collectiveTimeout)",
     ]
     if cluster.reduction == .exact { values["training.micro_batch"] = String(microBatchSize()) }
+    // Recorded only off the CPU, so every CPU snapshot resolves as before.
+    if cluster.device != .cpu { values["cluster.device"] = cluster.device.rawValue }
     // Recorded only when set, so snapshots of runs from before these keys resolve as they did.
     if training.schedule != .constant || training.warmupEpochs != 0 {
       values["training.schedule"] = training.schedule.rawValue
@@ -306,6 +317,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       cluster.numerics = try c.choice("numerics", names: NumericPath.allCases.map(\.rawValue), NumericPath.init(rawValue:)) ?? cluster.numerics
       cluster.reduction = try c.choice("reduction", names: GradientReduction.allCases.map(\.rawValue).reversed(),
                                        GradientReduction.init(rawValue:)) ?? cluster.reduction
+      cluster.device = try c.choice("device", names: ComputeDeviceKind.allCases.map(\.rawValue), ComputeDeviceKind.init(rawValue:)) ?? cluster.device
       try c.finish()
     }
     release = Release.defaults(task: task)

@@ -34,6 +34,47 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   /// The linked HDF5 library.
   public var hdf5Version: String
   public var hostname: String
+  /// The GPU rank 0 trained on (`device = "cuda"`); nil for CPU runs, whose
+  /// snapshots therefore read and hash as they did before GPUs.
+  public var gpu: GPU?
+
+  /// A GPU as a snapshot records it.
+  public struct GPU: Codable, Equatable, Sendable {
+    public var name: String
+    /// `major.minor`: kernels and cuBLAS may order sums differently on another architecture.
+    public var computeCapability: String
+    /// CUDA versions of the driver and runtime, and cuBLAS's version.
+    public var driver: String
+    public var cudaRuntime: String
+    public var cublas: String
+
+    public init(name: String, computeCapability: String, driver: String, cudaRuntime: String, cublas: String) {
+      self.name = name
+      self.computeCapability = computeCapability
+      self.driver = driver
+      self.cudaRuntime = cudaRuntime
+      self.cublas = cublas
+    }
+
+    /// Why a re-run on `here` cannot give the recorded bits, or nil when it
+    /// can: the same architecture and cuBLAS; the driver and runtime are
+    /// noted by the caller but do not decide (they do not choose kernels).
+    public func refusal(toRerunOn here: GPU?) -> String? {
+      guard let here else {
+        return "the snapshot trained on a GPU (\(name), compute capability \(computeCapability)) and this re-run has none: "
+          + "run it where the CUDA backend and a GPU of that architecture are"
+      }
+      if here.computeCapability != computeCapability {
+        return "the snapshot trained on \(name) (compute capability \(computeCapability)); this GPU is \(here.name) "
+          + "(\(here.computeCapability)), whose kernels and cuBLAS may sum in another order: re-run on compute capability \(computeCapability)"
+      }
+      if here.cublas != cublas {
+        return "the snapshot used cuBLAS \(cublas), this machine has \(here.cublas): another cuBLAS may choose other kernels; "
+          + "re-run with cuBLAS \(cublas)"
+      }
+      return nil
+    }
+  }
 
   public init(os: String, kernel: String, cpuModel: String, cpuFlags: [String], logicalCPUs: Int,
               openBLASConfig: String, openBLASCore: String, blasThreads: Int, numerics: String? = nil,
@@ -116,6 +157,12 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
     ]
     if let numerics { fields["numerics"] = .string(numerics) }
     if let numericKernel { fields["numericKernel"] = .string(numericKernel) }
+    if let gpu {
+      fields["gpu"] = .object([
+        "name": .string(gpu.name), "computeCapability": .string(gpu.computeCapability), "driver": .string(gpu.driver),
+        "cudaRuntime": .string(gpu.cudaRuntime), "cublas": .string(gpu.cublas),
+      ])
+    }
     return .object(fields)
   }
 }

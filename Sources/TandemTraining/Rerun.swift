@@ -1,4 +1,5 @@
 import Foundation
+import TandemCUDA
 import TandemRun
 import TandemData
 import TandemStore
@@ -46,6 +47,20 @@ public struct Rerun: Sendable {
     switch Numerics.reproducibility(of: was.numerics, recordedOpenBLASCore: was.openBLASCore) {
     case .reproducible(let note): if let note { notes.append("numerics: \(note)") }
     case .notReproducible(let why): throw CannotReproduceError(what: "snapshot \(snapshotID.prefix(12))", reason: why)
+    }
+    // A GPU run's bits belong to its GPU architecture and cuBLAS: probe this
+    // machine's GPU (the rank's own, as training will) before anything runs.
+    if let recorded = was.gpu {
+      let probe = Result { () throws(CUDAError) in try CUDADevice.open() }
+      let here = try? probe.get()
+      if let why = recorded.refusal(toRerunOn: here.map(EnvironmentInfo.GPU.init)) {
+        let cause = if case .failure(let error) = probe { " (\(error))" } else { "" }
+        throw CannotReproduceError(what: "snapshot \(snapshotID.prefix(12))", reason: why + cause)
+      }
+      if let here, here.info.driver != recorded.driver || here.info.runtime != recorded.cudaRuntime {
+        notes.append("CUDA driver \(here.info.driver) and runtime \(here.info.runtime) here, \(recorded.driver) and "
+                     + "\(recorded.cudaRuntime) in the snapshot (the kernels and cuBLAS are the same)")
+      }
     }
     let now = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
                                       blasThreads: configuration.cluster.blasThreads, mpiVersion: manifest.environment.mpiVersion)

@@ -1,4 +1,5 @@
 import Foundation
+import TandemCUDA
 import TandemRun
 import TandemData
 import TandemStore
@@ -20,7 +21,7 @@ struct RunRecording {
   /// finds the row of the run being resumed.
   static func begin(storeRoot: String, configuration: RunConfiguration, configurationText: String,
                     reader: DatasetReader, worldSize: Int, runDirectory: String, mpiVersion: String,
-                    resuming: Bool) throws -> RunRecording {
+                    gpu: CUDADevice? = nil, resuming: Bool) throws -> RunRecording {
     let store = try Store(root: storeRoot)
     let runID = (runDirectory as NSString).lastPathComponent
     if resuming, let existing = try store.registry.run(id: runID) {
@@ -28,10 +29,11 @@ struct RunRecording {
       return RunRecording(store: store, runID: runID, snapshotID: existing.snapshotID, heartbeat: Heartbeat(store: store, runID: runID))
     }
     try store.storeDataset(at: configuration.dataset, contentSHA256: reader.contentSHA256)
-    let environment = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
+    var environment = EnvironmentInfo.current(blasConfig: BLAS.configuration, blasCore: BLAS.coreName,
                                               blasThreads: configuration.cluster.blasThreads,
                                               numerics: Numerics.identifier(of: configuration.cluster.numerics),
                                               numericKernel: Numerics.pinnedKernel, mpiVersion: mpiVersion)
+    environment.gpu = gpu.map(EnvironmentInfo.GPU.init)
     let code = CodeVersion.current()
     let manifest = SnapshotManifest(
       datasetSHA256: reader.contentSHA256, datasetFileName: configuration.dataset, configTOML: configurationText,
@@ -95,4 +97,12 @@ final class Heartbeat: @unchecked Sendable {
   func stop() { timer.cancel() }
 
   deinit { timer.cancel() }
+}
+
+extension EnvironmentInfo.GPU {
+  /// What the snapshot records of a rank's opened GPU.
+  init(_ device: CUDADevice) {
+    self.init(name: device.info.name, computeCapability: device.info.computeCapability, driver: device.info.driver,
+              cudaRuntime: device.info.runtime, cublas: device.info.cublas)
+  }
 }

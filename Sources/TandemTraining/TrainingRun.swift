@@ -1,4 +1,5 @@
 import Foundation
+import TandemCUDA
 import TandemData
 import TandemDistributed
 import TandemNN
@@ -92,6 +93,11 @@ public final class TrainingRun {
     BLAS.threadCount = config.cluster.blasThreads
     Numerics.path = config.cluster.numerics
     try Self.checkSettingsAgree(config, over: comm)
+    // device = "cuda": each rank opens its GPU before any data is read, so a
+    // machine without one (or without the backend) stops every rank at once.
+    let gpu = try comm.agree { () throws -> CUDADevice? in
+      config.cluster.device == .cuda ? try CUDADevice.open() : nil
+    }
 
     // Every rank that reads data opens the file and checks it; any failure on
     // any rank (a path that exists on one node only) stops all of them.
@@ -122,6 +128,10 @@ public final class TrainingRun {
       name, features: facts.sampleShape.last ?? 1, imageSize: name.isImageModel ? facts.sampleShape[1] : 128,
       classes: 2, classWeights: config.training.classWeights, seed: config.seed)
     try broadcastParameters(model, over: comm)
+    if let gpu {
+      try comm.agree { _ = try CUDAModel.attach(model, to: gpu) }
+      if rank == 0 { log("device: rank 0 computes on GPU \(gpu.info.ordinal) of \(gpu.info.visibleDevices), \(gpu.summary)") }
+    }
     let trainer = Trainer(model: model, settings: settings, communicator: comm)
     let source = BatchSource(reader: reader, task: task, scatter: config.cluster.scatter, sampleShape: facts.sampleShape,
                              augmentation: config.augmentation, seed: config.seed)
@@ -201,7 +211,7 @@ public final class TrainingRun {
       guard rank == 0, !config.store.isEmpty, let reader else { return nil }
       return try RunRecording.begin(storeRoot: config.store, configuration: config, configurationText: configurationText,
                                     reader: reader, worldSize: world, runDirectory: runDirectory,
-                                    mpiVersion: mpiVersion, resuming: resumeDirectory != nil)
+                                    mpiVersion: mpiVersion, gpu: gpu, resuming: resumeDirectory != nil)
     }
     do {
       return try train(model: model, trainer: trainer, source: source, facts: facts, runDirectory: runDirectory,

@@ -13,8 +13,10 @@ struct ArchitectureTests {
   }()
 
   /// `TandemX` for `X`, C modules as written.
+  /// `Run` → `TandemRun`; C modules and names already in full (`TandemCUDA`,
+  /// whose short form would read as a C module) stay as they are.
   static func moduleName(_ short: String) -> String {
-    isCModule(short) ? short : "Tandem" + short
+    isCModule(short) || short.hasPrefix("Tandem") ? short : "Tandem" + short
   }
 
   /// `CMPI`, `CSystem`: a system-library module.

@@ -40,6 +40,16 @@ import TandemTestSupport
     #expect(error("[[]]\n")?.contains("a table header needs a name") == true)
   }
 
+  /// `[cluster] device`: cpu or cuda, recorded in the resolved settings only
+  /// off the CPU, so the snapshots of every CPU run keep their ids.
+  @Test func deviceIsCPUOrCUDAAndOnlyCUDAIsRecorded() throws {
+    #expect(error("[cluster]\ndevice = \"tpu\"")?.contains("'cluster.device' must be \"cpu\" or \"cuda\"") == true)
+    let cpu = try RunConfiguration(toml: "model = \"churn-mlp\"\ndataset = \"d.h5\"\n[cluster]\ndevice = \"cpu\"\n", file: "run.toml")
+    #expect(cpu.cluster.device == .cpu && cpu.resolved()["cluster.device"] == nil)
+    let cuda = try RunConfiguration(toml: "model = \"churn-mlp\"\ndataset = \"d.h5\"\n[cluster]\ndevice = \"cuda\"\n", file: "run.toml")
+    #expect(cuda.cluster.device == .cuda && cuda.resolved()["cluster.device"] == "cuda")
+  }
+
   @Test func numericsIsPinnedOrOpenBLAS() throws {
     #expect(error("[cluster]\nnumerics = \"fast\"")?.contains("'cluster.numerics' must be \"pinned\" or \"openblas\"") == true)
     let pinned = try RunConfiguration(toml: "model = \"churn-mlp\"\ndataset = \"d.h5\"\n", file: "run.toml")
