@@ -246,6 +246,94 @@ __global__ void spreadPlanes(const float *dy, int planes, int area, float scale,
     dx[i] = dy[i / area] * scale;
 }
 
+// Group normalisation, one block per (sample, group): the group's channels
+// are contiguous, so its values are x[ng·size ..< (ng+1)·size]. Mean and
+// variance in double through a fixed tree, as the CPU sums in double.
+__global__ void groupNormForward(const float *x, int channels, int groups, int area, float epsilon, const float *gamma,
+                                 const float *beta, float *xhat, float *inverseStd, float *y) {
+  __shared__ double partial[kThreads];
+  int perGroup = channels / groups, size = perGroup * area;
+  size_t base = (size_t)blockIdx.x * size;
+  auto tree = [&](double value) {
+    partial[threadIdx.x] = value;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+      if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+      __syncthreads();
+    }
+    double total = partial[0];
+    __syncthreads();
+    return total;
+  };
+  double sum = 0;
+  for (int k = threadIdx.x; k < size; k += blockDim.x) sum += (double)x[base + k];
+  double mean = tree(sum) / size;
+  double squares = 0;
+  for (int k = threadIdx.x; k < size; k += blockDim.x) { double d = (double)x[base + k] - mean; squares += d * d; }
+  float r = (float)(1.0 / sqrt(tree(squares) / size + (double)epsilon));
+  if (threadIdx.x == 0) inverseStd[blockIdx.x] = r;
+  float m = (float)mean;
+  int firstChannel = (blockIdx.x % groups) * perGroup;
+  for (int k = threadIdx.x; k < size; k += blockDim.x) {
+    float h = (x[base + k] - m) * r;
+    int c = firstChannel + k / area;
+    xhat[base + k] = h;
+    y[base + k] = h * gamma[c] + beta[c];
+  }
+}
+
+// Per (sample, channel): Σ dy and Σ dy·x̂ in double, a fixed tree.
+__global__ void groupNormChannelSums(const float *dy, const float *xhat, int area, double *sums) {
+  __shared__ double a[kThreads], b[kThreads];
+  size_t base = (size_t)blockIdx.x * area;
+  double sg = 0, sgx = 0;
+  for (int k = threadIdx.x; k < area; k += blockDim.x) {
+    sg += (double)dy[base + k];
+    sgx += (double)(dy[base + k] * xhat[base + k]);
+  }
+  a[threadIdx.x] = sg;
+  b[threadIdx.x] = sgx;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) { a[threadIdx.x] += a[threadIdx.x + half]; b[threadIdx.x] += b[threadIdx.x + half]; }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) { sums[2 * blockIdx.x] = a[0]; sums[2 * blockIdx.x + 1] = b[0]; }
+}
+
+// dγ[c] = Σ_n float(Σ dy·x̂), dβ[c] = Σ_n float(Σ dy), samples in order, as the CPU adds them.
+__global__ void groupNormParameterGradients(const double *sums, int batch, int channels, float *dGamma, float *dBeta) {
+  int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= channels) return;
+  float g = 0.f, b = 0.f;
+  for (int n = 0; n < batch; ++n) {
+    b += (float)sums[2 * ((size_t)n * channels + c)];
+    g += (float)sums[2 * ((size_t)n * channels + c) + 1];
+  }
+  dGamma[c] = g;
+  dBeta[c] = b;
+}
+
+// dx = σ⁻¹ (dy·γ − mean(d) − x̂ · mean(d·x̂)) per group, with d = dy·γ.
+__global__ void groupNormBackward(const float *dy, const float *xhat, const float *gamma, const float *inverseStd,
+                                  const double *sums, int batch, int channels, int groups, int area, float *dx) {
+  int perGroup = channels / groups;
+  size_t total = (size_t)batch * channels * area, size = (size_t)perGroup * area;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    int c = (i / area) % channels;
+    int n = (int)(i / ((size_t)channels * area));
+    int group = c / perGroup;
+    double sd = 0, sdx = 0;
+    for (int j = group * perGroup; j < (group + 1) * perGroup; ++j) {
+      sd += (double)gamma[j] * sums[2 * ((size_t)n * channels + j)];
+      sdx += (double)gamma[j] * sums[2 * ((size_t)n * channels + j) + 1];
+    }
+    float meanD = (float)(sd / (double)size), meanDX = (float)(sdx / (double)size);
+    float r = inverseStd[n * groups + group];
+    dx[i] = r * (dy[i] * gamma[c] - meanD - xhat[i] * meanDX);
+  }
+}
+
 // One thread per sample: the loss in double (summed on the host, in order)
 // and dL/dz, as the CPU's SoftmaxCrossEntropy.
 __global__ void softmaxCrossEntropy(const float *z, const int *labels, int batch, int classes, const float *weights,
@@ -343,6 +431,8 @@ struct tandem_cuda_model {
   std::vector<DeviceBuffer<float>> outputs;      // per layer
   std::vector<DeviceBuffer<float>> inputGrads;   // per layer: dL/d(input)
   std::vector<DeviceBuffer<unsigned char>> argmax;
+  std::vector<DeviceBuffer<float>> normalised, inverseStd;  // group norm: x̂ and σ⁻¹ per (sample, group)
+  DeviceBuffer<double> groupSums;                           // group norm backward: Σdy, Σdy·x̂ per (sample, channel)
 };
 
 namespace {
@@ -369,6 +459,11 @@ int reserveBatch(tandem_cuda_model *m, int batch, char *error, size_t error_size
     CUDA_TRY(m->outputs[i].reserve(l.out.count() * batch));
     CUDA_TRY(m->inputGrads[i].reserve(l.in.count() * batch));
     if (l.spec.kind == TANDEM_CUDA_MAXPOOL2) CUDA_TRY(m->argmax[i].reserve(l.out.count() * batch));
+    if (l.spec.kind == TANDEM_CUDA_GROUP_NORM) {
+      CUDA_TRY(m->normalised[i].reserve(l.out.count() * batch));
+      CUDA_TRY(m->inverseStd[i].reserve((size_t)l.spec.groups * batch));
+      CUDA_TRY(m->groupSums.reserve((size_t)2 * l.spec.in_channels * batch));
+    }
     if (l.spec.kind == TANDEM_CUDA_CONV2D) {
       size_t patch = (size_t)l.spec.in_channels * l.spec.kernel * l.spec.kernel;
       CUDA_TRY(m->columns.reserve(patch * l.out.h * l.out.w * batch));
@@ -423,6 +518,10 @@ int forward(tandem_cuda_model *m, const float *hostInput, int batch, char *error
         break;
       case TANDEM_CUDA_RELU:
         relu<<<blocks(l.out.count() * batch), kThreads, 0, stream>>>(x, y, l.out.count() * batch);
+        break;
+      case TANDEM_CUDA_GROUP_NORM:
+        groupNormForward<<<batch * l.spec.groups, kThreads, 0, stream>>>(
+            x, l.in.c, l.spec.groups, l.in.h * l.in.w, l.spec.epsilon, w, b, m->normalised[i].data, m->inverseStd[i].data, y);
         break;
     }
     CUDA_TRY(cudaGetLastError());
@@ -494,6 +593,14 @@ int backward(tandem_cuda_model *m, char *error, size_t error_size) {
       case TANDEM_CUDA_RELU:
         reluBackward<<<blocks(l.in.count() * batch), kThreads, 0, stream>>>(y, dy, dx, l.in.count() * batch);
         break;
+      case TANDEM_CUDA_GROUP_NORM: {
+        int channels = l.in.c, area = l.in.h * l.in.w;
+        groupNormChannelSums<<<batch * channels, kThreads, 0, stream>>>(dy, m->normalised[j].data, area, m->groupSums.data);
+        groupNormParameterGradients<<<blocks(channels), kThreads, 0, stream>>>(m->groupSums.data, batch, channels, dw, db);
+        groupNormBackward<<<blocks(l.in.count() * batch), kThreads, 0, stream>>>(
+            dy, m->normalised[j].data, w, m->inverseStd[j].data, m->groupSums.data, batch, channels, l.spec.groups, area, dx);
+        break;
+      }
     }
     CUDA_TRY(cudaGetLastError());
     dy = dx;
@@ -606,6 +713,15 @@ int tandem_cuda_model_create(tandem_cuda_context *context, const tandem_cuda_lay
         l.weightCount = (size_t)l.spec.outputs * l.spec.inputs;
         l.biasCount = l.spec.outputs;
         break;
+      case TANDEM_CUDA_GROUP_NORM:
+        if (shape.c != l.spec.in_channels || sample_rank != 3 || l.spec.groups <= 0 || shape.c % l.spec.groups) {
+          say(error, error_size, "layer %d: group norm of %d channels in %d groups on input [%d, %d, %d]", i,
+              l.spec.in_channels, l.spec.groups, shape.c, shape.h, shape.w);
+          delete m;
+          return 3;
+        }
+        l.weightCount = l.biasCount = l.spec.in_channels;
+        break;
       case TANDEM_CUDA_MAXPOOL2: case TANDEM_CUDA_GLOBAL_AVERAGE_POOL: case TANDEM_CUDA_RELU: break;
       default:
         say(error, error_size, "layer %d: unknown kind %d", i, l.spec.kind);
@@ -633,6 +749,8 @@ int tandem_cuda_model_create(tandem_cuda_context *context, const tandem_cuda_lay
   m->outputs.resize(m->layers.size());
   m->inputGrads.resize(m->layers.size());
   m->argmax.resize(m->layers.size());
+  m->normalised.resize(m->layers.size());
+  m->inverseStd.resize(m->layers.size());
   cudaError_t status = m->parameters.reserve(offset);
   if (status == cudaSuccess) status = m->gradients.reserve(offset);
   if (status == cudaSuccess && class_weights) {

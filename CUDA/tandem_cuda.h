@@ -48,6 +48,7 @@ enum {
   TANDEM_CUDA_GLOBAL_AVERAGE_POOL = 3,
   TANDEM_CUDA_DENSE = 4,
   TANDEM_CUDA_RELU = 5,
+  TANDEM_CUDA_GROUP_NORM = 6,
 };
 
 enum {
@@ -63,6 +64,9 @@ typedef struct {
   int input_gradient;  /* conv2d: compute dL/dx (0 for a first layer) */
   /* dense */
   int inputs, outputs;
+  /* group norm: in_channels channels in `groups` groups; parameters scale, then shift */
+  int groups;
+  float epsilon;
 } tandem_cuda_layer;
 
 int tandem_cuda_abi_version(void);

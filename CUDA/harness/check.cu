@@ -102,6 +102,9 @@ Reference parse(const std::string &directory) {
       } else if (kind == "dense") {
         l.kind = TANDEM_CUDA_DENSE;
         if (!(in >> l.inputs >> l.outputs)) bad();
+      } else if (kind == "groupnorm") {
+        l.kind = TANDEM_CUDA_GROUP_NORM;
+        if (!(in >> l.in_channels >> l.groups >> l.epsilon)) bad();
       } else if (kind == "maxpool2") l.kind = TANDEM_CUDA_MAXPOOL2;
       else if (kind == "gap") l.kind = TANDEM_CUDA_GLOBAL_AVERAGE_POOL;
       else if (kind == "relu") l.kind = TANDEM_CUDA_RELU;
@@ -154,6 +157,7 @@ const char *kindName(int kind) {
     case TANDEM_CUDA_MAXPOOL2: return "maxpool2";
     case TANDEM_CUDA_GLOBAL_AVERAGE_POOL: return "gap";
     case TANDEM_CUDA_DENSE: return "dense";
+    case TANDEM_CUDA_GROUP_NORM: return "groupnorm";
     default: return "relu";
   }
 }
@@ -211,6 +215,7 @@ void checkFiles(const Reference &r) {
         shape[1] = (shape[1] + 2 * l.padding - l.kernel) / l.stride + 1;
         shape[2] = (shape[2] + 2 * l.padding - l.kernel) / l.stride + 1;
         break;
+      case TANDEM_CUDA_GROUP_NORM: parameters += 2 * (size_t)l.in_channels; break;
       case TANDEM_CUDA_MAXPOOL2: shape[1] /= 2; shape[2] /= 2; break;
       case TANDEM_CUDA_GLOBAL_AVERAGE_POOL: shape[1] = shape[2] = 1; break;
       case TANDEM_CUDA_DENSE:

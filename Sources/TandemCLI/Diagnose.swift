@@ -74,14 +74,14 @@ extension Tandem.Diagnose {
       abstract: "Write the CPU path's answers for the CUDA harness (CUDA/harness/check).",
       discussion: """
         tandem diagnose cuda-reference --out cuda-reference
-        .build/cuda/check cuda-reference/xray-cnn cuda-reference/churn-mlp
+        .build/cuda/check cuda-reference/*
 
-        One micro-batch of xray-cnn and of churn-mlp: every layer's output and input \
-        gradient, the loss and the parameter gradient, for a GPU machine without Swift.
+        One micro-batch of xray-cnn, xray-cnn-gn and churn-mlp: every layer's output and \
+        input gradient, the loss and the parameter gradient, for a GPU machine without Swift.
         """)
 
     @Option(help: "Directory to write (one subdirectory per model).") var out: String
-    @Option(help: "Samples in the batch.") var batch = 8
+    @Option(help: "Samples in the batch.") var batch = 3
     @Option(help: "xray-cnn's image side, a multiple of 8.") var imageSize = 128
     @Option(help: "Seed of the parameters and inputs.") var seed: UInt64 = 1
 

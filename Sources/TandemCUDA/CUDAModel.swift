@@ -38,9 +38,12 @@ public final class CUDAModel: ComputeDevice {
         l.kind = Int32(TANDEM_CUDA_DENSE)
         l.inputs = Int32(d.inputs); l.outputs = Int32(d.outputs)
       case is ReLU: l.kind = Int32(TANDEM_CUDA_RELU)
+      case let g as GroupNorm:
+        l.kind = Int32(TANDEM_CUDA_GROUP_NORM)
+        l.in_channels = Int32(g.channels); l.groups = Int32(g.groups); l.epsilon = g.epsilon
       default:
         throw .unsupported("\(model.name) has layer \(layer.name) (\(type(of: layer))); the CUDA backend runs "
-                           + "Conv2D, MaxPool2D, GlobalAveragePool, Dense and ReLU")
+                           + "Conv2D, MaxPool2D, GlobalAveragePool, GroupNorm, Dense and ReLU")
       }
       return l
     }
@@ -66,6 +69,7 @@ public final class CUDAModel: ComputeDevice {
       case Int(TANDEM_CUDA_DENSE): text += "layer dense \(l.inputs) \(l.outputs)\n"
       case Int(TANDEM_CUDA_MAXPOOL2): text += "layer maxpool2\n"
       case Int(TANDEM_CUDA_GLOBAL_AVERAGE_POOL): text += "layer gap\n"
+      case Int(TANDEM_CUDA_GROUP_NORM): text += "layer groupnorm \(l.in_channels) \(l.groups) \(l.epsilon)\n"
       default: text += "layer relu\n"
       }
     }

@@ -15,18 +15,19 @@ import TandemTensor
 /// (no `backward` for a first convolution, which computes no input gradient),
 /// `loss.f64` and `gradients.f32`.
 public enum CUDAReference {
-  /// xray-cnn on `imageSize`² images and churn-mlp on 46 features, each on a
-  /// batch of `batch` seeded samples, in `directory`/xray-cnn and /churn-mlp.
-  public static func writeStandard(to directory: String, imageSize: Int = 128, batch: Int = 8, seed: UInt64 = 1) throws -> [String] {
+  /// xray-cnn and xray-cnn-gn on `imageSize`² images and churn-mlp on 46
+  /// features (every layer kind and both losses), each on a batch of `batch`
+  /// seeded samples, in `directory`/MODEL.
+  public static func writeStandard(to directory: String, imageSize: Int = 128, batch: Int = 3, seed: UInt64 = 1) throws -> [String] {
     var random = SeededGenerator(seed: seed)
-    let xray = try Model.reference(.xrayCNN, imageSize: imageSize, seed: seed)
-    let pixels = (0..<(batch * imageSize * imageSize)).map { _ in Float(random.nextUniform()) }
-    let churn = try Model.reference(.churnMLP, features: 46, seed: seed)
-    let features = (0..<(batch * 46)).map { _ in Float(random.nextNormal()) }
+    let pixels = Tensor(uncheckedShape: [batch, 1, imageSize, imageSize],
+                        scalars: (0..<(batch * imageSize * imageSize)).map { _ in Float(random.nextUniform()) })
+    let features = Tensor(uncheckedShape: [batch, 46], scalars: (0..<(batch * 46)).map { _ in Float(random.nextNormal()) })
     let labels = (0..<batch).map { Int32($0 % 2) }
     var written: [String] = []
-    for (model, input) in [(xray, Tensor(uncheckedShape: [batch, 1, imageSize, imageSize], scalars: pixels)),
-                           (churn, Tensor(uncheckedShape: [batch, 46], scalars: features))] {
+    for (model, input) in [(try Model.reference(.xrayCNN, imageSize: imageSize, seed: seed), pixels),
+                           (try Model.reference(.xrayCNNGroupNorm, imageSize: imageSize, seed: seed), pixels),
+                           (try Model.reference(.churnMLP, features: 46, seed: seed), features)] {
       let path = directory + "/" + model.name
       try write(model, input: input, labels: labels, normalizer: 2 * batch, to: path)
       written.append(path)

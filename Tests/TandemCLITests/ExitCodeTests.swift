@@ -90,6 +90,7 @@ extension ExitCodeTests {
   @Test(arguments: [["train"], ["rerun"], ["evaluate"], ["explain"], ["report"], ["models", "list"], ["models", "show"],
                     ["models", "promote"], ["monitor"], ["retrain"], ["predict"], ["audit", "verify"], ["architectures"],
                     ["export"], ["launch"], ["bench", "kernels"], ["bench", "sgemm"], ["bench", "read"], ["diagnose", "mpi"],
+                    ["diagnose", "cuda"], ["diagnose", "cuda-reference"],
                     ["ingest", "csv"], ["ingest", "images"], ["dataset", "inspect"], ["dataset", "verify"],
                     ["snapshot", "list"], ["snapshot", "show"], ["snapshot", "export"],
                     ["runs", "list"], ["runs", "show"], ["runs", "compare"]])
