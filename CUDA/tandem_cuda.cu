@@ -136,7 +136,7 @@ __global__ void addChannelBias(float *y, const float *bias, int batch, int chann
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
     int o = (i / pixels) % channels;
     float v = y[i] + bias[o];
-    y[i] = relu ? fmaxf(v, 0.f) : v;
+    y[i] = relu && v < 0.f ? 0.f : v;  // NaN stays NaN, as on the CPU
   }
 }
 
@@ -149,7 +149,7 @@ __global__ void addColumnBias(float *y, const float *bias, int rows, int columns
 
 __global__ void relu(const float *x, float *y, size_t count) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
-    y[i] = fmaxf(x[i], 0.f);
+    y[i] = x[i] < 0.f ? 0.f : x[i];
 }
 
 // dx = dy where the ReLU's output is positive.
@@ -394,13 +394,23 @@ template <typename T>
 struct DeviceBuffer {
   T *data = nullptr;
   size_t capacity = 0;
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+  DeviceBuffer(DeviceBuffer &&other) noexcept : data(other.data), capacity(other.capacity) {
+    other.data = nullptr;
+    other.capacity = 0;
+  }
   ~DeviceBuffer() { if (data) cudaFree(data); }
+  // New memory is filled with NaN bytes: a kernel that reads what nothing
+  // wrote gives NaN, which every check catches, never plausible leftovers.
   cudaError_t reserve(size_t count) {
     if (count <= capacity) return cudaSuccess;
     if (data) cudaFree(data);
     data = nullptr;
     capacity = 0;
     cudaError_t status = cudaMalloc(&data, count * sizeof(T) + 1);
+    if (status == cudaSuccess) status = cudaMemset(data, 0xFF, count * sizeof(T) + 1);
     if (status == cudaSuccess) capacity = count;
     return status;
   }
@@ -452,6 +462,9 @@ Shape outputShape(const tandem_cuda_layer &l, Shape in) {
     default: return in;
   }
 }
+
+// The current device belongs to the calling thread: every entry point sets it.
+#define USE_DEVICE(context) CUDA_TRY(cudaSetDevice((context)->ordinal))
 
 int reserveBatch(tandem_cuda_model *m, int batch, char *error, size_t error_size) {
   for (size_t i = 0; i < m->layers.size(); ++i) {
@@ -659,6 +672,7 @@ int tandem_cuda_open(int ordinal, tandem_cuda_context **context, tandem_cuda_dev
     info->compute_major = properties.major;
     info->compute_minor = properties.minor;
     info->memory_bytes = properties.totalGlobalMem;
+    info->multiprocessors = properties.multiProcessorCount;
     cudaDriverGetVersion(&info->driver_version);
     cudaRuntimeGetVersion(&info->runtime_version);
     cublasGetVersion(c->blas, &info->cublas_version);
@@ -678,6 +692,7 @@ int tandem_cuda_model_create(tandem_cuda_context *context, const tandem_cuda_lay
                              const int *sample_shape, int sample_rank, int loss, int classes,
                              const float *class_weights, tandem_cuda_model **out, char *error, size_t error_size) {
   *out = nullptr;
+  USE_DEVICE(context);
   if (sample_rank != 1 && sample_rank != 3) {
     say(error, error_size, "a sample is [features] or [channels, height, width], got rank %d", sample_rank);
     return 3;
@@ -695,9 +710,18 @@ int tandem_cuda_model_create(tandem_cuda_context *context, const tandem_cuda_lay
     l.in = shape;
     switch (l.spec.kind) {
       case TANDEM_CUDA_CONV2D:
-        if (shape.c != l.spec.in_channels || sample_rank != 3) {
-          say(error, error_size, "layer %d: conv2d of %d channels on input [%d, %d, %d]", i, l.spec.in_channels,
-              shape.c, shape.h, shape.w);
+        if (shape.c != l.spec.in_channels || sample_rank != 3 || l.spec.kernel <= 0 || l.spec.stride <= 0 ||
+            l.spec.padding < 0 || l.spec.out_channels <= 0 ||
+            shape.h + 2 * l.spec.padding < l.spec.kernel || shape.w + 2 * l.spec.padding < l.spec.kernel) {
+          say(error, error_size, "layer %d: conv2d %d->%d, kernel %d, stride %d, padding %d on input [%d, %d, %d]", i,
+              l.spec.in_channels, l.spec.out_channels, l.spec.kernel, l.spec.stride, l.spec.padding, shape.c, shape.h,
+              shape.w);
+          delete m;
+          return 3;
+        }
+        // The layer before would read an input gradient nothing wrote.
+        if (!l.spec.input_gradient && i > 0) {
+          say(error, error_size, "layer %d: only a first conv2d may skip its input gradient", i);
           delete m;
           return 3;
         }
@@ -705,7 +729,7 @@ int tandem_cuda_model_create(tandem_cuda_context *context, const tandem_cuda_lay
         l.biasCount = l.spec.out_channels;
         break;
       case TANDEM_CUDA_DENSE:
-        if ((size_t)l.spec.inputs != shape.count()) {
+        if ((size_t)l.spec.inputs != shape.count() || l.spec.outputs <= 0) {
           say(error, error_size, "layer %d: dense of %d inputs on %zu values per sample", i, l.spec.inputs, shape.count());
           delete m;
           return 3;
@@ -722,7 +746,21 @@ int tandem_cuda_model_create(tandem_cuda_context *context, const tandem_cuda_lay
         }
         l.weightCount = l.biasCount = l.spec.in_channels;
         break;
-      case TANDEM_CUDA_MAXPOOL2: case TANDEM_CUDA_GLOBAL_AVERAGE_POOL: case TANDEM_CUDA_RELU: break;
+      case TANDEM_CUDA_MAXPOOL2:
+        if (sample_rank != 3 || shape.h < 2 || shape.w < 2) {
+          say(error, error_size, "layer %d: 2x2 max pooling on input [%d, %d, %d]", i, shape.c, shape.h, shape.w);
+          delete m;
+          return 3;
+        }
+        break;
+      case TANDEM_CUDA_GLOBAL_AVERAGE_POOL:
+        if (sample_rank != 3) {
+          say(error, error_size, "layer %d: global average pooling needs [channels, height, width]", i);
+          delete m;
+          return 3;
+        }
+        break;
+      case TANDEM_CUDA_RELU: break;
       default:
         say(error, error_size, "layer %d: unknown kind %d", i, l.spec.kind);
         delete m;
@@ -739,6 +777,12 @@ int tandem_cuda_model_create(tandem_cuda_context *context, const tandem_cuda_lay
   }
   m->logits = (int)shape.count();
   int expected = loss == TANDEM_CUDA_SOFTMAX_CROSS_ENTROPY ? classes : 1;
+  // Class weights are indexed by label: one per class, two for the sigmoid.
+  if (class_weights && (loss == TANDEM_CUDA_SIGMOID_BINARY_CROSS_ENTROPY ? classes != 2 : classes < 2)) {
+    say(error, error_size, "class weights need %s classes, got %d", loss == TANDEM_CUDA_SIGMOID_BINARY_CROSS_ENTROPY ? "2" : ">= 2", classes);
+    delete m;
+    return 3;
+  }
   if ((loss != TANDEM_CUDA_SOFTMAX_CROSS_ENTROPY && loss != TANDEM_CUDA_SIGMOID_BINARY_CROSS_ENTROPY) ||
       m->logits != expected) {
     say(error, error_size, "the layers end in %d logits; loss %d needs %d", m->logits, loss, expected);
@@ -773,6 +817,7 @@ void tandem_cuda_model_destroy(tandem_cuda_model *model) { delete model; }
 size_t tandem_cuda_model_parameter_count(const tandem_cuda_model *model) { return model->parameterCount; }
 
 int tandem_cuda_model_set_parameters(tandem_cuda_model *m, const float *values, char *error, size_t error_size) {
+  USE_DEVICE(m->context);
   CUDA_TRY(cudaMemcpyAsync(m->parameters.data, values, m->parameterCount * sizeof(float), cudaMemcpyHostToDevice,
                            m->context->stream));
   CUDA_TRY(cudaStreamSynchronize(m->context->stream));
@@ -781,6 +826,7 @@ int tandem_cuda_model_set_parameters(tandem_cuda_model *m, const float *values, 
 
 int tandem_cuda_model_forward(tandem_cuda_model *m, const float *input, int batch, float *logits,
                               char *error, size_t error_size) {
+  USE_DEVICE(m->context);
   if (int status = forward(m, input, batch, error, error_size)) return status;
   CUDA_TRY(cudaMemcpyAsync(logits, m->outputs.back().data, (size_t)m->logits * batch * sizeof(float),
                            cudaMemcpyDeviceToHost, m->context->stream));
@@ -790,6 +836,7 @@ int tandem_cuda_model_forward(tandem_cuda_model *m, const float *input, int batc
 
 int tandem_cuda_model_gradients(tandem_cuda_model *m, const float *input, const int32_t *labels, int batch,
                                 int normalizer, double *loss, float *gradients, char *error, size_t error_size) {
+  USE_DEVICE(m->context);
   for (int i = 0; i < batch; ++i) {
     int limit = m->loss == TANDEM_CUDA_SOFTMAX_CROSS_ENTROPY ? m->classes : 2;
     if (labels[i] < 0 || labels[i] >= limit) {
@@ -837,8 +884,10 @@ int tandem_cuda_model_activation(const tandem_cuda_model *m, int layer, int back
         count, backward && !m->backwardDone ? (size_t)0 : expected);
     return 3;
   }
+  USE_DEVICE(m->context);
   const float *source = backward ? m->inputGrads[layer].data : m->outputs[layer].data;
-  CUDA_TRY(cudaMemcpy(values, source, count * sizeof(float), cudaMemcpyDeviceToHost));
+  CUDA_TRY(cudaMemcpyAsync(values, source, count * sizeof(float), cudaMemcpyDeviceToHost, m->context->stream));
+  CUDA_TRY(cudaStreamSynchronize(m->context->stream));
   return 0;
 }
 

@@ -13,8 +13,8 @@
  *
  * Determinism: one stream, cuBLAS in pedantic math mode (no TF32, no tensor
  * op reductions of lower precision), atomics disallowed, and every reduction
- * in the kernels below in a fixed order. The same device architecture gives
- * the same bits for the same inputs.
+ * in the kernels below in a fixed order. The same device architecture, SM
+ * count and cuBLAS version give the same bits for the same inputs.
  */
 #ifndef TANDEM_CUDA_H
 #define TANDEM_CUDA_H
@@ -40,6 +40,7 @@ typedef struct {
   int runtime_version;
   int cublas_version;   /* e.g. 130002 */
   size_t memory_bytes;
+  int multiprocessors;  /* cuBLAS's bits depend on the SM count too (a MIG slice differs) */
 } tandem_cuda_device_info;
 
 enum {

@@ -30,7 +30,8 @@ namespace {
 // Float32 forward passes differ from the CPU's only in summation order.
 constexpr double kForwardTolerance = 1e-4;   // max |Δ| / max |reference|
 // Gradients pass through ReLU kinks and max-pool winners, where an ulp can
-// move a whole term: relative L2 per tensor.
+// move a whole term: relative L2 per tensor (each layer's input gradient,
+// each parameter tensor).
 constexpr double kGradientTolerance = 1e-3;
 constexpr double kLossTolerance = 1e-5;      // |Δ| / max(1, |loss|)
 
@@ -197,6 +198,26 @@ bool sameBits(const std::vector<float> &a, const std::vector<float> &b) {
 
 }  // namespace
 
+// The parameter tensors in model order: each layer's weight (scale), then bias (shift).
+std::vector<std::pair<std::string, size_t>> parameterTensors(const Reference &r) {
+  std::vector<std::pair<std::string, size_t>> tensors;
+  for (size_t k = 0; k < r.layers.size(); ++k) {
+    const tandem_cuda_layer &l = r.layers[k];
+    std::string name = "layer " + std::to_string(k);
+    if (l.kind == TANDEM_CUDA_CONV2D) {
+      tensors.push_back({name + " conv2d weight", (size_t)l.out_channels * l.in_channels * l.kernel * l.kernel});
+      tensors.push_back({name + " conv2d bias", (size_t)l.out_channels});
+    } else if (l.kind == TANDEM_CUDA_DENSE) {
+      tensors.push_back({name + " dense weight", (size_t)l.outputs * l.inputs});
+      tensors.push_back({name + " dense bias", (size_t)l.outputs});
+    } else if (l.kind == TANDEM_CUDA_GROUP_NORM) {
+      tensors.push_back({name + " groupnorm scale", (size_t)l.in_channels});
+      tensors.push_back({name + " groupnorm shift", (size_t)l.in_channels});
+    }
+  }
+  return tensors;
+}
+
 // Every file a reference must hold, with its size from the model's shapes alone.
 void checkFiles(const Reference &r) {
   size_t sample = 1, parameters = 0;
@@ -297,9 +318,21 @@ int main(int argc, char **argv) {
     lc.error = fabs(first.loss - loss[0]) / fmax(1.0, fabs(loss[0]));
     lc.ok = lc.error <= kLossTolerance;
     report("loss", lc, kLossTolerance);
+    // Tensor by tensor: a small tensor (a bias, fc2) wholly wrong must not hide in the total.
     auto gradients = readRaw<float>(directory + "/gradients.f32", parameters);
-    report("parameter gradient", relativeL2(first.gradients.data(), gradients.data(), parameters, kGradientTolerance),
-           kGradientTolerance);
+    size_t offset = 0;
+    for (const auto &[name, count] : parameterTensors(r)) {
+      report("gradient " + name, relativeL2(first.gradients.data() + offset, gradients.data() + offset, count,
+                                            kGradientTolerance), kGradientTolerance);
+      offset += count;
+    }
+    // Scoring's path: forward alone, its logits against the last layer's output.
+    std::vector<float> logits(first.forward.back().size());
+    if (tandem_cuda_model_forward(model, input.data(), r.batch, logits.data(), error, sizeof error))
+      fail(directory + ": forward: " + error);
+    auto expectedLogits = readRaw<float>(directory + "/forward-" + std::to_string(r.layers.size() - 1) + ".f32",
+                                         logits.size());
+    report("logits of forward alone", maxRelative(logits, expectedLogits, kForwardTolerance), kForwardTolerance);
 
     bool identical = first.loss == second.loss && sameBits(first.gradients, second.gradients);
     for (size_t k = 0; k < r.layers.size(); ++k)

@@ -16,6 +16,8 @@ public final class CUDADevice: @unchecked Sendable {
     public var runtime: String
     public var cublas: String
     public var memoryBytes: Int
+    /// Streaming multiprocessors: cuBLAS may split work differently on another count.
+    public var multiprocessors: Int
   }
 
   public let info: Info
@@ -58,7 +60,7 @@ public final class CUDADevice: @unchecked Sendable {
 
   /// One line for the run's log.
   public var summary: String {
-    "\(info.name) (compute capability \(info.computeCapability), driver CUDA \(info.driver), runtime \(info.runtime), cuBLAS \(info.cublas))"
+    "\(info.name) (compute capability \(info.computeCapability), \(info.multiprocessors) SMs, driver CUDA \(info.driver), runtime \(info.runtime), cuBLAS \(info.cublas))"
   }
 }
 
@@ -72,6 +74,6 @@ extension CUDADevice.Info {
     self.init(name: name, ordinal: Int(raw.ordinal), visibleDevices: Int(raw.device_count),
               computeCapability: "\(raw.compute_major).\(raw.compute_minor)", driver: cuda(raw.driver_version),
               runtime: cuda(raw.runtime_version), cublas: "\(c / 10000).\(c % 10000 / 100).\(c % 100)",
-              memoryBytes: Int(raw.memory_bytes))
+              memoryBytes: Int(raw.memory_bytes), multiprocessors: Int(raw.multiprocessors))
   }
 }

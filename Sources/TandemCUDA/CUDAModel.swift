@@ -84,6 +84,9 @@ public final class CUDAModel: ComputeDevice {
     case let l as SigmoidBinaryCrossEntropy: loss = Int32(TANDEM_CUDA_SIGMOID_BINARY_CROSS_ENTROPY); weights = l.classWeights
     default: throw .unsupported("\(model.name)'s loss \(type(of: model.loss)) has no CUDA kernel")
     }
+    if let weights, weights.count != model.classes {
+      throw .failed("\(model.name) has \(weights.count) class weights for \(model.classes) classes")
+    }
     let shape = model.sampleShape.map(Int32.init)
     var created: OpaquePointer?
     let backend = device.backend

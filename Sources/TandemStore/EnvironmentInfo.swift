@@ -47,17 +47,20 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
     public var driver: String
     public var cudaRuntime: String
     public var cublas: String
+    /// Streaming multiprocessors: cuBLAS promises its bits for one architecture and SM count.
+    public var multiprocessors: Int
 
-    public init(name: String, computeCapability: String, driver: String, cudaRuntime: String, cublas: String) {
+    public init(name: String, computeCapability: String, multiprocessors: Int, driver: String, cudaRuntime: String, cublas: String) {
       self.name = name
       self.computeCapability = computeCapability
+      self.multiprocessors = multiprocessors
       self.driver = driver
       self.cudaRuntime = cudaRuntime
       self.cublas = cublas
     }
 
     /// Why a re-run on `here` cannot give the recorded bits, or nil when it
-    /// can: the same architecture and cuBLAS; the driver and runtime are
+    /// can: the same architecture, SM count and cuBLAS; the driver and runtime are
     /// noted by the caller but do not decide (they do not choose kernels).
     public func refusal(toRerunOn here: GPU?) -> String? {
       guard let here else {
@@ -67,6 +70,10 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
       if here.computeCapability != computeCapability {
         return "the snapshot trained on \(name) (compute capability \(computeCapability)); this GPU is \(here.name) "
           + "(\(here.computeCapability)), whose kernels and cuBLAS may sum in another order: re-run on compute capability \(computeCapability)"
+      }
+      if here.multiprocessors != multiprocessors {
+        return "the snapshot trained on \(name) with \(multiprocessors) SMs; this GPU (\(here.name)) has \(here.multiprocessors), "
+          + "and cuBLAS may split products differently on another count (a MIG slice counts too): re-run on \(multiprocessors) SMs"
       }
       if here.cublas != cublas {
         return "the snapshot used cuBLAS \(cublas), this machine has \(here.cublas): another cuBLAS may choose other kernels; "
@@ -159,7 +166,8 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
     if let numericKernel { fields["numericKernel"] = .string(numericKernel) }
     if let gpu {
       fields["gpu"] = .object([
-        "name": .string(gpu.name), "computeCapability": .string(gpu.computeCapability), "driver": .string(gpu.driver),
+        "name": .string(gpu.name), "computeCapability": .string(gpu.computeCapability),
+        "multiprocessors": .integer(Int64(gpu.multiprocessors)), "driver": .string(gpu.driver),
         "cudaRuntime": .string(gpu.cudaRuntime), "cublas": .string(gpu.cublas),
       ])
     }

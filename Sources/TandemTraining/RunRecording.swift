@@ -102,7 +102,8 @@ final class Heartbeat: @unchecked Sendable {
 extension EnvironmentInfo.GPU {
   /// What the snapshot records of a rank's opened GPU.
   init(_ device: CUDADevice) {
-    self.init(name: device.info.name, computeCapability: device.info.computeCapability, driver: device.info.driver,
+    self.init(name: device.info.name, computeCapability: device.info.computeCapability,
+              multiprocessors: device.info.multiprocessors, driver: device.info.driver,
               cudaRuntime: device.info.runtime, cublas: device.info.cublas)
   }
 }

@@ -114,7 +114,8 @@ struct SnapshotManifestTests {
 /// A GPU run's snapshot records its GPU; a re-run elsewhere is refused on
 /// another architecture or cuBLAS, and a CPU snapshot has no `gpu` at all.
 struct GPUSnapshotTests {
-  let h200 = EnvironmentInfo.GPU(name: "NVIDIA H200", computeCapability: "9.0", driver: "13.0", cudaRuntime: "13.0", cublas: "13.0.2")
+  let h200 = EnvironmentInfo.GPU(name: "NVIDIA H200", computeCapability: "9.0", multiprocessors: 132, driver: "13.0",
+                                 cudaRuntime: "13.0", cublas: "13.0.2")
 
   @Test func theGPUIsInTheSnapshotAndChangesItsID() throws {
     var manifest = Fixtures.manifest()
@@ -122,11 +123,11 @@ struct GPUSnapshotTests {
     let cpuID = manifest.id
     manifest.environment.gpu = h200
     let text = String(decoding: manifest.canonicalJSON(), as: UTF8.self)
-    #expect(text.contains(#""gpu":{"computeCapability":"9.0","cublas":"13.0.2","cudaRuntime":"13.0","driver":"13.0","name":"NVIDIA H200"}"#))
+    #expect(text.contains(#""gpu":{"computeCapability":"9.0","cublas":"13.0.2","cudaRuntime":"13.0","driver":"13.0","multiprocessors":132,"name":"NVIDIA H200"}"#))
     #expect(manifest.id != cpuID)
   }
 
-  @Test func aRerunIsRefusedOnAnotherArchitectureOrCuBLASOrWithoutAGPU() {
+  @Test func aRerunIsRefusedOnAnotherArchitectureSMCountOrCuBLASOrWithoutAGPU() {
     #expect(h200.refusal(toRerunOn: h200) == nil)
     var newerDriver = h200
     newerDriver.driver = "13.1"
@@ -135,6 +136,9 @@ struct GPUSnapshotTests {
     a100.name = "NVIDIA A100-SXM4-80GB"
     a100.computeCapability = "8.0"
     #expect(h200.refusal(toRerunOn: a100)?.contains("compute capability 9.0") == true)
+    var slice = h200
+    slice.multiprocessors = 16
+    #expect(h200.refusal(toRerunOn: slice)?.contains("132 SMs") == true)
     var otherBLAS = h200
     otherBLAS.cublas = "13.1.0"
     #expect(h200.refusal(toRerunOn: otherBLAS)?.contains("cuBLAS 13.0.2") == true)
