@@ -20,8 +20,14 @@ if [[ "${1:-}" == "--pypi" ]] && [[ -z "${CUDA_HOME:-}" ]] && [[ ! -x /usr/local
   # One release line, pinned: nvcc's parts (crt, nvvm) must match each other.
   wheels=(nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-cccl==13.0.85
           nvidia-cuda-runtime==13.0.96 nvidia-cublas==13.0.2.14)
-  python3 -m pip install -q --target "$pypi" "${wheels[@]}" 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages --target "$pypi" "${wheels[@]}"
+  # Without PyPI (offline) there is nothing to compile with: say so and leave
+  # the CPU build as it is; a toolkit that installs but fails to compile fails.
+  if ! { python3 -m pip install -q --target "$pypi" "${wheels[@]}" 2>/dev/null \
+         || python3 -m pip install -q --break-system-packages --target "$pypi" "${wheels[@]}"; }; then
+    echo "build-cuda: could not install PyPI's CUDA toolkit (offline?); the CUDA backend is not built" >&2
+    rm -rf "$pypi"
+    exit 0
+  fi
 fi
 
 if [[ -n "${CUDA_HOME:-}" ]]; then home=$CUDA_HOME
