@@ -338,17 +338,17 @@ public final class TrainingRun {
             exporter.samplesPerSecond = rates.samplesPerSecond; exporter.etaSeconds = rates.eta
             exporter.write()
           }
-          if config.training.checkpointEvery > 0 && step % config.training.checkpointEvery == 0 && s + 1 < epochSteps {
-            try saveCheckpoint(epoch, s + 1, step)
-          }
+          let checkpointed = config.training.checkpointEvery > 0 && step % config.training.checkpointEvery == 0 && s + 1 < epochSteps
+          if checkpointed { try saveCheckpoint(epoch, s + 1, step) }
           // At the same steps on every rank (a signal may reach only some);
           // never at an epoch's last step, whose evaluation comes first.
           if step % stopCheckInterval == 0 && s + 1 < epochSteps {
             var signal: [Int64] = [Int64(stopRequested() ?? 0)]
             try comm.allreduce(&signal, .max)
             if signal[0] != 0 {
+              // A checkpoint of this very step may have just been written: not twice.
               try stop(signal: StopSignals.name(Int32(signal[0])), epoch: epoch, stepInEpoch: s + 1, globalStep: step,
-                       save: saveCheckpoint, recording: recording, runDirectory: runDirectory)
+                       save: checkpointed ? nil : saveCheckpoint, recording: recording, runDirectory: runDirectory)
             }
           }
         }
@@ -431,14 +431,14 @@ public final class TrainingRun {
   /// A stop request seen by some rank: rank 0 writes a checkpoint of the
   /// step just finished and records the run as preempted, and every rank
   /// ends with `TrainingStopped` (exit 75), which `tandem train --resume` continues.
-  private func stop(signal: String, epoch: Int, stepInEpoch: Int, globalStep: Int, save: (Int, Int, Int) throws -> Void,
+  private func stop(signal: String, epoch: Int, stepInEpoch: Int, globalStep: Int, save: ((Int, Int, Int) throws -> Void)?,
                     recording: RunRecording?, runDirectory: String) throws -> Never {
     onPhase("stopping: writing a checkpoint")
     try communicator.agree { () throws -> Void in
       let stopped = TrainingStopped(signal: signal, epoch: epoch + 1, stepInEpoch: stepInEpoch, globalStep: globalStep,
                                     runDirectory: runDirectory)
       if rank == 0 {
-        try save(epoch, stepInEpoch, globalStep)
+        try save?(epoch, stepInEpoch, globalStep)
         recording?.preempt(stopped.description)
       }
       throw stopped
