@@ -31,15 +31,14 @@ public struct ExactReducer {
     localMaximum = 0
   }
 
-  /// Records the gradient of one micro-batch: the parameters' current
-  /// gradients, or their `segmentGradients[segment]`.
-  public mutating func add(_ parameters: [Parameter], segment: Int? = nil) {
+  /// Records the gradient of one micro-batch (the parameters' current gradients).
+  public mutating func add(_ parameters: [Parameter]) {
     if used == gradients.count { gradients.append([Float](repeating: 0, count: parameterCount)) }
     var offset = 0
     gradients[used].withUnsafeMutableBufferPointer { flat in
       for p in parameters {
         invariant(offset + p.count <= parameterCount, "exact reduction: more gradient scalars than \(parameterCount)")
-        (segment.map { p.segmentGradients[$0] } ?? p.gradient).withUnsafeBufferPointer { g in
+        p.gradient.withUnsafeBufferPointer { g in
           (flat.baseAddress! + offset).update(from: g.baseAddress!, count: g.count)
           // A NaN counts as infinite, so the agreed maximum says the step diverged on every rank.
           localMaximum = max(localMaximum, FixedPoint.maximumMagnitude(g))

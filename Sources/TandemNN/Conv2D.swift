@@ -91,28 +91,6 @@ public final class Conv2D: Layer {
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
-    var dx = computesInputGradient ? Tensor(uninitializedShape: input.shape) { _ in } : Tensor(zeros: [0])
-    backward(dy, images: 0..<input.shape[0], into: &dx)
-    return dx
-  }
-
-  /// Each segment's images in turn, with the segment's gradients in place of
-  /// the parameters' own (a swap of buffers, not a copy).
-  public func backward(_ dy: Tensor, segments: [Range<Int>]) -> Tensor {
-    var dx = computesInputGradient ? Tensor(uninitializedShape: input.shape) { _ in } : Tensor(zeros: [0])
-    for (s, images) in segments.enumerated() where !images.isEmpty {
-      swap(&weight.gradient, &weight.segmentGradients[s])
-      swap(&bias.gradient, &bias.segmentGradients[s])
-      backward(dy, images: images, into: &dx)
-      swap(&weight.gradient, &weight.segmentGradients[s])
-      swap(&bias.gradient, &bias.segmentGradients[s])
-    }
-    return dx
-  }
-
-  /// Backward for `images` of the batch: their input gradients into `dx`,
-  /// their parameter gradients added to the parameters', images in order.
-  private func backward(_ dy: Tensor, images: Range<Int>, into dx: inout Tensor) {
     let g = geometry(Array(input.shape.dropFirst()))
     let batch = input.shape[0], k = g.patchSize, p = g.outputPixels
     invariant(dy.shape == [batch, outChannels, g.outputHeight, g.outputWidth],
@@ -120,6 +98,7 @@ public final class Conv2D: Layer {
     let inStride = inChannels * g.height * g.width, outStride = outChannels * p
     let relu = activation == .relu
     if maskedGradient.count != outStride { maskedGradient = [Float](repeating: 0, count: outStride) }
+    var dx = computesInputGradient ? Tensor(uninitializedShape: input.shape) { _ in } : Tensor(zeros: [0])
     input.withUnsafeBufferPointer { xs in
     output.withUnsafeBufferPointer { ys in
     dy.withUnsafeBufferPointer { dys in
@@ -129,7 +108,7 @@ public final class Conv2D: Layer {
     columns.withUnsafeMutableBufferPointer { cols in
     maskedGradient.withUnsafeMutableBufferPointer { masked in
     dx.withUnsafeMutableBufferPointer { dxs in
-      for n in images {
+      for n in 0..<batch {
         var dyn = UnsafePointer(dys.baseAddress! + n * outStride)
         if relu {
           Kernels.reluBackward(output: ys.baseAddress! + n * outStride, dyn, masked.baseAddress!, count: outStride)
@@ -149,5 +128,6 @@ public final class Conv2D: Layer {
         }
       }
     }}}}}}}}}
+    return dx
   }
 }

@@ -51,29 +51,4 @@ public final class Dense: Layer {
     Tensor.gemm(dy, weight.value, into: &dx)                                    // dx = dy·W
     return dx
   }
-
-  public func backward(_ dy: Tensor, segments: [Range<Int>]) -> Tensor {
-    invariant(dy.shape == [input.shape[0], outputs], "\(name) backward: gradient \(dy.shape) for input \(input.shape)")
-    let inputs = inputs, outputs = outputs
-    dy.withUnsafeBufferPointer { g in
-      input.withUnsafeBufferPointer { x in
-        for (s, rows) in segments.enumerated() where !rows.isEmpty {
-          weight.segmentGradients[s].withUnsafeMutableBufferPointer { dw in              // dW_s += dy_sᵀ·x_s
-            Gemm.multiply(transposeA: true, m: outputs, n: inputs, k: rows.count,
-                          a: g.baseAddress! + rows.lowerBound * outputs, lda: outputs,
-                          b: x.baseAddress! + rows.lowerBound * inputs, ldb: inputs,
-                          accumulate: true, c: dw.baseAddress!, ldc: inputs)
-          }
-          bias.segmentGradients[s].withUnsafeMutableBufferPointer { db in                // db_s += Σ_rows dy
-            for r in rows {
-              for j in 0..<outputs { db[j] += g[r * outputs + j] }
-            }
-          }
-        }
-      }
-    }
-    var dx = Tensor(zeros: input.shape)
-    Tensor.gemm(dy, weight.value, into: &dx)
-    return dx
-  }
 }

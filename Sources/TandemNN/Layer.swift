@@ -16,11 +16,6 @@ public protocol Layer: AnyObject {
   func forward(_ input: Tensor) -> Tensor
   /// Returns dL/d(input) given dL/d(output), accumulating dL/d(parameters).
   func backward(_ outputGradient: Tensor) -> Tensor
-  /// `backward` with the batch's rows cut into consecutive `segments`: the
-  /// parameter gradient over segment s's rows is added into each parameter's
-  /// `segmentGradients[s]`, in the order `backward` adds, so it has the bits
-  /// `backward` gives on those rows alone. The input gradient is `backward`'s.
-  func backward(_ outputGradient: Tensor, segments: [Range<Int>]) -> Tensor
   /// Which linear piece the last `forward` was on (ReLU signs, max-pool winners);
   /// empty for smooth layers. Two inputs with equal patterns lie on one piece,
   /// which is how gradient checks tell a kink from a wrong gradient.
@@ -29,10 +24,5 @@ public protocol Layer: AnyObject {
 
 extension Layer {
   public var parameters: [Parameter] { [] }
-  /// A layer without parameters has nothing to split.
-  public func backward(_ outputGradient: Tensor, segments: [Range<Int>]) -> Tensor {
-    invariant(parameters.isEmpty, "\(name) has parameters but no segmented backward")
-    return backward(outputGradient)
-  }
   public var activationPattern: [UInt8] { [] }
 }

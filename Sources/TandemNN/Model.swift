@@ -55,49 +55,6 @@ public final class Model {
     return value
   }
 
-  /// The gradients of consecutive row segments of one batch, each with the
-  /// bits `accumulateGradients` gives on that segment's rows alone (into each
-  /// parameter's `segmentGradients`, zeroed first), from one pass: every
-  /// layer treats samples independently and the pinned products sum each
-  /// element in one fixed order whatever the row count, so forward and input
-  /// gradients run once over all rows and only parameter gradients are split.
-  /// Returns each segment's loss. Not for the OpenBLAS path, whose products
-  /// may depend on the row count, nor for a compute device.
-  public func segmentGradients(_ input: Tensor, labels: [Int32], normalizer: Int?,
-                               segments: [Range<Int>]) throws(ModelError) -> [Double] {
-    try validate(input)
-    guard labels.count == input.shape[0] else {
-      throw .labelCount(model: name, labels: labels.count, batch: input.shape[0])
-    }
-    if let bad = labels.firstIndex(where: { $0 < 0 || Int($0) >= classes }) {
-      throw .labelOutOfRange(model: name, label: labels[bad], row: bad, classes: classes)
-    }
-    invariant(device == nil, "\(name): segmented gradients run on the CPU layers only")
-    invariant(segments.first?.lowerBound == 0 && segments.last?.upperBound == labels.count
-              && zip(segments, segments.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound },
-              "\(name): segments \(segments) do not tile \(labels.count) rows")
-    for p in parameters {
-      if p.segmentGradients.count != segments.count {
-        p.segmentGradients = segments.map { _ in Tensor(zeros: p.value.shape) }
-      } else {
-        for s in p.segmentGradients.indices { p.segmentGradients[s].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
-      }
-    }
-    let logits = layers.reduce(input) { $1.forward($0) }
-    let width = logits.shape[1]
-    var losses: [Double] = []
-    let gradient = Tensor(uninitializedShape: logits.shape) { g in
-      for rows in segments {
-        let part = Tensor(uncheckedShape: [rows.count, width], scalars: Array(logits.scalars[rows.lowerBound * width..<rows.upperBound * width]))
-        let (value, partGradient) = loss.evaluate(logits: part, labels: Array(labels[rows]), normalizer: normalizer)
-        losses.append(value)
-        partGradient.withUnsafeBufferPointer { (g.baseAddress! + rows.lowerBound * width).update(from: $0.baseAddress!, count: $0.count) }
-      }
-    }
-    _ = layers.reversed().reduce(gradient) { $1.backward($0, segments: segments) }
-    return losses
-  }
-
   /// Class probabilities `[batch, classes]`.
   public func probabilities(_ input: Tensor) throws(ModelError) -> Tensor {
     loss.probabilities(logits: try forward(input), classes: classes)

@@ -76,32 +76,10 @@ public final class GroupNorm: Layer {
   /// With x̂ the standardised input and d = dy·γ:
   /// dx = σ⁻¹ (d − mean(d) − x̂ · mean(d · x̂)) per group.
   public func backward(_ dy: Tensor) -> Tensor {
-    var dx = Tensor(uninitializedShape: dy.shape) { _ in }
-    backward(dy, samples: 0..<dy.shape[0], into: &dx)
-    return dx
-  }
-
-  /// Each segment's samples in turn, with the segment's gradients in place of
-  /// the parameters' own (a swap of buffers, not a copy).
-  public func backward(_ dy: Tensor, segments: [Range<Int>]) -> Tensor {
-    var dx = Tensor(uninitializedShape: dy.shape) { _ in }
-    for (s, samples) in segments.enumerated() where !samples.isEmpty {
-      swap(&scale.gradient, &scale.segmentGradients[s])
-      swap(&shift.gradient, &shift.segmentGradients[s])
-      backward(dy, samples: samples, into: &dx)
-      swap(&scale.gradient, &scale.segmentGradients[s])
-      swap(&shift.gradient, &shift.segmentGradients[s])
-    }
-    return dx
-  }
-
-  /// Backward for `samples` of the batch: their rows of `dx`, their parameter
-  /// gradients added to the parameters', samples in order.
-  private func backward(_ dy: Tensor, samples: Range<Int>, into result: inout Tensor) {
     invariant(dy.shape == normalised.shape, "\(name) backward: gradient \(dy.shape) vs output \(normalised.shape)")
-    let area = dy.shape[2] * dy.shape[3]
+    let batch = dy.shape[0], area = dy.shape[2] * dy.shape[3]
     let perGroup = channels / groups, size = perGroup * area
-    result.withUnsafeMutableBufferPointer { dx in
+    return Tensor(uninitializedShape: dy.shape) { dx in
       dy.withUnsafeBufferPointer { g in
         normalised.withUnsafeBufferPointer { xhat in
           scale.value.withUnsafeBufferPointer { gamma in
@@ -109,7 +87,7 @@ public final class GroupNorm: Layer {
               shift.gradient.withUnsafeMutableBufferPointer { dBeta in
                 // Per channel: Σdy (dβ) and Σdy·x̂ (dγ); a group's Σd and Σd·x̂ are their γ-weighted sums.
                 var sums = [Double](repeating: 0, count: 2 * channels)
-                for n in samples {
+                for n in 0..<batch {
                   for c in 0..<channels {
                     let offset = (n * channels + c) * area
                     var sg = 0.0, sgx = 0.0

@@ -6,8 +6,6 @@ public final class Parameter {
   public let name: String
   public var value: Tensor
   public var gradient: Tensor
-  /// Per-segment gradients of `Model.segmentGradients`, one per segment.
-  public var segmentGradients: [Tensor] = []
 
   public init(name: String, value: Tensor) {
     self.name = name

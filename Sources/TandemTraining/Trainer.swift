@@ -24,17 +24,6 @@ public struct Batch: Sendable {
                  labels: Array(labels[range]))
   }
 
-  /// `batches` end to end, in order.
-  public static func concatenating(_ batches: [Batch]) -> Batch {
-    guard let first = batches.first else { return Batch(input: Tensor(zeros: [0]), labels: []) }
-    if batches.count == 1 { return first }
-    var scalars: [Float] = []
-    scalars.reserveCapacity(batches.reduce(0) { $0 + $1.input.count })
-    for b in batches { scalars.append(contentsOf: b.input.scalars) }
-    return Batch(input: Tensor(uncheckedShape: [batches.reduce(0) { $0 + $1.count }] + first.input.shape.dropFirst(), scalars: scalars),
-                 labels: batches.flatMap(\.labels))
-  }
-
   /// The batch cut into consecutive pieces of `size` samples (the last may be shorter).
   public func split(every size: Int) -> [Batch] {
     stride(from: 0, to: count, by: size).map { rows($0..<min(count, $0 + size)) }
@@ -151,30 +140,7 @@ public final class Trainer {
   /// `loss` gets each micro-batch's loss (normalised by `globalCount`), in order.
   private func accumulateExactly(_ microBatches: [Batch], globalCount: Int, loss: (Double) -> Void) throws {
     exactReducer.begin(parameterCount: model.parameterCount)
-    // On the pinned CPU path, forward and input gradients of several
-    // micro-batches run as one batch (the same bits, larger products); only
-    // the parameter gradients are kept per micro-batch, in groups whose
-    // buffers stay near 4M floats.
-    let batches = microBatches.filter { $0.count > 0 }
-    if model.device == nil && Numerics.path == .pinned && batches.count > 1 {
-      let group = max(1, min(batches.count, 4_000_000 / max(model.parameterCount, 1)))
-      for start in stride(from: 0, to: batches.count, by: group) {
-        let part = Array(batches[start..<min(batches.count, start + group)])
-        var offset = 0
-        let segments = part.map { b -> Range<Int> in
-          defer { offset += b.count }
-          return offset..<offset + b.count
-        }
-        let whole = Batch.concatenating(part)
-        let losses = try model.segmentGradients(whole.input, labels: whole.labels, normalizer: globalCount, segments: segments)
-        for s in segments.indices {
-          loss(losses[s])
-          exactReducer.add(model.parameters, segment: s)
-        }
-      }
-      return
-    }
-    for batch in batches {
+    for batch in microBatches where batch.count > 0 {
       model.zeroGradients()
       loss(try model.accumulateGradients(batch.input, labels: batch.labels, normalizer: globalCount))
       exactReducer.add(model.parameters)

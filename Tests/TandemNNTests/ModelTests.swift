@@ -96,31 +96,3 @@ import TandemTestSupport
   #expect(abs(p.value.scalars[0] - 1) < 1e-2 && abs(p.value.scalars[1] - 1) < 2e-2, "\(p.value.scalars)")
   #expect(zip(result.objectives, result.objectives.dropFirst()).allSatisfy { $1 <= $0 }, "the line search only accepts descent")
 }
-
-/// One pass over several micro-batches gives each micro-batch's parameter
-/// gradient and loss with the bits of running that micro-batch alone, on the
-/// pinned path: the exact reduction's sums depend on it.
-@Suite struct SegmentGradientTests {
-  @Test(arguments: [ModelName.xrayCNN, .xrayCNNGroupNorm, .churnLogreg, .churnMLP])
-  func segmentsHaveTheBitsOfSeparateMicroBatches(name: ModelName) throws {
-    Numerics.path = .pinned
-    let model = try Model.reference(name, features: 13, imageSize: 16, classWeights: [1, 2.5], seed: 4)
-    let rows = 11, per = model.sampleShape.reduce(1, *)
-    var rng = SeededGenerator(seed: 9)
-    let input = Tensor(uncheckedShape: [rows] + model.sampleShape, scalars: (0..<(rows * per)).map { _ in Float(rng.nextNormal()) })
-    let labels = (0..<rows).map { Int32(($0 * 7) % 3 == 0 ? 1 : 0) }
-    let segments = [0..<4, 4..<5, 5..<11]
-    let losses = try model.segmentGradients(input, labels: labels, normalizer: 32, segments: segments)
-    let together = model.parameters.map { $0.segmentGradients.map { $0.scalars.map(\.bitPattern) } }
-    for (s, range) in segments.enumerated() {
-      model.zeroGradients()
-      let part = Tensor(uncheckedShape: [range.count] + model.sampleShape,
-                        scalars: Array(input.scalars[range.lowerBound * per..<range.upperBound * per]))
-      let alone = try model.accumulateGradients(part, labels: Array(labels[range]), normalizer: 32)
-      #expect(alone.bitPattern == losses[s].bitPattern, "\(name.rawValue) segment \(s): loss \(losses[s]) vs \(alone)")
-      for (k, p) in model.parameters.enumerated() {
-        #expect(p.gradient.scalars.map(\.bitPattern) == together[k][s], "\(name.rawValue) segment \(s): \(p.name) differs")
-      }
-    }
-  }
-}
