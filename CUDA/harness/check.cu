@@ -231,16 +231,13 @@ void checkFiles(const Reference &r) {
     size_t in = shape[0] * shape[1] * shape[2];
     switch (l.kind) {
       case TANDEM_CUDA_CONV2D:
-        parameters += (size_t)l.out_channels * l.in_channels * l.kernel * l.kernel + l.out_channels;
         shape[0] = l.out_channels;
         shape[1] = (shape[1] + 2 * l.padding - l.kernel) / l.stride + 1;
         shape[2] = (shape[2] + 2 * l.padding - l.kernel) / l.stride + 1;
         break;
-      case TANDEM_CUDA_GROUP_NORM: parameters += 2 * (size_t)l.in_channels; break;
       case TANDEM_CUDA_MAXPOOL2: shape[1] /= 2; shape[2] /= 2; break;
       case TANDEM_CUDA_GLOBAL_AVERAGE_POOL: shape[1] = shape[2] = 1; break;
       case TANDEM_CUDA_DENSE:
-        parameters += (size_t)l.outputs * l.inputs + l.outputs;
         shape[0] = l.outputs; shape[1] = shape[2] = 1;
         break;
       default: break;
@@ -249,6 +246,7 @@ void checkFiles(const Reference &r) {
     if (!(l.kind == TANDEM_CUDA_CONV2D && !l.input_gradient))
       readRaw<float>(r.directory + "/backward-" + std::to_string(k) + ".f32", in * r.batch);
   }
+  for (const auto &tensor : parameterTensors(r)) parameters += tensor.second;
   readRaw<float>(r.directory + "/parameters.f32", parameters);
   readRaw<float>(r.directory + "/gradients.f32", parameters);
   readRaw<double>(r.directory + "/loss.f64", 1);

@@ -54,12 +54,8 @@ public final class CUDAModel: ComputeDevice {
   /// `normalizer`, then one `layer` line per layer with the program's fields.
   public static func referenceDescription(of model: Model, batch: Int, normalizer: Int) throws(CUDAError) -> String {
     var text = "sample " + model.sampleShape.map(String.init).joined(separator: " ") + "\n"
-    let weights: [Float]?
-    switch model.loss {
-    case let l as SoftmaxCrossEntropy: text += "loss softmax \(model.classes)"; weights = l.classWeights
-    case let l as SigmoidBinaryCrossEntropy: text += "loss sigmoid 2"; weights = l.classWeights
-    default: throw .unsupported("\(model.name)'s loss \(type(of: model.loss)) has no CUDA kernel")
-    }
+    let (loss, weights) = try lossKind(of: model)
+    text += loss == Int32(TANDEM_CUDA_SOFTMAX_CROSS_ENTROPY) ? "loss softmax \(model.classes)" : "loss sigmoid 2"
     text += (weights.map { " " + $0.map { "\($0)" }.joined(separator: " ") } ?? "") + "\n"
     text += "batch \(batch)\nnormalizer \(normalizer)\n"
     for l in try program(of: model) {
@@ -76,14 +72,18 @@ public final class CUDAModel: ComputeDevice {
     return text
   }
 
-  private init(_ model: Model, device: CUDADevice) throws(CUDAError) {
-    let program = try Self.program(of: model)
-    let loss: Int32, weights: [Float]?
+  /// The backend's loss for `model` and its class weights.
+  static func lossKind(of model: Model) throws(CUDAError) -> (loss: Int32, weights: [Float]?) {
     switch model.loss {
-    case let l as SoftmaxCrossEntropy: loss = Int32(TANDEM_CUDA_SOFTMAX_CROSS_ENTROPY); weights = l.classWeights
-    case let l as SigmoidBinaryCrossEntropy: loss = Int32(TANDEM_CUDA_SIGMOID_BINARY_CROSS_ENTROPY); weights = l.classWeights
+    case let l as SoftmaxCrossEntropy: return (Int32(TANDEM_CUDA_SOFTMAX_CROSS_ENTROPY), l.classWeights)
+    case let l as SigmoidBinaryCrossEntropy: return (Int32(TANDEM_CUDA_SIGMOID_BINARY_CROSS_ENTROPY), l.classWeights)
     default: throw .unsupported("\(model.name)'s loss \(type(of: model.loss)) has no CUDA kernel")
     }
+  }
+
+  private init(_ model: Model, device: CUDADevice) throws(CUDAError) {
+    let program = try Self.program(of: model)
+    let (loss, weights) = try Self.lossKind(of: model)
     if let weights, weights.count != model.classes {
       throw .failed("\(model.name) has \(weights.count) class weights for \(model.classes) classes")
     }
