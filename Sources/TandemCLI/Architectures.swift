@@ -12,7 +12,8 @@ extension Tandem {
 
         The step cost is measured here, on one thread: one forward, backward and SGD update of \
         16 synthetic samples, the best of 3, per sample. xray-cnn is the reference model every \
-        benchmark quotes; xray-cnn-gn adds group normalisation before each convolution's ReLU.
+        benchmark quotes; xray-cnn-gn adds group normalisation before each convolution's ReLU, and \
+        xray-cnn-deep a fifth block (twice the receptive field).
         """)
 
     @Option(help: "Feature count for the churn models (the Telco table has 46).") var features = 46

@@ -6,6 +6,10 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
   /// xray-cnn with group normalisation before each convolution's ReLU: the
   /// same convolutions, 480 more parameters, made for X-rays from other machines.
   case xrayCNNGroupNorm = "xray-cnn-gn"
+  /// xray-cnn-gn with a fifth block (pool, then 128 -> 256 channels): twice
+  /// the receptive field (78 pixels against 38 at any input size), so the
+  /// pooled features see a lung region, not a patch of texture.
+  case xrayCNNDeep = "xray-cnn-deep"
   case churnLogreg = "churn-logreg"
   case churnMLP = "churn-mlp"
 
@@ -17,7 +21,10 @@ public enum ModelName: String, CaseIterable, Sendable, Codable {
     self = name
   }
 
-  public var isImageModel: Bool { self == .xrayCNN || self == .xrayCNNGroupNorm }
+  public var isImageModel: Bool { self == .xrayCNN || self == .xrayCNNGroupNorm || self == .xrayCNNDeep }
+
+  /// What the image side must be a multiple of: one halving per pooling layer.
+  public var imageSizeMultiple: Int { self == .xrayCNNDeep ? 16 : 8 }
 }
 
 extension Model {
@@ -49,9 +56,10 @@ extension Model {
           Dense(name: "fc2", inputs: 64, outputs: classes),
         ],
         loss: SoftmaxCrossEntropy(classWeights: classWeights))
-    case .xrayCNNGroupNorm:
-      guard imageSize >= 8, imageSize % 8 == 0 else {
-        throw .invalidArchitecture("\(name.rawValue) needs an image size that is a positive multiple of 8, got \(imageSize)")
+    case .xrayCNNGroupNorm, .xrayCNNDeep:
+      let multiple = name.imageSizeMultiple
+      guard imageSize >= multiple, imageSize % multiple == 0 else {
+        throw .invalidArchitecture("\(name.rawValue) needs an image size that is a positive multiple of \(multiple), got \(imageSize)")
       }
       guard classes >= 2 else { throw .invalidArchitecture("\(name.rawValue) needs at least 2 classes, got \(classes)") }
       // Groups of 4 channels: statistics per sample (so ranks cannot
@@ -60,11 +68,14 @@ extension Model {
         [Conv2D(name: "conv\(n)", inChannels: input, outChannels: output, activation: .identity, computesInputGradient: n > 1),
          GroupNorm(name: "norm\(n)", channels: output, groups: output / 4), ReLU()] + (pool ? [MaxPool2D(name: "pool\(n)")] : [])
       }
+      let deep = name == .xrayCNNDeep
+      let width = deep ? 256 : 128
+      let convolutions = block(1, 1, 16, pool: true) + block(2, 16, 32, pool: true) + block(3, 32, 64, pool: true)
+        + block(4, 64, 128, pool: deep) + (deep ? block(5, 128, 256, pool: false) : [])
       model = Model(
         name: name.rawValue, sampleShape: [1, imageSize, imageSize], classes: classes,
-        layers: block(1, 1, 16, pool: true) + block(2, 16, 32, pool: true) + block(3, 32, 64, pool: true)
-          + block(4, 64, 128, pool: false)
-          + [GlobalAveragePool(), Dense(name: "fc1", inputs: 128, outputs: 64), ReLU(), Dense(name: "fc2", inputs: 64, outputs: classes)],
+        layers: convolutions
+          + [GlobalAveragePool(), Dense(name: "fc1", inputs: width, outputs: 64), ReLU(), Dense(name: "fc2", inputs: 64, outputs: classes)],
         loss: SoftmaxCrossEntropy(classWeights: classWeights))
     case .churnLogreg, .churnMLP:
       guard features > 0 else { throw .invalidArchitecture("\(name.rawValue) needs at least one feature, got \(features)") }

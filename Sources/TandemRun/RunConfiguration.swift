@@ -8,7 +8,7 @@ import TOMLKit
 /// a typo (`epoch = 5`) cannot silently fall back to a default.
 ///
 /// ```toml
-/// model = "xray-cnn"          # xray-cnn | xray-cnn-gn | churn-logreg | churn-mlp
+/// model = "xray-cnn"          # xray-cnn | xray-cnn-gn | xray-cnn-deep | churn-logreg | churn-mlp
 /// dataset = "work/xray.h5"    # a Tandem HDF5 dataset (tandem ingest); relative to the working directory
 /// task = "pneumonia"          # images: pneumonia (normal vs pneumonia) | pneumonia-type (bacterial vs viral)
 /// output = "runs"             # each run writes OUTPUT/RUN-ID/

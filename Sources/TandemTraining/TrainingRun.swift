@@ -523,8 +523,9 @@ public final class TrainingRun {
     }
     if model.isImageModel {
       let s = reader.sampleShape
-      guard s.count == 3, s[0] == 1, s[1] == s[2], s[1] % 8 == 0 else {
-        throw DataError(path: file, message: "images of shape \(s) do not fit xray-cnn (square, side a multiple of 8)")
+      let multiple = model.imageSizeMultiple
+      guard s.count == 3, s[0] == 1, s[1] == s[2], s[1] % multiple == 0 else {
+        throw DataError(path: file, message: "images of shape \(s) do not fit \(model.rawValue) (square, side a multiple of \(multiple))")
       }
     }
   }

@@ -41,6 +41,7 @@ extension MPIJobTests {
   #expect(run.status == 0)
   #expect(run.stdout.contains("xray-cnn\tinput 1x128x128\t105538 parameters\tstep "), "\(run)")
   #expect(run.stdout.contains("xray-cnn-gn\tinput 1x128x128\t106018 parameters\tstep "), "\(run)")
+  #expect(run.stdout.contains("xray-cnn-deep\tinput 1x128x128\t409890 parameters\tstep "), "\(run)")
   #expect(run.stdout.split(separator: "\n").allSatisfy { $0.hasSuffix(" ms per sample") }, "every model has its step cost: \(run)")
   let quick = try TandemProcess.run(["architectures", "--no-timing", "--image-size", "64"])
   #expect(quick.status == 0 && quick.stdout.contains("xray-cnn\tinput 1x64x64\t105538 parameters\n"), "\(quick)")

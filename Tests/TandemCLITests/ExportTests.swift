@@ -19,8 +19,9 @@ extension MPIJobTests {
     let xray = try SmallXray.dataset
     let check = TandemProcess.packageRoot.appendingPathComponent("Tests/TandemCLITests/Resources/check_export.py").path
 
-    for (index, (model, data)) in [("churn-logreg", "churn.h5"), ("churn-mlp", "churn.h5"),
-                                   ("xray-cnn", xray), ("xray-cnn-gn", xray)].enumerated() {
+    var registered: [String: Int] = [:]
+    for (model, data) in [("churn-logreg", "churn.h5"), ("churn-mlp", "churn.h5"),
+                          ("xray-cnn", xray), ("xray-cnn-gn", xray), ("xray-cnn-deep", xray)] {
       try "model = \"\(model)\"\ndataset = \"\(data)\"\nseed = 3\nepochs = 2\n"
         .write(toFile: "\(home)/\(model).toml", atomically: true, encoding: .utf8)
       let trained = try tandem(["train", "--config", "\(model).toml"])
@@ -33,10 +34,11 @@ extension MPIJobTests {
 
       let evaluated = try tandem(["evaluate", run])
       let task = model.hasPrefix("churn") ? "churn" : "pneumonia"
-      let version = index % 2 + 1
+      let version = registered[task, default: 0] + 1
+      registered[task] = version
       #expect(evaluated.status == 0 && evaluated.stdout.contains("registered \(task) version \(version)"), "\(evaluated)")
       // One of each pair from its run directory, the other from the registry.
-      let source = index % 2 == 0 ? run : "\(task)@\(version)"
+      let source = version % 2 == 1 ? run : "\(task)@\(version)"
       let onnx = try tandem(["export", source, "--format", "onnx", "--out", "\(model).onnx"])
       #expect(onnx.status == 0 && onnx.stdout.contains("as onnx"), "\(onnx)")
       let weights = try tandem(["export", source, "--format", "safetensors", "--out", "\(model).safetensors"])

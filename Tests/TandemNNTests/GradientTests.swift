@@ -239,3 +239,13 @@ func groupNormGradientsMatchFiniteDifferences(channels: Int, groups: Int, size: 
   let report = try GradientCheck.check(model: model, input: x, labels: [1, 1], step: 1e-2, samplesPerTensor: 8)
   #expect(report.worstNormwiseError < wholeModelTolerance, "\(report)")
 }
+
+@Test func deepXrayCNNBackwardMatchesFiniteDifferences() throws {
+  let model = try Model.reference(.xrayCNNDeep, imageSize: 16, seed: 5)
+  randomizeBiases(model, seed: 37)
+  let x = randomTensor([2, 1, 16, 16], seed: 6)
+  let directional = try GradientCheck.directional(model: model, input: x, labels: [1, 1], step: 1e-3)
+  #expect(directional.relativeError < 1e-2, "\(directional)")
+  let report = try GradientCheck.check(model: model, input: x, labels: [1, 1], step: 1e-2, samplesPerTensor: 8)
+  #expect(report.worstNormwiseError < wholeModelTolerance, "\(report)")
+}

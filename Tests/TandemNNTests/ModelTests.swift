@@ -8,6 +8,18 @@ import TandemTestSupport
   #expect(try Model.reference(.churnLogreg, features: 45, seed: 0).parameterCount == 46)
   // 45·64+64 + 64·32+32 + 32+1
   #expect(try Model.reference(.churnMLP, features: 45, seed: 0).parameterCount == 5_057)
+  // xray-cnn-gn's 106,018 - fc1 (128·64+64) + conv5 (128·256·9+256) + norm5 (2·256) + fc1 (256·64+64)
+  #expect(try Model.reference(.xrayCNNDeep, seed: 0).parameterCount == 409_890)
+}
+
+@Test func deepXrayCNNNeedsASideThatHalvesFourTimes() throws {
+  #expect(throws: ModelError.invalidArchitecture("xray-cnn-deep needs an image size that is a positive multiple of 16, got 120")) {
+    try Model.reference(.xrayCNNDeep, imageSize: 120, seed: 0)
+  }
+  let model = try Model.reference(.xrayCNNDeep, imageSize: 32, seed: 0)
+  #expect(try model.forward(Tensor(zeros: [2, 1, 32, 32])).shape == [2, 2])
+  #expect(model.parameters.map(\.name).suffix(8) == ["conv5.weight", "conv5.bias", "norm5.scale", "norm5.shift",
+                                                     "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
 }
 
 @Test func xrayCNNLayersAreThoseOfTheReference() throws {
@@ -21,7 +33,7 @@ import TandemTestSupport
 }
 
 @Test func unknownModelNameIsAClearError() {
-  #expect(throws: ModelError.unknownModel("resnet", known: ["xray-cnn", "xray-cnn-gn", "churn-logreg", "churn-mlp"])) {
+  #expect(throws: ModelError.unknownModel("resnet", known: ["xray-cnn", "xray-cnn-gn", "xray-cnn-deep", "churn-logreg", "churn-mlp"])) {
     try ModelName(parsing: "resnet")
   }
   #expect(ModelError.unknownModel("resnet", known: ["a", "b"]).description == "unknown model 'resnet' (known: a, b)")
