@@ -15,7 +15,7 @@ extension MPIJobTests {
 @Test func unknownModelIsOneLineOnStandardErrorAndExitsNonZero() throws {
   let run = try TandemProcess.run(["train", "--architecture", "resnet50", "--steps", "1"])
   #expect(run.status == 1)
-  #expect(run.stderr == "tandem: unknown model 'resnet50' (known: xray-cnn, xray-cnn-gn, churn-logreg, churn-mlp)\n")
+  #expect(run.stderr == "tandem: unknown model 'resnet50' (known: xray-cnn, xray-cnn-gn, xray-cnn-deep, churn-logreg, churn-mlp)\n")
 }
 
 @Test func badFlagsAreUsageErrors() throws {

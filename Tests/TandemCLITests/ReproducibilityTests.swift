@@ -30,10 +30,10 @@ enum Reproducibility {
   /// Short fixed runs. The micro-batch is an eighth of the global batch, so
   /// on 8 ranks every rank computes gradients.
   static func toml(_ model: String) throws -> String {
-    // The xray-cnn run on the recipes' machinery: group normalisation, every
-    // augmentation, warm-up and a cosine schedule.
-    if model == "xray-cnn-gn" {
-      return try toml("xray-cnn").replacingOccurrences(of: "model = \"xray-cnn\"", with: "model = \"xray-cnn-gn\"") + """
+    // The xray-cnn run on the recipes' machinery: group normalisation (and the
+    // fifth block), every augmentation, warm-up and a cosine schedule.
+    if model == "xray-cnn-gn" || model == "xray-cnn-deep" {
+      return try toml("xray-cnn").replacingOccurrences(of: "model = \"xray-cnn\"", with: "model = \"\(model)\"") + """
 
         schedule = "cosine"
         warmup_epochs = 0.2
@@ -80,6 +80,8 @@ enum Reproducibility {
                  "e48a6b36a581cc699d676d985014bc3a0a9df4672c4277b16dfb8b2e7534ef6a"),
     "xray-cnn-gn": ("624ae62bb196d939b36bb816b3664b27c02dadf434864ecfea4c3603598792cb",
                     "735f1e6ba69b39bec08e83187008074fcf61074280a4ab3967feb864eb4a087e"),
+    "xray-cnn-deep": ("624ae62bb196d939b36bb816b3664b27c02dadf434864ecfea4c3603598792cb",
+                      "7d0995db87eb17f8c2ad060c6a681abbc2746cd2229748932d636960824ef474"),
   ]
 
   static func parametersHash(_ run: (output: TandemProcess.Output, directory: String?, config: String)) throws -> String {
@@ -91,7 +93,7 @@ enum Reproducibility {
 extension MPIJobTests {
   /// Three environments (default, another OpenBLAS kernel, another kernel with
   /// two threads) and 1, 2, 4 and 8 ranks: one parameters hash.
-  @Test(arguments: ["churn-mlp", "xray-cnn", "xray-cnn-gn"])
+  @Test(arguments: ["churn-mlp", "xray-cnn", "xray-cnn-gn", "xray-cnn-deep"])
   func finalParametersAreIdenticalUnderEveryEnvironmentAndRankCount(model: String) throws {
     let toml = try Reproducibility.toml(model)
     let envs = Reproducibility.environments
@@ -111,7 +113,7 @@ extension MPIJobTests {
   /// The golden test: the committed parameters hash of a fixed short run on
   /// the bundled sample. Passing here and on a machine whose OpenBLAS picks
   /// another kernel is what shows the two agree.
-  @Test(arguments: ["churn-mlp", "xray-cnn", "xray-cnn-gn"])
+  @Test(arguments: ["churn-mlp", "xray-cnn", "xray-cnn-gn", "xray-cnn-deep"])
   func fixedRunOnTheBundledSampleReproducesTheCommittedParametersHash(model: String) throws {
     let expected = try #require(Reproducibility.golden[model])
     let dataset = try DatasetReader(path: model == "churn-mlp" ? try Reproducibility.churn : try SmallXray.dataset).contentSHA256
