@@ -11,7 +11,7 @@ extension Tandem {
     static let configuration = CommandConfiguration(
       abstract: "Evaluate a finished run on a split, tune its threshold, and register it as a model version.",
       discussion: """
-        tandem evaluate runs/xray-cnn-gn-20261201-020000
+        tandem evaluate runs/xray-cnn-deep-20261201-020000
         tandem evaluate RUN --shifts --no-register --json
 
         The decision threshold is tuned on the run's validation split: for task pneumonia, the \

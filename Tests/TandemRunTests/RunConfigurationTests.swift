@@ -154,7 +154,8 @@ func theRecipesAreCompleteRunFiles(task: String) throws {
   let (c, text) = try RunConfiguration.withText(contentsOf: path)
   #expect(c.task.rawValue == task && c.model.isImageModel && c.dataset == "xray.h5")
   let size = text.split(separator: "\n").compactMap { $0.hasPrefix("# ingest-size = ") ? Int($0.dropFirst(16)) : nil }
-  #expect(size.count == 1 && size[0] % 8 == 0, "one '# ingest-size = N' line, N a multiple of 8")
+  #expect(size.count == 1 && size[0] % c.model.imageSizeMultiple == 0,
+          "one '# ingest-size = N' line, N a multiple of \(c.model.imageSizeMultiple) for \(c.model.rawValue)")
   #expect(c.training.schedule == .cosine && c.training.selection == .bestAUC && !c.augmentation.isNone)
   #expect(c.task != .pneumonia || c.training.classWeights != nil, "the screening recipe weights the rarer normal class")
   #expect(text.contains("tandem ingest images") && text.contains("--size \(size.first ?? 0)"))
