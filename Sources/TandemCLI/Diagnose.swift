@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TandemCUDA
 import TandemMPI
+import TandemNN
 import TandemTraining
 
 extension Tandem {
@@ -76,18 +77,21 @@ extension Tandem.Diagnose {
         tandem diagnose cuda-reference --out cuda-reference
         .build/cuda/check cuda-reference/*
 
-        One micro-batch of xray-cnn, xray-cnn-gn and churn-mlp: every layer's output and \
+        One micro-batch of xray-cnn, xray-cnn-gn, xray-cnn-deep and churn-mlp: every layer's output and \
         input gradient, the loss and the parameter gradient, for a GPU machine without Swift.
         """)
 
     @Option(help: "Directory to write (one subdirectory per model).") var out: String
     @Option(help: "Samples in the batch.") var batch = 3
-    @Option(help: "xray-cnn's image side, a multiple of 8.") var imageSize = 128
+    @Option(help: "The image models' side, a multiple of 16 (xray-cnn-deep's five blocks).") var imageSize = 128
     @Option(help: "Seed of the parameters and inputs.") var seed: UInt64 = 1
 
     func checkUsage() throws {
       guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
-      guard imageSize >= 8, imageSize % 8 == 0 else { throw ValidationError("--image-size must be a positive multiple of 8, got \(imageSize)") }
+      let multiple = ModelName.xrayCNNDeep.imageSizeMultiple
+      guard imageSize >= multiple, imageSize % multiple == 0 else {
+        throw ValidationError("--image-size must be a positive multiple of \(multiple), got \(imageSize)")
+      }
     }
 
     func run() throws {

@@ -27,6 +27,7 @@ public enum CUDAReference {
     var written: [String] = []
     for (model, input) in [(try Model.reference(.xrayCNN, imageSize: imageSize, seed: seed), pixels),
                            (try Model.reference(.xrayCNNGroupNorm, imageSize: imageSize, seed: seed), pixels),
+                           (try Model.reference(.xrayCNNDeep, imageSize: imageSize, seed: seed), pixels),
                            (try Model.reference(.churnMLP, features: 46, seed: seed), features)] {
       let path = directory + "/" + model.name
       try write(model, input: input, labels: labels, normalizer: 2 * batch, to: path)

@@ -63,7 +63,7 @@ extension MPIJobTests {
   @Test func theCPUPathsReferencesAreCompleteForTheHarness() throws {
     let out = Fixtures.directory.appendingPathComponent("cuda-reference-\(UUID().uuidString)").path
     let written = try TandemProcess.run(["diagnose", "cuda-reference", "--out", out, "--batch", "3", "--image-size", "32"])
-    #expect(written.status == 0 && written.stdout == "\(out)/xray-cnn\n\(out)/xray-cnn-gn\n\(out)/churn-mlp\n", "\(written)")
+    #expect(written.status == 0 && written.stdout == "\(out)/xray-cnn\n\(out)/xray-cnn-gn\n\(out)/xray-cnn-deep\n\(out)/churn-mlp\n", "\(written)")
     let gn = try String(contentsOfFile: out + "/xray-cnn-gn/reference.txt", encoding: .utf8)
     #expect(gn.contains("layer conv2d 1 16 3 1 1 0 0\nlayer groupnorm 16 4 1e-05\nlayer relu\nlayer maxpool2\n"), "\(gn)")
     let text = try String(contentsOfFile: out + "/xray-cnn/reference.txt", encoding: .utf8)
@@ -72,9 +72,10 @@ extension MPIJobTests {
     #expect(!FileManager.default.fileExists(atPath: out + "/xray-cnn/backward-0.f32"))
     #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/xray-cnn/forward-0.f32")).count == 3 * 16 * 32 * 32 * 4)
     guard CUDABuild.built else { return }
-    let checked = try TandemProcess.run([], executable: CUDABuild.harness, arguments: ["--files-only", out + "/xray-cnn", out + "/xray-cnn-gn", out + "/churn-mlp"])
+    let checked = try TandemProcess.run([], executable: CUDABuild.harness, arguments: ["--files-only", out + "/xray-cnn", out + "/xray-cnn-gn", out + "/xray-cnn-deep", out + "/churn-mlp"])
     #expect(checked.status == 0 && checked.stdout.contains(#""layers": 11, "parameters": 105538, "batch": 3, "files": "complete""#)
             && checked.stdout.contains(#""layers": 19, "parameters": 106018"#)
+            && checked.stdout.contains(#""layers": 23, "parameters": 409890"#)
             && checked.stdout.contains(#""layers": 5, "parameters": 5121"#), "\(checked)")
     // A truncated file is the reference's fault, named before any device is touched.
     let truncated = out + "/churn-mlp/gradients.f32"
