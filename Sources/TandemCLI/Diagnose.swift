@@ -83,12 +83,12 @@ extension Tandem.Diagnose {
 
     @Option(help: "Directory to write (one subdirectory per model).") var out: String
     @Option(help: "Samples in the batch.") var batch = 3
-    @Option(help: "The image models' side, a multiple of 16 (xray-cnn-deep's five blocks).") var imageSize = 128
+    @Option(help: "The image models' side, a multiple of 16 (xray-cnn-deep pools four times).") var imageSize = 128
     @Option(help: "Seed of the parameters and inputs.") var seed: UInt64 = 1
 
     func checkUsage() throws {
       guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
-      let multiple = ModelName.xrayCNNDeep.imageSizeMultiple
+      let multiple = TandemTraining.CUDAReference.imageSizeMultiple
       guard imageSize >= multiple, imageSize % multiple == 0 else {
         throw ValidationError("--image-size must be a positive multiple of \(multiple), got \(imageSize)")
       }

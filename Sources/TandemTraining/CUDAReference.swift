@@ -15,9 +15,15 @@ import TandemTensor
 /// (no `backward` for a first convolution, which computes no input gradient),
 /// `loss.f64` and `gradients.f32`.
 public enum CUDAReference {
-  /// xray-cnn and xray-cnn-gn on `imageSize`² images and churn-mlp on 46
-  /// features (every layer kind and both losses), each on a batch of `batch`
-  /// seeded samples, in `directory`/MODEL.
+  /// The image models `writeStandard` covers, between them every image layer kind.
+  public static let imageModels: [ModelName] = [.xrayCNN, .xrayCNNGroupNorm, .xrayCNNDeep]
+
+  /// The image side must be a multiple of this for every one of `imageModels`.
+  public static var imageSizeMultiple: Int { imageModels.map(\.imageSizeMultiple).max() ?? 1 }
+
+  /// `imageModels` on `imageSize`² images and churn-mlp on 46 features (every
+  /// layer kind and both losses), each on a batch of `batch` seeded samples,
+  /// in `directory`/MODEL.
   public static func writeStandard(to directory: String, imageSize: Int = 128, batch: Int = 3, seed: UInt64 = 1) throws -> [String] {
     var random = SeededGenerator(seed: seed)
     let pixels = Tensor(uncheckedShape: [batch, 1, imageSize, imageSize],
@@ -25,10 +31,9 @@ public enum CUDAReference {
     let features = Tensor(uncheckedShape: [batch, 46], scalars: (0..<(batch * 46)).map { _ in Float(random.nextNormal()) })
     let labels = (0..<batch).map { Int32($0 % 2) }
     var written: [String] = []
-    for (model, input) in [(try Model.reference(.xrayCNN, imageSize: imageSize, seed: seed), pixels),
-                           (try Model.reference(.xrayCNNGroupNorm, imageSize: imageSize, seed: seed), pixels),
-                           (try Model.reference(.xrayCNNDeep, imageSize: imageSize, seed: seed), pixels),
-                           (try Model.reference(.churnMLP, features: 46, seed: seed), features)] {
+    let models = try imageModels.map { (try Model.reference($0, imageSize: imageSize, seed: seed), pixels) }
+      + [(try Model.reference(.churnMLP, features: 46, seed: seed), features)]
+    for (model, input) in models {
       let path = directory + "/" + model.name
       try write(model, input: input, labels: labels, normalizer: 2 * batch, to: path)
       written.append(path)
