@@ -12,6 +12,9 @@
 #define KC 384
 #define MC 96   /* multiple of MR: the packed A block (96 x 256 floats) sits in L2 */
 #define NC 2048 /* multiple of NR */
+/* Products at most this deep and this large skip packing (sgemm_small). */
+#define SMALL_MAX_K 512
+#define SMALL_MAX_VOLUME (1L << 21)
 
 static inline float load_a(int ta, const float *a, long lda, long i, long p) {
   return ta ? a[p * lda + i] : a[i * lda + p];
@@ -238,6 +241,106 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
 
 static long round_up(long x, long to) { return (x + to - 1) / to * to; }
 
+/// One tile of `ROWS` rows and `VECS` x 8 columns over the whole depth, for
+/// products too small to repay packing. A is read where it lies, element
+/// (r, p) at `a + r * ars + p * aps`; B's row p is the `VECS` vectors at
+/// `b + p * bps`. With `TAIL` only `cols` columns are valid: the last
+/// vector's loads and stores are masked, so nothing outside B or C is touched.
+/// Each element is still the one chain of the reference, in ascending p.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void small_tile(const int ROWS, const int VECS, const int TAIL, long k,
+                              const float *a, long ars, long aps, const float *b, long bps,
+                              __m256i mask, float *c, long ldc, int accumulate) {
+  __m256 acc[MR][2];
+  for (int r = 0; r < ROWS; r++)
+    for (int v = 0; v < VECS; v++) {
+      int masked = TAIL && v == VECS - 1;
+      acc[r][v] = !accumulate ? _mm256_setzero_ps()
+                  : masked    ? _mm256_maskload_ps(c + r * ldc + 8 * v, mask)
+                              : _mm256_loadu_ps(c + r * ldc + 8 * v);
+    }
+  for (long p = 0; p < k; p++) {
+    __m256 bv[2];
+    for (int v = 0; v < VECS; v++)
+      bv[v] = TAIL && v == VECS - 1 ? _mm256_maskload_ps(b + 8 * v, mask) : _mm256_loadu_ps(b + 8 * v);
+    for (int r = 0; r < ROWS; r++) {
+      __m256 av = _mm256_broadcast_ss(a + r * ars);
+      for (int v = 0; v < VECS; v++) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    a += aps;
+    b += bps;
+  }
+  for (int r = 0; r < ROWS; r++)
+    for (int v = 0; v < VECS; v++) {
+      if (TAIL && v == VECS - 1) _mm256_maskstore_ps(c + r * ldc + 8 * v, mask, acc[r][v]);
+      else _mm256_storeu_ps(c + r * ldc + 8 * v, acc[r][v]);
+    }
+}
+
+#define SMALL_TILE_CASE(R, V, T) \
+  case (R) * 4 + ((V) - 1) * 2 + (T): \
+    small_tile(R, V, T, k, a, ars, aps, b, bps, mask, c, ldc, accumulate); break;
+#define SMALL_TILE_ROWS(R) \
+  SMALL_TILE_CASE(R, 1, 0) SMALL_TILE_CASE(R, 1, 1) SMALL_TILE_CASE(R, 2, 0) SMALL_TILE_CASE(R, 2, 1)
+
+__attribute__((target("avx2,fma")))
+static void small_tile_dispatch(int rows, int vecs, int tail, long k, const float *a, long ars, long aps,
+                                const float *b, long bps, __m256i mask, float *c, long ldc, int accumulate) {
+  switch (rows * 4 + (vecs - 1) * 2 + tail) {
+    SMALL_TILE_ROWS(1) SMALL_TILE_ROWS(2) SMALL_TILE_ROWS(3)
+    SMALL_TILE_ROWS(4) SMALL_TILE_ROWS(5) SMALL_TILE_ROWS(6)
+    default: abort();
+  }
+}
+
+static _Thread_local float *small_panel;
+static _Thread_local size_t small_panel_capacity;
+
+/// The unpacked product for small shapes (the MLPs' micro-batches): A is
+/// never copied and B only when it is transposed, one 16-column panel at a
+/// time. With `transposed_c`, element (i, j) of this product is (j, i) of `c`,
+/// written through a tile copy.
+__attribute__((target("avx2,fma")))
+static void sgemm_small(int ta, int tb, long m, long n, long k, const float *a, long lda,
+                        const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c) {
+  long ars = ta ? 1 : lda, aps = ta ? lda : 1;
+  float *panel = tb ? workspace((size_t)k * NR, &small_panel, &small_panel_capacity) : NULL;
+  float tile[MR * NR] __attribute__((aligned(32)));
+  for (long j = 0; j < n; j += NR) {
+    long cols = n - j < NR ? n - j : NR;
+    int vecs = cols > 8 ? 2 : 1, tail = cols % 8 != 0;
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols - 8 * (vecs - 1))),
+                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const float *bj = b + j;
+    long bps = ldb;
+    if (tb) {
+      pack_b(1, b, ldb, 0, k, j, cols, panel);
+      bj = panel;
+      bps = NR;
+    }
+    for (long i = 0; i < m; i += MR) {
+      int rows = m - i < MR ? (int)(m - i) : MR;
+      const float *ai = a + i * ars;
+      if (!transposed_c) {
+        small_tile_dispatch(rows, vecs, tail, k, ai, ars, aps, bj, bps, mask, c + i * ldc + j, ldc, accumulate);
+        continue;
+      }
+      if (accumulate)
+        for (long r = 0; r < rows; r++)
+          for (long q = 0; q < cols; q++) tile[r * NR + q] = c[(j + q) * ldc + i + r];
+      small_tile_dispatch(rows, vecs, tail, k, ai, ars, aps, bj, bps, mask, tile, NR, accumulate);
+      for (long r = 0; r < rows; r++)
+        for (long q = 0; q < cols; q++) c[(j + q) * ldc + i + r] = tile[r * NR + q];
+    }
+  }
+}
+
+/// Vector instructions the unpacked product issues in one orientation: a
+/// multiply-add per row, per 8 columns, per depth step, plus packing B.
+static long small_cost(int tb, long m, long n, long k) {
+  return m * ((n + 7) / 8) * k + (tb ? k * ((n + NR - 1) / NR) * NR / 2 : 0);
+}
+
 __attribute__((target("avx2,fma")))
 static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, long lda,
                        const float *b, long ldb, int accumulate, float *c, long ldc) {
@@ -245,8 +348,16 @@ static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, l
     if (!accumulate) for (long i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
     return;
   }
-  // Cᵀ = op(B)ᵀ·op(A)ᵀ computes every element by the same chain, so pick the
-  // orientation whose tiles waste fewer padded lanes.
+  // Cᵀ = op(B)ᵀ·op(A)ᵀ computes every element by the same chain, so either
+  // orientation may be taken: the cheaper one.
+  if (k <= SMALL_MAX_K && m * n * k <= SMALL_MAX_VOLUME) {
+    // Writing the transposed result goes through a tile copy: an element each way.
+    if (small_cost(!ta, n, m, k) + m * n * (accumulate ? 2 : 1) < small_cost(tb, m, n, k))
+      sgemm_small(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
+    else
+      sgemm_small(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
+    return;
+  }
   if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3)
     sgemm_blocked(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
   else

@@ -13,10 +13,15 @@ import TandemTensor
   }
 
   static let shapes: [Shape] = {
-    // Edges of every block size (6-row and 16-column tiles, 96-row, 384-deep,
-    // 2048-column blocks), the swapped orientation (tiny n, large k), k = 0 and 1.
-    let dims: [(Int, Int, Int)] = [(1, 1, 1), (5, 15, 7), (6, 16, 384), (7, 17, 385), (97, 33, 400), (16, 9, 1000),
-                                   (256, 1, 64), (3, 2100, 9), (13, 37, 0), (200, 70, 769), (32, 144, 300)]
+    // The unpacked small-product path: every row remainder and column tail
+    // (up to 8 and beyond), both orientations, the MLPs' micro-batch shapes
+    // and its depth limit (512). Then the packed path: edges of every block
+    // size (6-row and 16-column tiles, 96-row, 384-deep, 2048-column blocks),
+    // the swapped orientation (tiny n, large k), k = 0 and 1.
+    let dims: [(Int, Int, Int)] = [(1, 1, 1), (5, 15, 7), (4, 12, 3), (11, 8, 5), (6, 16, 384), (7, 17, 385),
+                                   (64, 46, 64), (64, 64, 46), (64, 1, 32), (1, 32, 64), (256, 1, 64), (97, 33, 400),
+                                   (3, 2100, 9), (32, 144, 300), (7, 17, 512), (13, 37, 0),
+                                   (7, 17, 513), (97, 33, 520), (16, 9, 1000), (3, 2100, 700), (200, 70, 769), (130, 130, 130)]
     var shapes: [Shape] = []
     for (i, (m, n, k)) in dims.enumerated() {
       for t in 0..<4 { shapes.append(Shape(transposeA: t & 1 == 1, transposeB: t & 2 == 2, accumulate: (i + t) % 2 == 0, m: m, n: n, k: k)) }
