@@ -210,9 +210,7 @@ public final class DatasetReader: @unchecked Sendable {
       let width = data.rowElements
       let input = rows.withUnsafeBufferPointer { table in
         Tensor(uninitializedShape: [indices.count] + sampleShape) { out in
-          for (b, i) in indices.enumerated() {
-            (out.baseAddress! + b * width).update(from: table.baseAddress! + i * width, count: width)
-          }
+          Kernels.gatherRows(of: table.baseAddress!, width: width, rows: indices, into: out.baseAddress!)
         }
       }
       return (input, indices.map { taskLabels[$0] })

@@ -27,8 +27,7 @@ public final class Dense: Layer {
   public func forward(_ x: Tensor) -> Tensor {
     invariant(x.rank == 2 && x.shape[1] == inputs, "\(name) expects [batch, \(inputs)], got \(x.shape)")
     input = x
-    var y = Tensor(zeros: [x.shape[0], outputs])
-    Tensor.gemm(x, weight.value, into: &y, transposeB: true)
+    var y = Tensor.product(x, weight.value, transposeB: true)
     y.withUnsafeMutableBufferPointer { ys in
       bias.value.withUnsafeBufferPointer { b in
         Kernels.addColumnBias(b.baseAddress!, to: ys.baseAddress!, rows: x.shape[0], columns: outputs)
@@ -42,13 +41,9 @@ public final class Dense: Layer {
     Tensor.gemm(dy, input, into: &weight.gradient, transposeA: true, accumulate: true)   // dW += dyᵀ·x
     bias.gradient.withUnsafeMutableBufferPointer { db in                        // db += Σ_batch dy
       dy.withUnsafeBufferPointer { g in
-        for r in 0..<dy.shape[0] {
-          for j in 0..<outputs { db[j] += g[r * outputs + j] }
-        }
+        Kernels.addColumnSums(of: g.baseAddress!, rows: dy.shape[0], columns: outputs, to: db.baseAddress!)
       }
     }
-    var dx = Tensor(zeros: input.shape)
-    Tensor.gemm(dy, weight.value, into: &dx)                                    // dx = dy·W
-    return dx
+    return Tensor.product(dy, weight.value)                                     // dx = dy·W
   }
 }

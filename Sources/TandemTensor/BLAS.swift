@@ -106,4 +106,22 @@ extension Tensor {
       }
     }
   }
+
+  /// `op(A) · op(B)` as a new matrix: the product writes every element, so
+  /// there is no zero fill first (the same bits as `gemm` into zeros).
+  public static func product(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    invariant(a.rank == 2 && b.rank == 2, "product needs matrices, got \(a.shape) \(b.shape)")
+    let (m, ka) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+    let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+    invariant(ka == kb, "product shapes: op(A) [\(m), \(ka)] · op(B) [\(kb), \(n)]")
+    return a.withUnsafeBufferPointer { pa in
+      b.withUnsafeBufferPointer { pb in
+        Tensor(uninitializedShape: [m, n]) { pc in
+          Gemm.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
+                        a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
+                        accumulate: false, c: pc.baseAddress!, ldc: n)
+        }
+      }
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import CTandemKernels
 import Foundation
 
 /// Elementwise and reduction kernels over raw buffers. Written as plain counted
@@ -67,6 +68,38 @@ public enum Kernels {
     for r in 0..<rows {
       let row = m + r * columns
       for j in 0..<columns { row[j] += bias[j] }
+    }
+  }
+
+  /// `sums[j] += m[r][j]` for r in ascending order: each column keeps its own
+  /// sequential chain (the bits of the plain loop), eight columns at a time.
+  @inlinable
+  public static func addColumnSums(of m: UnsafePointer<Float>, rows: Int, columns: Int,
+                                   to sums: UnsafeMutablePointer<Float>) {
+    var j = 0
+    while j + 8 <= columns {
+      var acc = UnsafeRawPointer(sums + j).loadUnaligned(as: SIMD8<Float>.self)
+      for r in 0..<rows { acc += UnsafeRawPointer(m + r * columns + j).loadUnaligned(as: SIMD8<Float>.self) }
+      UnsafeMutableRawPointer(sums + j).storeBytes(of: acc, as: SIMD8<Float>.self)
+      j += 8
+    }
+    while j < columns {
+      var acc = sums[j]
+      for r in 0..<rows { acc += m[r * columns + j] }
+      sums[j] = acc
+      j += 1
+    }
+  }
+
+  /// Row b of `out` = row `rows[b]` of `table`, each `width` floats: a
+  /// shuffled batch gathered with the rows ahead prefetched.
+  public static func gatherRows(of table: UnsafePointer<Float>, width: Int, rows: [Int],
+                                into out: UnsafeMutablePointer<Float>) {
+    guard !rows.isEmpty else { return }
+    rows.withUnsafeBufferPointer { r in
+      r.baseAddress!.withMemoryRebound(to: CLong.self, capacity: r.count) {
+        tandem_gather_rows(table, width, $0, r.count, out)
+      }
     }
   }
 

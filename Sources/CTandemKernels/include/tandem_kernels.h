@@ -46,6 +46,10 @@ float tandem_abs_max(const float *src, long n);
 /// Non-zero forces the scalar paths of the two above (tests).
 void tandem_fixed_point_force_scalar(int on);
 
+/// `out` row b = `table` row `rows[b]`, each `width` floats, for b < count:
+/// a batch of shuffled rows, with the rows ahead prefetched.
+void tandem_gather_rows(const float *table, long width, const long *rows, long count, float *out);
+
 #ifdef __cplusplus
 }
 #endif
