@@ -1,0 +1,37 @@
+import Testing
+import TandemTensor
+
+/// The batch kernels the MLP step leans on: the same bits as the plain loops.
+@Suite struct KernelsTests {
+  @Test(arguments: [(1, 1), (64, 64), (64, 46), (3, 7), (256, 17), (0, 9)])
+  func columnSumsKeepEachColumnsSequentialChain(rows: Int, columns: Int) {
+    var rng = SeededGenerator(seed: UInt64(rows * 100 + columns))
+    let m = (0..<(rows * columns)).map { _ in Float(rng.nextNormal()) * 1e3 }
+    let start = (0..<columns).map { _ in Float(rng.nextNormal()) }
+    var plain = start
+    for r in 0..<rows { for j in 0..<columns { plain[j] += m[r * columns + j] } }
+    var sums = start
+    m.withUnsafeBufferPointer { p in
+      sums.withUnsafeMutableBufferPointer { s in
+        Kernels.addColumnSums(of: p.baseAddress ?? UnsafePointer(s.baseAddress!), rows: rows, columns: columns, to: s.baseAddress!)
+      }
+    }
+    #expect(sums.map(\.bitPattern) == plain.map(\.bitPattern))
+  }
+
+  @Test func gatherCopiesTheNamedRowsInOrderRepeatsIncluded() {
+    let width = 46, tableRows = 1000
+    let table = (0..<(width * tableRows)).map { Float($0) }
+    let rows = [999, 0, 500, 500, 3, 998, 1, 2, 7, 42, 999, 250]
+    var out = [Float](repeating: -1, count: rows.count * width)
+    table.withUnsafeBufferPointer { t in
+      out.withUnsafeMutableBufferPointer { o in
+        Kernels.gatherRows(of: t.baseAddress!, width: width, rows: rows, into: o.baseAddress!)
+        Kernels.gatherRows(of: t.baseAddress!, width: width, rows: [], into: o.baseAddress!)
+      }
+    }
+    for (b, r) in rows.enumerated() {
+      #expect(Array(out[(b * width)..<((b + 1) * width)]) == Array(table[(r * width)..<((r + 1) * width)]), "row \(b)")
+    }
+  }
+}
