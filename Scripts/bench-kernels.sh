@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/bootstrap.sh release >&2
+source Scripts/bench/common.sh
+use_openblas_core_for_cpu
 # Pin to one core so the figure is per core, as the targets are stated.
 if command -v taskset >/dev/null; then pin=(taskset -c 0); else pin=(); fi
-exec "${pin[@]}" .build/release/tandem bench kernels "$@"
+exec "${pin[@]}" "$BIN" bench kernels "$@"

@@ -36,6 +36,7 @@ XRAY_STEPS="${XRAY_STEPS:-30}"; XRAY_WARMUP="${XRAY_WARMUP:-3}"
 (( CHURN_STEPS > 0 && CHURN_WARMUP > 0 && XRAY_STEPS > 0 && XRAY_WARMUP > 0 )) \
   || { echo "bench-peers: step and warm-up counts must be at least 1" >&2; exit 64; }
 PYTHON="$(peer_python "torch h5py" torch h5py)"
+use_openblas_core_for_cpu
 TORCH="$PWD/Scripts/bench/peers_torch.py"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TANDEM_PROGRESS=plain
 # The wheel carries CUDA; a GPU on the machine must not take part.

@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/bootstrap.sh release >&2
 tandem="$PWD/.build/release/tandem"
+source Scripts/bench/common.sh
+use_openblas_core_for_cpu
 steps="${1:-40}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TANDEM_PROGRESS=plain
 work="$PWD/.build/bench-train"

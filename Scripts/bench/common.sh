@@ -32,3 +32,17 @@ peer_python() {
 
 # The median of its arguments (the upper one of an even count).
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+# Where OpenBLAS falls back to a kernel without FMA on a CPU newer than it
+# knows (0.3.21 runs Prescott on Emerald Rapids), exports the
+# OPENBLAS_CORETYPE the CPU runs, which `tandem bench sgemm` names: the sgemm
+# ceiling, and numerics = "openblas", are then this CPU's. A value already
+# set is kept. Call before anything times OpenBLAS.
+use_openblas_core_for_cpu() {
+  [[ -z "${OPENBLAS_CORETYPE:-}" ]] || return 0
+  local core
+  core="$("$BIN" bench sgemm 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("blasCoreForThisCPU", ""))')"
+  [[ -z "$core" ]] && return 0
+  echo "bench: OpenBLAS falls back to a kernel without FMA here; OPENBLAS_CORETYPE=$core" >&2
+  export OPENBLAS_CORETYPE="$core"
+}

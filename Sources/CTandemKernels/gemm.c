@@ -51,6 +51,18 @@ static int detect_avx2_fma(void) {
   return (ebx >> 5) & 1; /* AVX2 */
 }
 
+/// AVX-512 F, DQ, BW and VL, with the OS saving the zmm and mask state.
+static int detect_avx512(void) {
+  if (!detect_avx2_fma()) return 0;
+  unsigned eax, ebx, ecx, edx;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0xe6) != 0xe6) return 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+  unsigned need = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31); /* F, DQ, BW, VL */
+  return (ebx & need) == need;
+}
+
 /// 6 x 16 tile of C over kc steps of packed A (kc x 6) and packed B (kc x 16).
 /// Starts from the tile's current values when `load`, else from +0.
 __attribute__((target("avx2,fma")))
@@ -378,6 +390,16 @@ int tandem_gemm_vector_path(void) {
 }
 
 void tandem_gemm_force_reference(int on) { forced_reference = on; }
+
+int tandem_cpu_avx512(void) {
+#if defined(__x86_64__)
+  static int avx512 = -1;
+  if (avx512 < 0) avx512 = detect_avx512();
+  return avx512;
+#else
+  return 0;
+#endif
+}
 
 void tandem_sgemm(int ta, int tb, long m, long n, long k, const float *a, long lda,
                   const float *b, long ldb, int accumulate, float *c, long ldc) {

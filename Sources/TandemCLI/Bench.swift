@@ -21,7 +21,9 @@ extension Tandem {
       func run() throws {
         BLAS.threadCount = blasThreads
         let rate = KernelBenchmark().measureSgemm()
-        printNow("{\"benchmark\":\"sgemm\",\"blasThreads\":\(blasThreads),\"blasCore\":\"\(BLAS.coreName)\",\"sgemmGFLOPs\":\(rate)}")
+        let advice = BLAS.coreTypeForThisCPU.map { ",\"blasCoreForThisCPU\":\"\($0)\"" } ?? ""
+        warnOfOpenBLASFallback()
+        printNow("{\"benchmark\":\"sgemm\",\"blasThreads\":\(blasThreads),\"blasCore\":\"\(BLAS.coreName)\"\(advice),\"sgemmGFLOPs\":\(rate)}")
       }
     }
 
@@ -43,6 +45,7 @@ extension Tandem {
         var bench = KernelBenchmark()
         bench.repeats = repeats
         let result = try bench.run()
+        warnOfOpenBLASFallback()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         printNow(String(decoding: try encoder.encode(result), as: UTF8.self))
@@ -76,4 +79,12 @@ extension Tandem.Bench {
       printNow(String(decoding: try encoder.encode(try bench.run(path: file)), as: UTF8.self))
     }
   }
+}
+
+/// An sgemm ceiling from a kernel without FMA would make every fraction of it
+/// meaningless: say so, and name the kernel this CPU runs.
+private func warnOfOpenBLASFallback() {
+  guard let core = BLAS.coreTypeForThisCPU else { return }
+  printError("tandem bench: OpenBLAS runs its \(BLAS.coreName) kernel, without FMA, on this CPU (newer than OpenBLAS knows); "
+             + "run with OPENBLAS_CORETYPE=\(core) for the sgemm rate this CPU has")
 }

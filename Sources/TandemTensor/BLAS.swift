@@ -79,6 +79,22 @@ public enum BLAS {
   /// The corresponding C function is `openblas_get_corename`.
   public static var coreName: String { String(cString: openblas_get_corename()) }
 
+  /// OpenBLAS's kernels without FMA, which it also falls back to on a CPU newer
+  /// than the build knows (OpenBLAS 0.3.21 runs Prescott on Emerald Rapids).
+  static let kernelsWithoutFMA: Set<String> = [
+    "Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Sandybridge", "Atom",
+    "Opteron", "Opteron_SSE3", "Barcelona", "Bobcat", "Katmai", "Coppermine", "Northwood", "Banias", "Generic",
+  ]
+
+  /// The `OPENBLAS_CORETYPE` this CPU can run when OpenBLAS picked a kernel
+  /// without FMA on a CPU with it (`SkylakeX` with AVX-512, else `Haswell`);
+  /// nil when its pick uses the CPU. OpenBLAS reads the variable when it loads,
+  /// so only a new process can take the advice.
+  public static var coreTypeForThisCPU: String? {
+    guard tandem_gemm_vector_path() != 0, kernelsWithoutFMA.contains(coreName) else { return nil }
+    return tandem_cpu_avx512() != 0 ? "SkylakeX" : "Haswell"
+  }
+
   /// OpenBLAS's build description. The corresponding C function is `openblas_get_config`.
   public static var configuration: String { String(cString: openblas_get_config()) }
 }

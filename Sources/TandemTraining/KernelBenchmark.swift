@@ -19,6 +19,9 @@ public struct KernelBenchmark {
     public var benchmark = "kernels"
     public var blasThreads: Int
     public var blasCore: String
+    /// Present when OpenBLAS picked a kernel without FMA on a CPU with it: the
+    /// `OPENBLAS_CORETYPE` that gives this CPU's sgemm rate.
+    public var blasCoreForThisCPU = BLAS.coreTypeForThisCPU
     /// The numeric path of the convolutions and the step (`Numerics.identifier`).
     public var numerics = Numerics.identifier
     public var sgemmSize: Int

@@ -132,6 +132,9 @@ public final class TrainingRun {
       try comm.agree { _ = try CUDAModel.attach(model, to: gpu) }
       if rank == 0 { log("device: rank 0 computes on GPU \(gpu.info.ordinal) of \(gpu.info.visibleDevices), \(gpu.summary)") }
     }
+    if rank == 0, config.cluster.numerics == .openBLAS, let core = BLAS.coreTypeForThisCPU {
+      log("warning: OpenBLAS runs its \(BLAS.coreName) kernel, without FMA, on this CPU; OPENBLAS_CORETYPE=\(core) runs the one it can")
+    }
     let trainer = Trainer(model: model, settings: settings, communicator: comm)
     let source = BatchSource(reader: reader, task: task, scatter: config.cluster.scatter, sampleShape: facts.sampleShape,
                              augmentation: config.augmentation, seed: config.seed)

@@ -34,6 +34,9 @@ int tandem_gemm_vector_path(void);
 /// Forces the scalar reference (for tests and the self-test's cross-check).
 void tandem_gemm_force_reference(int on);
 
+/// 1 where the CPU and OS run AVX-512 (F, DQ, BW, VL).
+int tandem_cpu_avx512(void);
+
 /// `acc[i] += src[i] · 2^exponent` rounded to the nearest integer, ties to
 /// even, for finite `src[i]` with `|src[i]| · 2^exponent <= 2^62` (the exact
 /// reduction's fixed point). Computed from the floats' bits, so the AVX2 and
