@@ -28,6 +28,9 @@ public enum Gemm {
     }
   }
 
+  /// Whether this CPU runs the pinned kernel's vector code (AVX2 and FMA).
+  public static var vectorPathAvailable: Bool { tandem_gemm_vector_path() != 0 }
+
   /// The same product by the pinned kernel's scalar reference loop, whatever
   /// the path: what the vector kernel must equal bit for bit.
   public static func referenceMultiply(
@@ -91,7 +94,7 @@ public enum BLAS {
   /// nil when its pick uses the CPU. OpenBLAS reads the variable when it loads,
   /// so only a new process can take the advice.
   public static var coreTypeForThisCPU: String? {
-    guard tandem_gemm_vector_path() != 0, kernelsWithoutFMA.contains(coreName) else { return nil }
+    guard Gemm.vectorPathAvailable, kernelsWithoutFMA.contains(coreName) else { return nil }
     return tandem_cpu_avx512() != 0 ? "SkylakeX" : "Haswell"
   }
 

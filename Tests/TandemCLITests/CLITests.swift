@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TandemTensor
 import TandemTestSupport
 
 extension MPIJobTests {
@@ -45,4 +46,20 @@ extension MPIJobTests {
   #expect(run.stdout.split(separator: "\n").allSatisfy { $0.hasSuffix(" ms per sample") }, "every model has its step cost: \(run)")
   let quick = try TandemProcess.run(["architectures", "--no-timing", "--image-size", "64"])
   #expect(quick.status == 0 && quick.stdout.contains("xray-cnn\tinput 1x64x64\t105538 parameters\n"), "\(quick)")
+}
+
+/// OpenBLAS run on a kernel without FMA (as it falls back to on CPUs newer
+/// than it knows) is named, with the kernel the CPU runs; its own pick is not.
+@Test(.enabled(if: Gemm.vectorPathAvailable, "needs a CPU with AVX2 and FMA"))
+func benchSgemmNamesTheOpenBLASKernelThisCPURunsWhenItFellBack() throws {
+  let fallback = try TandemProcess.run(["bench", "sgemm"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+  #expect(fallback.status == 0, "\(fallback)")
+  let json = try #require(try JSONSerialization.jsonObject(with: Data(fallback.stdout.utf8)) as? [String: Any])
+  #expect(json["blasCore"] as? String == "Prescott", "\(fallback)")
+  let advised = try #require(json["blasCoreForThisCPU"] as? String, "\(fallback)")
+  #expect(["SkylakeX", "Haswell"].contains(advised))
+  #expect(fallback.stderr.contains("OPENBLAS_CORETYPE=\(advised)"), "\(fallback)")
+
+  let fitting = try TandemProcess.run(["bench", "sgemm"], environment: ["OPENBLAS_CORETYPE": "Haswell"])
+  #expect(fitting.status == 0 && !fitting.stdout.contains("blasCoreForThisCPU") && fitting.stderr.isEmpty, "\(fitting)")
 }
