@@ -98,6 +98,35 @@ static void kernel_6x16(long kc, const float *restrict ap, const float *restrict
   _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
 
+/// 12 x 32 tile of C with AVX-512: two consecutive packed A panels (rows
+/// 0-5 and 6-11, `astride` floats apart) against two consecutive packed B
+/// panels (columns 0-15 and 16-31, `bstride` apart). Every element is the same
+/// chain as in `kernel_6x16`; only more of them run at once.
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+static void kernel_12x32(long kc, const float *restrict ap, long astride, const float *restrict bp, long bstride,
+                         float *restrict c, long ldc, int load) {
+  __m512 acc[12][2];
+  for (int r = 0; r < 12; r++)
+    for (int v = 0; v < 2; v++) acc[r][v] = load ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
+  const float *a0 = ap, *a1 = ap + astride, *b0 = bp, *b1 = bp + bstride;
+  for (long p = 0; p < kc; p++) {
+    __m512 x = _mm512_load_ps(b0), y = _mm512_load_ps(b1);
+    for (int r = 0; r < 6; r++) {
+      __m512 a = _mm512_set1_ps(a0[r]);
+      acc[r][0] = _mm512_fmadd_ps(a, x, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, y, acc[r][1]);
+    }
+    for (int r = 0; r < 6; r++) {
+      __m512 a = _mm512_set1_ps(a1[r]);
+      acc[6 + r][0] = _mm512_fmadd_ps(a, x, acc[6 + r][0]);
+      acc[6 + r][1] = _mm512_fmadd_ps(a, y, acc[6 + r][1]);
+    }
+    a0 += MR; a1 += MR; b0 += NR; b1 += NR;
+  }
+  for (int r = 0; r < 12; r++)
+    for (int v = 0; v < 2; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+
 /// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row panels, zero-padded.
 static void pack_a(int ta, const float *a, long lda, long m, long i0, long mc, long p0, long kc, float *dst) {
   for (long ir = 0; ir < mc; ir += MR) {
@@ -210,6 +239,7 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
   float *ap = workspace((size_t)MC * KC, &packed_a, &packed_a_capacity);
   float *bp = workspace((size_t)KC * NC, &packed_b, &packed_b_capacity);
   float tile[MR * NR] __attribute__((aligned(32)));
+  int wide_path = tandem_gemm_avx512_path();
   for (long jc = 0; jc < n; jc += NC) {
     long nc = n - jc < NC ? n - jc : NC;
     for (long pc = 0; pc < k; pc += KC) {
@@ -223,12 +253,24 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
         for (long jr = 0; jr < nc; jr += NR) {
           long cols = nc - jr < NR ? nc - jr : NR;
           const float *bpanel = bp + (jr / NR) * kc * NR;
-          for (long ir = 0; ir < mc; ir += MR) {
-            long rows = mc - ir < MR ? mc - ir : MR;
-            const float *apanel = ap + (ir / MR) * kc * MR;
-            long i = ic + ir, j = jc + jr;
+          // A pair of full panels: the 12 x 32 kernel takes row pairs of
+          // panels in one go and leaves the odd rows, and the second panel
+          // of each, to the 6 x 16 loop below.
+          int wide = wide_path && !transposed_c && nc - jr >= 2 * NR;
+          long ir = 0;
+          if (wide) {
+            for (; ir + 2 * MR <= mc; ir += 2 * MR)
+              kernel_12x32(kc, ap + (ir / MR) * kc * MR, kc * MR, bpanel, kc * NR, c + (ic + ir) * ldc + jc + jr, ldc, load);
+          }
+          for (int half = 0; half < (wide ? 2 : 1); half++) {
+          long jh = jr + half * NR;
+          const float *bhalf = bpanel + half * kc * NR;
+          for (long irr = wide ? ir : 0; irr < mc; irr += MR) {
+            long rows = mc - irr < MR ? mc - irr : MR;
+            const float *apanel = ap + (irr / MR) * kc * MR;
+            long i = ic + irr, j = jc + jh;
             if (!transposed_c && rows == MR && cols == NR) {
-              kernel_6x16(kc, apanel, bpanel, c + i * ldc + j, ldc, load);
+              kernel_6x16(kc, apanel, bhalf, c + i * ldc + j, ldc, load);
               continue;
             }
             // Through a copy of the tile; padded lanes are computed and discarded.
@@ -238,13 +280,15 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
                 for (long q = 0; q < cols; q++)
                   tile[r * NR + q] = transposed_c ? c[(j + q) * ldc + i + r] : c[(i + r) * ldc + j + q];
             }
-            kernel_6x16(kc, apanel, bpanel, tile, NR, load);
+            kernel_6x16(kc, apanel, bhalf, tile, NR, load);
             for (long r = 0; r < rows; r++)
               for (long q = 0; q < cols; q++) {
                 if (transposed_c) c[(j + q) * ldc + i + r] = tile[r * NR + q];
                 else c[(i + r) * ldc + j + q] = tile[r * NR + q];
               }
           }
+          }
+          if (wide) jr += NR;
         }
       }
     }
@@ -390,6 +434,12 @@ int tandem_gemm_vector_path(void) {
 }
 
 void tandem_gemm_force_reference(int on) { forced_reference = on; }
+
+static int forced_avx2 = 0;
+
+int tandem_gemm_avx512_path(void) { return tandem_gemm_vector_path() && !forced_avx2 && tandem_cpu_avx512(); }
+
+void tandem_gemm_force_avx2(int on) { forced_avx2 = on; }
 
 int tandem_cpu_avx512(void) {
 #if defined(__x86_64__)

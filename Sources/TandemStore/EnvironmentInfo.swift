@@ -27,7 +27,7 @@ public struct EnvironmentInfo: Codable, Equatable, Sendable {
   /// `pinned tandem-fma-chain/1`, or `openblas CORE`); nil in snapshots made
   /// before Tandem pinned its numerics, whose bits followed OpenBLAS's core.
   public var numerics: String?
-  /// Which code ran the pinned kernel (`avx2-fma`, `scalar-fmaf`): speed only, never bits.
+  /// Which code ran the pinned kernel (`avx512-fma`, `avx2-fma`, `scalar-fmaf`): speed only, never bits.
   public var numericKernel: String?
   /// `MPI_Get_library_version`, or "none" for a run without MPI.
   public var mpiVersion: String

@@ -43,15 +43,20 @@ public enum Numerics {
   public static var identifier: String { identifier(of: path) }
 
   /// `TANDEM_PINNED_KERNEL=scalar` makes the pinned path run its scalar
-  /// reference, as a CPU without AVX2/FMA would: the same bits, much slower.
-  /// A testing knob, read once at start-up; it cannot change a result.
+  /// reference, as a CPU without AVX2/FMA would: the same bits, much slower;
+  /// `avx2` keeps an AVX-512 CPU to the AVX2 tiles. A testing knob, read once
+  /// at start-up; it cannot change a result.
   public static func applyKernelChoice(environment: [String: String]) {
     tandem_gemm_force_reference(environment["TANDEM_PINNED_KERNEL"] == "scalar" ? 1 : 0)
+    tandem_gemm_force_avx2(environment["TANDEM_PINNED_KERNEL"] == "avx2" ? 1 : 0)
   }
 
-  /// Which code runs the pinned kernel on this CPU: the AVX2+FMA kernel, or
-  /// the scalar `fmaf` reference (same bits, many times slower).
-  public static var pinnedKernel: String { tandem_gemm_vector_path() != 0 ? "avx2-fma" : "scalar-fmaf" }
+  /// Which code runs the pinned kernel on this CPU: AVX-512 tiles (with AVX2
+  /// ones at the edges), the AVX2+FMA kernel, or the scalar `fmaf` reference.
+  /// All give the same bits; they differ in speed only.
+  public static var pinnedKernel: String {
+    tandem_gemm_avx512_path() != 0 ? "avx512-fma" : tandem_gemm_vector_path() != 0 ? "avx2-fma" : "scalar-fmaf"
+  }
 
   /// Whether this machine computes `recorded` (an `identifier`) bit for bit,
   /// and if not, why. A missing record (snapshots made before the numeric
@@ -88,27 +93,32 @@ public enum Numerics {
   /// committed hash, and `PortableMath` must give its committed bits. A CPU or
   /// build that miscomputes is stopped before it trains or scores anything.
   public static func selfTest() throws(NumericsError) {
-    let (m, n, k) = (13, 37, 300)
     var state: UInt32 = 12345
     func next() -> Float {
       state = state &* 1664525 &+ 1013904223
       return Float(Int32(bitPattern: state >> 8) - 0x80_0000) / 0x40_0000
     }
-    let a = (0..<(m * k)).map { _ in next() }, b = (0..<(k * n)).map { _ in next() }
-    let c0 = (0..<(m * n)).map { _ in next() }
-    var vector = c0, reference = c0
-    a.withUnsafeBufferPointer { pa in
-      b.withUnsafeBufferPointer { pb in
-        vector.withUnsafeMutableBufferPointer { pc in
-          tandem_sgemm(0, 1, m, n, k, pa.baseAddress!, k, pb.baseAddress!, k, 1, pc.baseAddress!, n)
-        }
-        reference.withUnsafeMutableBufferPointer { pc in
-          tandem_sgemm_reference(0, 1, m, n, k, pa.baseAddress!, k, pb.baseAddress!, k, 1, pc.baseAddress!, n)
+    /// The vector kernel's and the reference's hashes of one product.
+    func hashes(_ m: Int, _ n: Int, _ k: Int) -> (vector: UInt64, reference: UInt64) {
+      let a = (0..<(m * k)).map { _ in next() }, b = (0..<(k * n)).map { _ in next() }
+      let c0 = (0..<(m * n)).map { _ in next() }
+      var vector = c0, reference = c0
+      a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+          vector.withUnsafeMutableBufferPointer { pc in
+            tandem_sgemm(0, 1, m, n, k, pa.baseAddress!, k, pb.baseAddress!, k, 1, pc.baseAddress!, n)
+          }
+          reference.withUnsafeMutableBufferPointer { pc in
+            tandem_sgemm_reference(0, 1, m, n, k, pa.baseAddress!, k, pb.baseAddress!, k, 1, pc.baseAddress!, n)
+          }
         }
       }
+      return (fnv1a(vector), fnv1a(reference))
     }
-    let got = fnv1a(vector), expected = fnv1a(reference)
-    guard got == expected else {
+    // The small-product path, then the packed one with its widest tiles.
+    let (got, expected) = hashes(13, 37, 300)
+    let packed = hashes(26, 70, 600)
+    guard got == expected, packed.vector == packed.reference else {
       throw NumericsError(message: "the \(pinnedKernel) matrix kernel disagrees with its scalar reference on this CPU")
     }
     guard expected == knownProductHash else {

@@ -260,7 +260,7 @@ public final class TrainingRun {
           + "\(facts.trainIndices.count) train / \(facts.validationIndices.count) \(validationSplit) samples, "
           + "\(world) rank(s), global batch \(settings.globalBatch), lr \(settings.learningRate), seed \(config.seed), "
           + "numerics \(Numerics.identifier)")
-      if config.cluster.numerics == .pinned && Numerics.pinnedKernel != "avx2-fma" {
+      if config.cluster.numerics == .pinned && Numerics.pinnedKernel == "scalar-fmaf" {
         log("note: this CPU has no AVX2/FMA: the pinned numerics run their scalar reference (the same bits, many times slower)")
       }
       if let recording { log("snapshot \(recording.snapshotID) in \(config.store)") }

@@ -5,7 +5,7 @@ import TandemTensor
 /// The pinned path's promise: every element is one ascending fma chain, so the
 /// vector kernel equals the scalar reference bit for bit whatever the shape,
 /// transposition, blocking edge or accumulation.
-@Suite struct NumericsTests {
+@Suite(.serialized) struct NumericsTests {
   struct Shape: CustomStringConvertible {
     var transposeA, transposeB, accumulate: Bool
     var m, n, k: Int
@@ -21,7 +21,7 @@ import TandemTensor
     let dims: [(Int, Int, Int)] = [(1, 1, 1), (5, 15, 7), (4, 12, 3), (11, 8, 5), (6, 16, 384), (7, 17, 385),
                                    (64, 46, 64), (64, 64, 46), (64, 1, 32), (1, 32, 64), (256, 1, 64), (97, 33, 400),
                                    (3, 2100, 9), (32, 144, 300), (7, 17, 512), (13, 37, 0),
-                                   (7, 17, 513), (97, 33, 520), (16, 9, 1000), (3, 2100, 700), (200, 70, 769), (130, 130, 130)]
+                                   (7, 17, 513), (97, 33, 520), (16, 9, 1000), (3, 2100, 700), (200, 70, 769), (130, 130, 130), (24, 64, 600), (25, 47, 513), (96, 96, 520), (108, 2080, 16)]
     var shapes: [Shape] = []
     for (i, (m, n, k)) in dims.enumerated() {
       for t in 0..<4 { shapes.append(Shape(transposeA: t & 1 == 1, transposeB: t & 2 == 2, accumulate: (i + t) % 2 == 0, m: m, n: n, k: k)) }
@@ -35,14 +35,24 @@ import TandemTensor
     func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextNormal()) } }
     let a = values(s.m * s.k), b = values(s.k * s.n), c0 = values(s.m * s.n)
     let lda = s.transposeA ? s.m : s.k, ldb = s.transposeB ? s.k : s.n
-    var vector = c0, reference = c0
+    var vector = c0, reference = c0, avx2 = c0
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
+        // The CPU's widest tiles, then the AVX2 ones alone (the same code on
+        // a CPU without AVX-512).
+        Numerics.applyKernelChoice(environment: [:])
         vector.withUnsafeMutableBufferPointer { pc in
           Gemm.multiply(transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k,
                         a: pa.baseAddress!, lda: max(lda, 1), b: pb.baseAddress!, ldb: max(ldb, 1),
                         accumulate: s.accumulate, c: pc.baseAddress!, ldc: s.n)
         }
+        Numerics.applyKernelChoice(environment: ["TANDEM_PINNED_KERNEL": "avx2"])
+        avx2.withUnsafeMutableBufferPointer { pc in
+          Gemm.multiply(transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k,
+                        a: pa.baseAddress!, lda: max(lda, 1), b: pb.baseAddress!, ldb: max(ldb, 1),
+                        accumulate: s.accumulate, c: pc.baseAddress!, ldc: s.n)
+        }
+        Numerics.applyKernelChoice(environment: [:])
         reference.withUnsafeMutableBufferPointer { pc in
           Gemm.referenceMultiply(transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k,
                                  a: pa.baseAddress!, lda: max(lda, 1), b: pb.baseAddress!, ldb: max(ldb, 1),
@@ -52,6 +62,8 @@ import TandemTensor
     }
     let differing = zip(vector, reference).filter { $0.bitPattern != $1.bitPattern }.count
     #expect(differing == 0, "\(s): \(differing) of \(vector.count) elements differ from the fma-chain reference (\(Numerics.pinnedKernel))")
+    let differingAVX2 = zip(avx2, reference).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(differingAVX2 == 0, "\(s): \(differingAVX2) of \(avx2.count) elements of the AVX2 tiles differ from the fma-chain reference")
     // And the product is right: against Float64 arithmetic, norm-wise.
     var error = 0.0, norm = 0.0
     for i in 0..<s.m {

@@ -37,6 +37,13 @@ void tandem_gemm_force_reference(int on);
 /// 1 where the CPU and OS run AVX-512 (F, DQ, BW, VL).
 int tandem_cpu_avx512(void);
 
+/// 1 when `tandem_sgemm` also runs its AVX-512 tiles (an AVX-512 CPU, the
+/// vector path, and not forced to AVX2): the same bits, more at once.
+int tandem_gemm_avx512_path(void);
+
+/// Non-zero keeps the vector path to its AVX2 tiles (tests).
+void tandem_gemm_force_avx2(int on);
+
 /// `acc[i] += src[i] · 2^exponent` rounded to the nearest integer, ties to
 /// even, for finite `src[i]` with `|src[i]| · 2^exponent <= 2^62` (the exact
 /// reduction's fixed point). Computed from the floats' bits, so the AVX2 and
