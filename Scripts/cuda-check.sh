@@ -8,7 +8,8 @@
 # built (else REFERENCE-DIR must hold them: a GPU machine without Swift gets
 # them from one with it), runs the harness on xray-cnn, xray-cnn-gn,
 # xray-cnn-deep and churn-mlp, then the xray-cnn throughput against PyTorch
-# CUDA when torch is importable, rounds interleaved. Prints JSON lines; exits with the harness's status.
+# CUDA when torch is importable, rounds interleaved. Prints JSON lines;
+# exits with the harness's status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reference=${1:-.build/cuda-reference}

@@ -250,45 +250,45 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
       for (long ic = 0; ic < m; ic += MC) {
         long mc = m - ic < MC ? m - ic : MC;
         pack_a(ta, a, lda, m, ic, mc, pc, kc, ap);
-        for (long jr = 0; jr < nc; jr += NR) {
-          long cols = nc - jr < NR ? nc - jr : NR;
-          const float *bpanel = bp + (jr / NR) * kc * NR;
-          // A pair of full panels: the 12 x 32 kernel takes row pairs of
-          // panels in one go and leaves the odd rows, and the second panel
-          // of each, to the 6 x 16 loop below.
+        // Where the CPU has AVX-512 and a pair of full column panels remains,
+        // the 12 x 32 kernel takes row pairs of panels; the rows it leaves
+        // go through the 6 x 16 tiles, one panel at a time.
+        long step;
+        for (long jr = 0; jr < nc; jr += step) {
           int wide = wide_path && !transposed_c && nc - jr >= 2 * NR;
-          long ir = 0;
+          step = wide ? 2 * NR : NR;
+          long rest = 0;
           if (wide) {
-            for (; ir + 2 * MR <= mc; ir += 2 * MR)
-              kernel_12x32(kc, ap + (ir / MR) * kc * MR, kc * MR, bpanel, kc * NR, c + (ic + ir) * ldc + jc + jr, ldc, load);
+            for (; rest + 2 * MR <= mc; rest += 2 * MR)
+              kernel_12x32(kc, ap + (rest / MR) * kc * MR, kc * MR, bp + (jr / NR) * kc * NR, kc * NR,
+                           c + (ic + rest) * ldc + jc + jr, ldc, load);
           }
-          for (int half = 0; half < (wide ? 2 : 1); half++) {
-          long jh = jr + half * NR;
-          const float *bhalf = bpanel + half * kc * NR;
-          for (long irr = wide ? ir : 0; irr < mc; irr += MR) {
-            long rows = mc - irr < MR ? mc - irr : MR;
-            const float *apanel = ap + (irr / MR) * kc * MR;
-            long i = ic + irr, j = jc + jh;
-            if (!transposed_c && rows == MR && cols == NR) {
-              kernel_6x16(kc, apanel, bhalf, c + i * ldc + j, ldc, load);
-              continue;
-            }
-            // Through a copy of the tile; padded lanes are computed and discarded.
-            memset(tile, 0, sizeof tile);
-            if (load) {
-              for (long r = 0; r < rows; r++)
-                for (long q = 0; q < cols; q++)
-                  tile[r * NR + q] = transposed_c ? c[(j + q) * ldc + i + r] : c[(i + r) * ldc + j + q];
-            }
-            kernel_6x16(kc, apanel, bhalf, tile, NR, load);
-            for (long r = 0; r < rows; r++)
-              for (long q = 0; q < cols; q++) {
-                if (transposed_c) c[(j + q) * ldc + i + r] = tile[r * NR + q];
-                else c[(i + r) * ldc + j + q] = tile[r * NR + q];
+          for (long jh = jr; jh < jr + step; jh += NR) {
+            long cols = nc - jh < NR ? nc - jh : NR;
+            const float *bpanel = bp + (jh / NR) * kc * NR;
+            for (long ir = rest; ir < mc; ir += MR) {
+              long rows = mc - ir < MR ? mc - ir : MR;
+              const float *apanel = ap + (ir / MR) * kc * MR;
+              long i = ic + ir, j = jc + jh;
+              if (!transposed_c && rows == MR && cols == NR) {
+                kernel_6x16(kc, apanel, bpanel, c + i * ldc + j, ldc, load);
+                continue;
               }
+              // Through a copy of the tile; padded lanes are computed and discarded.
+              memset(tile, 0, sizeof tile);
+              if (load) {
+                for (long r = 0; r < rows; r++)
+                  for (long q = 0; q < cols; q++)
+                    tile[r * NR + q] = transposed_c ? c[(j + q) * ldc + i + r] : c[(i + r) * ldc + j + q];
+              }
+              kernel_6x16(kc, apanel, bpanel, tile, NR, load);
+              for (long r = 0; r < rows; r++)
+                for (long q = 0; q < cols; q++) {
+                  if (transposed_c) c[(j + q) * ldc + i + r] = tile[r * NR + q];
+                  else c[(i + r) * ldc + j + q] = tile[r * NR + q];
+                }
+            }
           }
-          }
-          if (wide) jr += NR;
         }
       }
     }

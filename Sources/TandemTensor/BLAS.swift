@@ -109,19 +109,34 @@ extension Tensor {
     _ a: Tensor, _ b: Tensor, into c: inout Tensor,
     transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false
   ) {
-    invariant(a.rank == 2 && b.rank == 2 && c.rank == 2,
-                 "gemm needs matrices, got \(a.shape) \(b.shape) \(c.shape)")
+    let (m, n, k) = productShape(a, b, transposeA: transposeA, transposeB: transposeB, into: c.shape)
+    c.withUnsafeMutableBufferPointer { pc in
+      multiply(a, b, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, accumulate: accumulate,
+               into: pc.baseAddress!)
+    }
+  }
+
+  /// `[m, n, k]` of `op(A) · op(B)` (into a C of shape `c`, when given),
+  /// checked with `invariant`.
+  private static func productShape(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool,
+                                   into c: [Int]? = nil) -> (Int, Int, Int) {
+    invariant(a.rank == 2 && b.rank == 2 && (c?.count ?? 2) == 2,
+              "gemm needs matrices, got \(a.shape) \(b.shape)\(c.map { " \($0)" } ?? "")")
     let (m, ka) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
     let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-    invariant(ka == kb && c.shape == [m, n],
-                 "gemm shapes: op(A) [\(m), \(ka)] · op(B) [\(kb), \(n)] into C \(c.shape)")
+    invariant(ka == kb && (c == nil || c! == [m, n]),
+              "gemm shapes: op(A) [\(m), \(ka)] · op(B) [\(kb), \(n)]\(c.map { " into C \($0)" } ?? "")")
+    return (m, n, ka)
+  }
+
+  /// The product, of the shape `productShape` gave, into `c`, a dense `[m, n]` matrix.
+  private static func multiply(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                               accumulate: Bool, into c: UnsafeMutablePointer<Float>) {
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
-        c.withUnsafeMutableBufferPointer { pc in
-          Gemm.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
-                        a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
-                        accumulate: accumulate, c: pc.baseAddress!, ldc: n)
-        }
+        Gemm.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                      a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
+                      accumulate: accumulate, c: c, ldc: n)
       }
     }
   }
@@ -129,18 +144,10 @@ extension Tensor {
   /// `op(A) · op(B)` as a new matrix: the product writes every element, so
   /// there is no zero fill first (the same bits as `gemm` into zeros).
   public static func product(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-    invariant(a.rank == 2 && b.rank == 2, "product needs matrices, got \(a.shape) \(b.shape)")
-    let (m, ka) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
-    let (kb, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-    invariant(ka == kb, "product shapes: op(A) [\(m), \(ka)] · op(B) [\(kb), \(n)]")
-    return a.withUnsafeBufferPointer { pa in
-      b.withUnsafeBufferPointer { pb in
-        Tensor(uninitializedShape: [m, n]) { pc in
-          Gemm.multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: ka,
-                        a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
-                        accumulate: false, c: pc.baseAddress!, ldc: n)
-        }
-      }
+    let (m, n, k) = productShape(a, b, transposeA: transposeA, transposeB: transposeB)
+    return Tensor(uninitializedShape: [m, n]) { pc in
+      multiply(a, b, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, accumulate: false,
+               into: pc.baseAddress!)
     }
   }
 }
