@@ -392,9 +392,102 @@ static void sgemm_small(int ta, int tb, long m, long n, long k, const float *a, 
 }
 
 /// Vector instructions the unpacked product issues in one orientation: a
-/// multiply-add per row, per 8 columns, per depth step, plus packing B.
-static long small_cost(int tb, long m, long n, long k) {
-  return m * ((n + 7) / 8) * k + (tb ? k * ((n + NR - 1) / NR) * NR / 2 : 0);
+/// multiply-add per row, per `width` columns, per depth step, plus packing B.
+static long small_cost(int tb, long m, long n, long k, long width) {
+  return m * ((n + width - 1) / width) * k + (tb ? k * ((n + NR - 1) / NR) * NR / 2 : 0);
+}
+
+#define MR_WIDE 12
+#define NR_WIDE 32
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+
+/// `small_tile` with AVX-512: up to 12 rows of two 16-column vectors, the
+/// second `vstride` floats after the first in each row of B (16 in B itself,
+/// one packed panel further in a packed B). The same chains, more at once.
+AVX512 __attribute__((always_inline))
+static inline void small_tile_wide(const int ROWS, const int VECS, const int TAIL, long k,
+                                   const float *a, long ars, long aps, const float *b, long bps, long vstride,
+                                   __mmask16 mask, float *c, long ldc, int accumulate) {
+  __m512 acc[MR_WIDE][2];
+  _Pragma("clang loop unroll(full)") for (int r = 0; r < ROWS; r++)
+    for (int v = 0; v < VECS; v++) {
+      int masked = TAIL && v == VECS - 1;
+      acc[r][v] = !accumulate ? _mm512_setzero_ps()
+                  : masked    ? _mm512_maskz_loadu_ps(mask, c + r * ldc + 16 * v)
+                              : _mm512_loadu_ps(c + r * ldc + 16 * v);
+    }
+  for (long p = 0; p < k; p++) {
+    __m512 bv[2];
+    _Pragma("clang loop unroll(full)") for (int v = 0; v < VECS; v++)
+      bv[v] = TAIL && v == VECS - 1 ? _mm512_maskz_loadu_ps(mask, b + v * vstride) : _mm512_loadu_ps(b + v * vstride);
+    _Pragma("clang loop unroll(full)") for (int r = 0; r < ROWS; r++) {
+      __m512 av = _mm512_set1_ps(a[r * ars]);
+      for (int v = 0; v < VECS; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    a += aps;
+    b += bps;
+  }
+  _Pragma("clang loop unroll(full)") for (int r = 0; r < ROWS; r++)
+    for (int v = 0; v < VECS; v++) {
+      if (TAIL && v == VECS - 1) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, mask, acc[r][v]);
+      else _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+    }
+}
+
+#define WIDE_TILE_CASE(R, V, T) \
+  case (R) * 4 + ((V) - 1) * 2 + (T): \
+    small_tile_wide(R, V, T, k, a, ars, aps, b, bps, vstride, mask, c, ldc, accumulate); break;
+#define WIDE_TILE_ROWS(R) \
+  WIDE_TILE_CASE(R, 1, 0) WIDE_TILE_CASE(R, 1, 1) WIDE_TILE_CASE(R, 2, 0) WIDE_TILE_CASE(R, 2, 1)
+
+AVX512
+static void small_tile_wide_dispatch(int rows, int vecs, int tail, long k, const float *a, long ars, long aps,
+                                     const float *b, long bps, long vstride, __mmask16 mask, float *c, long ldc,
+                                     int accumulate) {
+  switch (rows * 4 + (vecs - 1) * 2 + tail) {
+    WIDE_TILE_ROWS(1) WIDE_TILE_ROWS(2) WIDE_TILE_ROWS(3) WIDE_TILE_ROWS(4)
+    WIDE_TILE_ROWS(5) WIDE_TILE_ROWS(6) WIDE_TILE_ROWS(7) WIDE_TILE_ROWS(8)
+    WIDE_TILE_ROWS(9) WIDE_TILE_ROWS(10) WIDE_TILE_ROWS(11) WIDE_TILE_ROWS(12)
+    default: abort();
+  }
+}
+
+/// `sgemm_small` with AVX-512 tiles of up to 12 x 32. A transposed B is
+/// packed two 16-column panels at a time.
+AVX512
+static void sgemm_small_wide(int ta, int tb, long m, long n, long k, const float *a, long lda,
+                             const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c) {
+  long ars = ta ? 1 : lda, aps = ta ? lda : 1;
+  float *panel = tb ? workspace((size_t)k * NR_WIDE, &small_panel, &small_panel_capacity) : NULL;
+  float tile[MR_WIDE * NR_WIDE] __attribute__((aligned(64)));
+  for (long j = 0; j < n; j += NR_WIDE) {
+    long cols = n - j < NR_WIDE ? n - j : NR_WIDE;
+    int vecs = cols > 16 ? 2 : 1, tail = cols % 16 != 0;
+    __mmask16 mask = (__mmask16)((1u << (cols - 16 * (vecs - 1))) - 1);
+    const float *bj = b + j;
+    long bps = ldb, vstride = 16;
+    if (tb) {
+      pack_b(1, b, ldb, 0, k, j, cols, panel);
+      bj = panel;
+      bps = NR;
+      vstride = k * NR;
+    }
+    for (long i = 0; i < m; i += MR_WIDE) {
+      int rows = m - i < MR_WIDE ? (int)(m - i) : MR_WIDE;
+      const float *ai = a + i * ars;
+      if (!transposed_c) {
+        small_tile_wide_dispatch(rows, vecs, tail, k, ai, ars, aps, bj, bps, vstride, mask, c + i * ldc + j, ldc,
+                                 accumulate);
+        continue;
+      }
+      if (accumulate)
+        for (long r = 0; r < rows; r++)
+          for (long q = 0; q < cols; q++) tile[r * NR_WIDE + q] = c[(j + q) * ldc + i + r];
+      small_tile_wide_dispatch(rows, vecs, tail, k, ai, ars, aps, bj, bps, vstride, mask, tile, NR_WIDE, accumulate);
+      for (long r = 0; r < rows; r++)
+        for (long q = 0; q < cols; q++) c[(j + q) * ldc + i + r] = tile[r * NR_WIDE + q];
+    }
+  }
 }
 
 __attribute__((target("avx2,fma")))
@@ -408,10 +501,16 @@ static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, l
   // orientation may be taken: the cheaper one.
   if (k <= SMALL_MAX_K && m * n * k <= SMALL_MAX_VOLUME) {
     // Writing the transposed result goes through a tile copy: an element each way.
-    if (small_cost(!ta, n, m, k) + m * n * (accumulate ? 2 : 1) < small_cost(tb, m, n, k))
-      sgemm_small(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
-    else
-      sgemm_small(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
+    int wide = tandem_gemm_avx512_path();
+    long width = wide ? 16 : 8;
+    int swap = small_cost(!ta, n, m, k, width) + m * n * (accumulate ? 2 : 1) < small_cost(tb, m, n, k, width);
+    if (wide) {
+      if (swap) sgemm_small_wide(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
+      else sgemm_small_wide(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
+    } else {
+      if (swap) sgemm_small(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
+      else sgemm_small(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
+    }
     return;
   }
   if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3)

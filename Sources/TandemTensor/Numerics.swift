@@ -115,7 +115,7 @@ public enum Numerics {
       }
       return (fnv1a(vector), fnv1a(reference))
     }
-    // The small-product path, then the packed one with its widest tiles.
+    // The small-product path, then the packed one, each with the CPU's widest tiles.
     let (got, expected) = hashes(13, 37, 300)
     let packed = hashes(26, 70, 600)
     guard got == expected, packed.vector == packed.reference else {

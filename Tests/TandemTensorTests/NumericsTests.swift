@@ -14,14 +14,16 @@ import TandemTensor
 
   static let shapes: [Shape] = {
     // The unpacked small-product path: every row remainder and column tail
-    // (up to 8 and beyond), both orientations, the MLPs' micro-batch shapes
+    // (up to 12 and beyond, for the AVX2 and AVX-512 tiles), both orientations, the MLPs' micro-batch shapes
     // and its depth limit (512). Then the packed path: edges of every block
     // size (6-row and 16-column tiles, 96-row, 384-deep, 2048-column blocks),
     // the swapped orientation (tiny n, large k), k = 0 and 1.
     let dims: [(Int, Int, Int)] = [(1, 1, 1), (5, 15, 7), (4, 12, 3), (11, 8, 5), (6, 16, 384), (7, 17, 385),
                                    (64, 46, 64), (64, 64, 46), (64, 1, 32), (1, 32, 64), (256, 1, 64), (97, 33, 400),
                                    (3, 2100, 9), (32, 144, 300), (7, 17, 512), (13, 37, 0),
-                                   (7, 17, 513), (97, 33, 520), (16, 9, 1000), (3, 2100, 700), (200, 70, 769), (130, 130, 130), (24, 64, 600), (25, 47, 513), (96, 96, 520), (108, 2080, 16)]
+                                   (7, 17, 513), (97, 33, 520), (16, 9, 1000), (3, 2100, 700), (200, 70, 769), (130, 130, 130), (24, 64, 600), (25, 47, 513), (96, 96, 520), (108, 2080, 16),
+                                   // The AVX-512 small tiles: 12-row remainders, 32-column tails.
+                                   (23, 49, 33), (12, 32, 20), (9, 31, 17), (10, 63, 12), (20, 16, 8), (14, 40, 20), (8, 80, 40)]
     var shapes: [Shape] = []
     for (i, (m, n, k)) in dims.enumerated() {
       for t in 0..<4 { shapes.append(Shape(transposeA: t & 1 == 1, transposeB: t & 2 == 2, accumulate: (i + t) % 2 == 0, m: m, n: n, k: k)) }
