@@ -75,6 +75,33 @@ static void fixed_accumulate_avx2(const float *src, long n, int e, int64_t *acc)
   fixed_accumulate_scalar(src + i, n - i, e, acc + i);
 }
 
+/// With AVX-512 DQ: a float times 2^e is exact in double (24 significant
+/// bits, exponents well inside double's range), and one conversion with its
+/// rounding fixed to nearest-even in the instruction (not taken from MXCSR)
+/// gives the same integer as the bit arithmetic above. A chunk holding a
+/// subnormal goes through the scalar path, so a denormals-are-zero mode set
+/// behind our back cannot change a result.
+__attribute__((target("avx512f,avx512dq")))
+static void fixed_accumulate_avx512(const float *src, long n, int e, int64_t *acc) {
+  const __m512d scale = _mm512_set1_pd(__builtin_ldexp(1.0, e));
+  const __m256i exponent_bits = _mm256_set1_epi32(0x7f800000), magnitude_bits = _mm256_set1_epi32(0x7fffffff);
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i bits = _mm256_loadu_si256((const __m256i *)(src + i));
+    __m256i subnormal = _mm256_andnot_si256(
+        _mm256_cmpgt_epi32(_mm256_and_si256(bits, exponent_bits), _mm256_setzero_si256()),
+        _mm256_cmpgt_epi32(_mm256_and_si256(bits, magnitude_bits), _mm256_setzero_si256()));
+    if (!_mm256_testz_si256(subnormal, subnormal)) {
+      fixed_accumulate_scalar(src + i, 8, e, acc + i);
+      continue;
+    }
+    __m512d scaled = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_castsi256_ps(bits)), scale);
+    __m512i value = _mm512_cvt_roundpd_epi64(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm512_storeu_si512(acc + i, _mm512_add_epi64(_mm512_loadu_si512(acc + i), value));
+  }
+  fixed_accumulate_scalar(src + i, n - i, e, acc + i);
+}
+
 __attribute__((target("avx2")))
 static uint32_t abs_bits_max_avx2(const float *src, long n) {
   __m256i top = _mm256_setzero_si256();
@@ -103,6 +130,7 @@ static int use_avx2(void) {
 
 void tandem_fixed_accumulate(const float *src, long n, int exponent, int64_t *acc) {
 #if defined(__x86_64__)
+  if (use_avx2() && tandem_gemm_avx512_path()) { fixed_accumulate_avx512(src, n, exponent, acc); return; }
   if (use_avx2()) { fixed_accumulate_avx2(src, n, exponent, acc); return; }
 #endif
   fixed_accumulate_scalar(src, n, exponent, acc);

@@ -41,13 +41,13 @@ int tandem_cpu_avx512(void);
 /// vector path, and not forced to AVX2): the same bits, more at once.
 int tandem_gemm_avx512_path(void);
 
-/// Non-zero keeps the vector path to its AVX2 tiles (tests).
+/// Non-zero keeps the vector paths (these tiles, the fixed point) to AVX2: `TANDEM_PINNED_KERNEL=avx2`, tests.
 void tandem_gemm_force_avx2(int on);
 
 /// `acc[i] += src[i] · 2^exponent` rounded to the nearest integer, ties to
 /// even, for finite `src[i]` with `|src[i]| · 2^exponent <= 2^62` (the exact
-/// reduction's fixed point). Computed from the floats' bits, so the AVX2 and
-/// the scalar path give the same integers; additions wrap.
+/// reduction's fixed point). The AVX-512, AVX2 and scalar paths give the same
+/// integers (the AVX-512 one only where `tandem_gemm_avx512_path`); additions wrap.
 void tandem_fixed_accumulate(const float *src, long n, int exponent, int64_t *acc);
 
 /// The largest |src[i]|; +infinity when any is infinite or NaN.
