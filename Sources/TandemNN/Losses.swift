@@ -89,14 +89,29 @@ public struct SigmoidBinaryCrossEntropy: Loss {
     let scale = 1 / Double(normalizer ?? batch)
     var total = 0.0
     let grad = Tensor(uninitializedShape: logits.shape) { g in
-      for i in 0..<batch {
-        let y = labels[i]
-        invariant(y == 0 || y == 1, "binary label must be 0 or 1, got \(y) at row \(i)")
-        let z = Double(logits.scalars[i])
-        let w = Double(classWeights?[Int(y)] ?? 1)
-        // softplus(z) = max(z, 0) + log1p(exp(-|z|))
-        total += w * (max(z, 0) + PortableMath.log(1 + PortableMath.exp(-abs(z))) - Double(y) * z)
-        g[i] = Float(w * scale) * (Kernels.sigmoid(logits.scalars[i]) - Float(y))
+      logits.scalars.withUnsafeBufferPointer { z in
+        // e^(−|z|) and log(1 + e^(−|z|)) eight samples at a time (the same
+        // bits as one at a time); e^(−|z|) is also the exp `Kernels.sigmoid`
+        // takes on either side of 0, so it is computed once.
+        var decay = SIMD8<Double>(), softplusTail = SIMD8<Double>()
+        for i in 0..<batch {
+          let lane = i % 8
+          if lane == 0 {
+            var lanes = SIMD8<Double>()
+            for l in 0..<min(8, batch - i) { lanes[l] = -abs(Double(z[i + l])) }
+            decay = PortableMath.exp(lanes)
+            softplusTail = PortableMath.log(1 + decay)
+          }
+          let y = labels[i]
+          invariant(y == 0 || y == 1, "binary label must be 0 or 1, got \(y) at row \(i)")
+          let x = z[i], zd = Double(x)
+          let w = Double(classWeights?[Int(y)] ?? 1)
+          // softplus(z) = max(z, 0) + log1p(exp(-|z|))
+          total += w * (max(zd, 0) + softplusTail[lane] - Double(y) * zd)
+          let e = Float(decay[lane])
+          let sigmoid = x >= 0 ? 1 / (1 + e) : e / (1 + e)
+          g[i] = Float(w * scale) * (sigmoid - Float(y))
+        }
       }
     }
     return (total * scale, grad)

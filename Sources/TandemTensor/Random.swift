@@ -156,7 +156,7 @@ public enum PortableMath {
   }
 
   /// 1/12!, 1/11!, ..., 1/1!, 1/0! for `exp`'s Horner scheme.
-  private static let exponentialCoefficients: [Double] = (0...12).reversed().map { n in
+  static let exponentialCoefficients: [Double] = (0...12).reversed().map { n in
     1 / (1...max(n, 1)).reduce(1.0) { $0 * Double($1) }
   }
 }

@@ -105,6 +105,28 @@ import TandemTensor
     #expect(abs(PortableMath.log(Double.leastNonzeroMagnitude) - Foundation.log(Double.leastNonzeroMagnitude)) < 1e-12)
   }
 
+  @Test func eightLaneExpAndLogEqualTheScalarFunctionsBitForBit() {
+    var rng = SeededGenerator(seed: 11)
+    var xs: [Double] = [0, -0.0, 1, -1, 709.78, 709.8, -745.13, -745.2, -708.5, 1e-300, .infinity, -.infinity, .nan,
+                        .leastNonzeroMagnitude, .leastNormalMagnitude, 0x1p-1030, -3, .greatestFiniteMagnitude,
+                        1.4142135623730951, 1.4142135623730950, 1.4142135623730954, 0.5, 2, 1 + 0x1p-52, 1 - 0x1p-53]
+    for _ in 0..<4_000 { xs.append((rng.nextUniform() * 2 - 1) * 800) }
+    for _ in 0..<4_000 { xs.append(Foundation.exp((rng.nextUniform() * 2 - 1) * 740)) }
+    for _ in 0..<2_000 { xs.append(1 + rng.nextUniform()) }  // softplus's arguments
+    while xs.count % 8 != 0 { xs.append(1) }
+    var differing: [String] = []
+    for start in stride(from: 0, to: xs.count, by: 8) {
+      let lanes = SIMD8<Double>(xs[start..<start + 8])
+      let e = PortableMath.exp(lanes), l = PortableMath.log(lanes)
+      for lane in 0..<8 {
+        let x = lanes[lane]
+        if e[lane].bitPattern != PortableMath.exp(x).bitPattern { differing.append("exp(\(x))") }
+        if l[lane].bitPattern != PortableMath.log(x).bitPattern { differing.append("log(\(x))") }
+      }
+    }
+    #expect(differing.isEmpty, "\(differing.count) lanes differ, e.g. \(differing.prefix(5))")
+  }
+
   @Test func reproducibilityNamesWhatDiffers() {
     #expect(Numerics.reproducibility(of: Numerics.identifier(of: .pinned)) == .reproducible(note: nil))
     guard case .notReproducible(let why) = Numerics.reproducibility(of: "openblas NoSuchCore") else {
