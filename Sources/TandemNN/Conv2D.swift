@@ -79,8 +79,11 @@ public final class Conv2D: Layer {
                 let out = y.baseAddress! + n * outStride
                 Gemm.multiply(m: outChannels, n: p, k: k, a: w.baseAddress!, lda: k,
                               b: cols.baseAddress!, ldb: p, c: out, ldc: p)
-                Kernels.addRowBias(b.baseAddress!, to: out, rows: outChannels, columns: p)
-                if relu { Kernels.relu(out, out, count: outStride) }
+                if relu {
+                  Kernels.addRowBiasRelu(b.baseAddress!, to: out, rows: outChannels, columns: p)
+                } else {
+                  Kernels.addRowBias(b.baseAddress!, to: out, rows: outChannels, columns: p)
+                }
               }
             }
           }

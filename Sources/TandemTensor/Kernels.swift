@@ -61,6 +61,24 @@ public enum Kernels {
     }
   }
 
+  /// `m[r][j] = relu(m[r][j] + bias[r])`: `addRowBias` then `relu` (the same
+  /// bits) in one pass over `m` instead of two.
+  @inlinable
+  public static func addRowBiasRelu(_ bias: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>,
+                                    rows: Int, columns: Int) {
+    for r in 0..<rows {
+      let b = bias[r]
+      let row = m + r * columns
+      var j = 0
+      while j + 8 <= columns {
+        let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) + b
+        UnsafeMutableRawPointer(row + j).storeBytes(of: v.replacing(with: 0, where: v .< 0), as: SIMD8<Float>.self)
+        j += 8
+      }
+      while j < columns { let v = row[j] + b; row[j] = v < 0 ? 0 : v; j += 1 }
+    }
+  }
+
   /// Adds `bias[j]` to column `j` of every row of a `[rows, columns]` matrix.
   @inlinable
   public static func addColumnBias(_ bias: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>,

@@ -19,6 +19,23 @@ import TandemTensor
     #expect(sums.map(\.bitPattern) == plain.map(\.bitPattern))
   }
 
+  @Test(arguments: [(16, 256), (3, 13), (1, 7), (5, 1024)])
+  func biasAndReluInOnePassEqualTheTwoPasses(rows: Int, columns: Int) {
+    var rng = SeededGenerator(seed: UInt64(rows * 31 + columns))
+    var m = (0..<(rows * columns)).map { _ in Float(rng.nextNormal()) }
+    m[0] = .nan
+    let bias = (0..<rows).map { _ in Float(rng.nextNormal()) * 0.5 }
+    var twoPasses = m, onePass = m
+    bias.withUnsafeBufferPointer { b in
+      twoPasses.withUnsafeMutableBufferPointer { t in
+        Kernels.addRowBias(b.baseAddress!, to: t.baseAddress!, rows: rows, columns: columns)
+        Kernels.relu(t.baseAddress!, t.baseAddress!, count: rows * columns)
+      }
+      onePass.withUnsafeMutableBufferPointer { Kernels.addRowBiasRelu(b.baseAddress!, to: $0.baseAddress!, rows: rows, columns: columns) }
+    }
+    #expect(onePass.map(\.bitPattern) == twoPasses.map(\.bitPattern))
+  }
+
   @Test func gatherCopiesTheNamedRowsInOrderRepeatsIncluded() {
     let width = 46, tableRows = 1000
     let table = (0..<(width * tableRows)).map { Float($0) }
