@@ -10,6 +10,13 @@ import TandemTensor
 /// are rebuilt in backward rather than kept, trading one cheap pass for
 /// `batch × patch × pixels` floats of memory.
 ///
+/// The column matrix is built one band of output rows at a time, small
+/// enough to stay in a core's L2 while the product reads it (conv2 of
+/// xray-cnn would otherwise write and read back 2.4 MB per image). Each
+/// output element is still one chain over the patch, and each weight-gradient
+/// element one chain over the pixels in ascending order (the product
+/// continues it band after band), so the bits do not change.
+///
 /// With `activation: .relu` the ReLU is applied to each image's output while it
 /// is still in cache, and its mask to each image's gradient in backward, which
 /// saves two passes over the largest activations of a CNN (measured: a sixth
@@ -28,7 +35,16 @@ public final class Conv2D: Layer {
   private var input = Tensor(zeros: [0])
   private var output = Tensor(zeros: [0])
   private var columns: [Float] = []
+  private var inputGradientColumns: [Float] = []
   private var maskedGradient: [Float] = []
+
+  /// Floats of one band of the column matrix: 512 KB.
+  private static let bandFloats = 1 << 17
+
+  /// Output rows per band of the column matrix.
+  private func bandRows(_ g: ConvolutionGeometry) -> Int {
+    max(1, min(g.outputHeight, Self.bandFloats / max(1, g.patchSize * g.outputWidth)))
+  }
 
   public var activationPattern: [UInt8] { activation == .relu ? output.scalars.map { $0 > 0 ? 1 : 0 } : [] }
 
@@ -64,9 +80,9 @@ public final class Conv2D: Layer {
   public func forward(_ x: Tensor) -> Tensor {
     invariant(x.rank == 4, "\(name) expects [batch, channels, height, width], got \(x.shape)")
     let g = geometry(Array(x.shape.dropFirst()))
-    let batch = x.shape[0], k = g.patchSize, p = g.outputPixels
+    let batch = x.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, band = bandRows(g)
     let inStride = inChannels * g.height * g.width, outStride = outChannels * p
-    if columns.count < k * p { columns = [Float](repeating: 0, count: k * p) }
+    if columns.count < k * band * ow { columns = [Float](repeating: 0, count: k * band * ow) }
     input = x
     let relu = activation == .relu
     output = Tensor(uninitializedShape: [batch, outChannels, g.outputHeight, g.outputWidth]) { y in
@@ -75,10 +91,13 @@ public final class Conv2D: Layer {
           bias.value.withUnsafeBufferPointer { b in
             columns.withUnsafeMutableBufferPointer { cols in
               for n in 0..<batch {
-                Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, into: cols.baseAddress!)
                 let out = y.baseAddress! + n * outStride
-                Gemm.multiply(m: outChannels, n: p, k: k, a: w.baseAddress!, lda: k,
-                              b: cols.baseAddress!, ldb: p, c: out, ldc: p)
+                for first in Swift.stride(from: 0, to: g.outputHeight, by: band) {
+                  let rows = first..<min(g.outputHeight, first + band), pixels = rows.count * ow
+                  Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
+                  Gemm.multiply(m: outChannels, n: pixels, k: k, a: w.baseAddress!, lda: k,
+                                b: cols.baseAddress!, ldb: pixels, c: out + first * ow, ldc: p)
+                }
                 if relu {
                   Kernels.addRowBiasRelu(b.baseAddress!, to: out, rows: outChannels, columns: p)
                 } else {
@@ -95,12 +114,18 @@ public final class Conv2D: Layer {
 
   public func backward(_ dy: Tensor) -> Tensor {
     let g = geometry(Array(input.shape.dropFirst()))
-    let batch = input.shape[0], k = g.patchSize, p = g.outputPixels
+    let batch = input.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, band = bandRows(g)
     invariant(dy.shape == [batch, outChannels, g.outputHeight, g.outputWidth],
                  "\(name) backward: gradient \(dy.shape) for input \(input.shape)")
     let inStride = inChannels * g.height * g.width, outStride = outChannels * p
     let relu = activation == .relu
     if maskedGradient.count != outStride { maskedGradient = [Float](repeating: 0, count: outStride) }
+    if columns.count < k * band * ow { columns = [Float](repeating: 0, count: k * band * ow) }
+    // col2im adds into each pixel in patch order over the whole column
+    // matrix; done band by band that order would change, so it keeps the full one.
+    if computesInputGradient && inputGradientColumns.count < k * p {
+      inputGradientColumns = [Float](repeating: 0, count: k * p)
+    }
     var dx = computesInputGradient ? Tensor(uninitializedShape: input.shape) { _ in } : Tensor(zeros: [0])
     input.withUnsafeBufferPointer { xs in
     output.withUnsafeBufferPointer { ys in
@@ -109,6 +134,7 @@ public final class Conv2D: Layer {
     weight.gradient.withUnsafeMutableBufferPointer { dw in
     bias.gradient.withUnsafeMutableBufferPointer { db in
     columns.withUnsafeMutableBufferPointer { cols in
+    inputGradientColumns.withUnsafeMutableBufferPointer { dcols in
     maskedGradient.withUnsafeMutableBufferPointer { masked in
     dx.withUnsafeMutableBufferPointer { dxs in
       for n in 0..<batch {
@@ -117,20 +143,23 @@ public final class Conv2D: Layer {
           Kernels.reluBackward(output: ys.baseAddress! + n * outStride, dyn, masked.baseAddress!, count: outStride)
           dyn = UnsafePointer(masked.baseAddress!)
         }
-        Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, into: cols.baseAddress!)
-        Gemm.multiply(transposeB: true, m: outChannels, n: k, k: p,
-                      a: dyn, lda: p, b: cols.baseAddress!, ldb: p,
-                      accumulate: true, c: dw.baseAddress!, ldc: k)
+        for first in Swift.stride(from: 0, to: g.outputHeight, by: band) {
+          let rows = first..<min(g.outputHeight, first + band), pixels = rows.count * ow
+          Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
+          Gemm.multiply(transposeB: true, m: outChannels, n: k, k: pixels,
+                        a: dyn + first * ow, lda: p, b: cols.baseAddress!, ldb: pixels,
+                        accumulate: true, c: dw.baseAddress!, ldc: k)
+        }
         for o in 0..<outChannels { db[o] += Kernels.sum(dyn + o * p, count: p) }
         if computesInputGradient {
           Gemm.multiply(transposeA: true, m: k, n: p, k: outChannels,
-                        a: w.baseAddress!, lda: k, b: dyn, ldb: p, c: cols.baseAddress!, ldc: p)
+                        a: w.baseAddress!, lda: k, b: dyn, ldb: p, c: dcols.baseAddress!, ldc: p)
           let image = dxs.baseAddress! + n * inStride
           image.update(repeating: 0, count: inStride)
-          Im2Col.addColumnsToImage(cols.baseAddress!, g, into: image)
+          Im2Col.addColumnsToImage(dcols.baseAddress!, g, into: image)
         }
       }
-    }}}}}}}}}
+    }}}}}}}}}}
     return dx
   }
 }

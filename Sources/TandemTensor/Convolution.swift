@@ -26,11 +26,14 @@ public struct ConvolutionGeometry: Sendable, Equatable {
 /// so a convolution becomes `W [outChannels, patchSize] · cols`.
 public enum Im2Col {
   /// Fills `columns` from `image` (`[channels, height, width]`), zero outside the image.
+  /// With `outputRows`, only the columns of those output rows: a
+  /// `[patchSize, outputRows.count · outputWidth]` matrix (a band of the full one).
   public static func imageToColumns(
-    _ image: UnsafePointer<Float>, _ g: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>
+    _ image: UnsafePointer<Float>, _ g: ConvolutionGeometry, outputRows: Range<Int>? = nil,
+    into columns: UnsafeMutablePointer<Float>
   ) {
     let ow = g.outputWidth
-    forEachRow(g) { column, imageRow, kj, lo, hi in
+    forEachRow(g, outputRows: outputRows ?? 0..<g.outputHeight) { column, imageRow, kj, lo, hi in
       let out = columns + column
       guard let imageRow, lo < hi else {
         out.update(repeating: 0, count: ow)
@@ -52,7 +55,7 @@ public enum Im2Col {
   public static func addColumnsToImage(
     _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, into image: UnsafeMutablePointer<Float>
   ) {
-    forEachRow(g) { column, imageRow, kj, lo, hi in
+    forEachRow(g, outputRows: 0..<g.outputHeight) { column, imageRow, kj, lo, hi in
       guard let imageRow, lo < hi else { return }
       let src = columns + column, dst = image + imageRow
       if g.stride == 1 {
@@ -65,23 +68,24 @@ public enum Im2Col {
   }
 
   /// Visits each row of the column matrix (one per channel, kernel offset and
-  /// output row) in order, with its start, the start of the image row it
-  /// reads (nil when that row lies in the padding), the kernel column `kj`,
-  /// and the outputs `lo..<hi` whose input column lies inside the image.
+  /// output row of `outputRows`) in order, with its start, the start of the
+  /// image row it reads (nil when that row lies in the padding), the kernel
+  /// column `kj`, and the outputs `lo..<hi` whose input column lies inside the image.
   @inline(__always)
-  static func forEachRow(_ g: ConvolutionGeometry, _ body: (_ column: Int, _ imageRow: Int?, _ kj: Int, _ lo: Int, _ hi: Int) -> Void) {
-    let oh = g.outputHeight, ow = g.outputWidth, h = g.height, w = g.width
+  static func forEachRow(_ g: ConvolutionGeometry, outputRows: Range<Int>,
+                         _ body: (_ column: Int, _ imageRow: Int?, _ kj: Int, _ lo: Int, _ hi: Int) -> Void) {
+    let ow = g.outputWidth, h = g.height, w = g.width
     var column = 0
     for c in 0..<g.channels {
       for ki in 0..<g.kernelHeight {
         for kj in 0..<g.kernelWidth {
           // Output columns ox whose input column ix = ox*s - p + kj lies inside [0, w).
           let (lo, hi) = validRange(offset: kj - g.padding, stride: g.stride, extent: w, outputs: ow)
-          for oy in 0..<oh {
+          for oy in outputRows {
             let iy = oy * g.stride - g.padding + ki
-            body(column + oy * ow, iy < 0 || iy >= h ? nil : c * h * w + iy * w, kj, lo, hi)
+            body(column + (oy - outputRows.lowerBound) * ow, iy < 0 || iy >= h ? nil : c * h * w + iy * w, kj, lo, hi)
           }
-          column += oh * ow
+          column += outputRows.count * ow
         }
       }
     }

@@ -249,3 +249,47 @@ func groupNormGradientsMatchFiniteDifferences(channels: Int, groups: Int, size: 
   let report = try GradientCheck.check(model: model, input: x, labels: [1, 1], step: 1e-2, samplesPerTensor: 8)
   #expect(report.worstNormwiseError < wholeModelTolerance, "\(report)")
 }
+
+/// Conv2D builds its column matrix one band of output rows at a time (here
+/// five bands of 14 rows): output and weight gradient must be the bits of one
+/// product over the whole column matrix.
+@Test func convolutionInBandsEqualsOneProductOverTheWholeColumnMatrix() {
+  let conv = Conv2D(name: "c", inChannels: 16, outChannels: 8)
+  Initialization.heNormal(conv.parameters, seed: 3)
+  conv.bias.value = randomTensor([8], seed: 4, scale: 0.3)
+  let batch = 2, size = 64
+  let x = randomTensor([batch, 16, size, size], seed: 5), dy = randomTensor([batch, 8, size, size], seed: 6)
+  let g = ConvolutionGeometry(channels: 16, height: size, width: size, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+  let k = g.patchSize, p = g.outputPixels
+  var expectedOutput = [Float](repeating: 0, count: batch * 8 * p)
+  var expectedWeightGradient = [Float](repeating: 0, count: 8 * k)
+  var cols = [Float](repeating: 0, count: k * p)
+  x.scalars.withUnsafeBufferPointer { xs in
+    conv.weight.value.scalars.withUnsafeBufferPointer { w in
+      for n in 0..<batch {
+        cols.withUnsafeMutableBufferPointer { Im2Col.imageToColumns(xs.baseAddress! + n * 16 * p, g, into: $0.baseAddress!) }
+        expectedOutput.withUnsafeMutableBufferPointer { out in
+          cols.withUnsafeBufferPointer { c in
+            Gemm.multiply(m: 8, n: p, k: k, a: w.baseAddress!, lda: k, b: c.baseAddress!, ldb: p,
+                          c: out.baseAddress! + n * 8 * p, ldc: p)
+          }
+          conv.bias.value.scalars.withUnsafeBufferPointer {
+            Kernels.addRowBias($0.baseAddress!, to: out.baseAddress! + n * 8 * p, rows: 8, columns: p)
+          }
+        }
+        dy.scalars.withUnsafeBufferPointer { d in
+          cols.withUnsafeBufferPointer { c in
+            expectedWeightGradient.withUnsafeMutableBufferPointer { dw in
+              Gemm.multiply(transposeB: true, m: 8, n: k, k: p, a: d.baseAddress! + n * 8 * p, lda: p,
+                            b: c.baseAddress!, ldb: p, accumulate: true, c: dw.baseAddress!, ldc: k)
+            }
+          }
+        }
+      }
+    }
+  }
+  let y = conv.forward(x)
+  _ = conv.backward(dy)
+  #expect(y.scalars.map(\.bitPattern) == expectedOutput.map(\.bitPattern))
+  #expect(conv.weight.gradient.scalars.map(\.bitPattern) == expectedWeightGradient.map(\.bitPattern))
+}

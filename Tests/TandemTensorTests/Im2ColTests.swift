@@ -51,6 +51,31 @@ func im2colThenGemmEqualsDirectConvolution(g: ConvolutionGeometry) {
   for i in expected.indices { #expect(abs(Double(y.scalars[i]) - expected[i]) < 1e-4) }
 }
 
+/// A band of output rows is exactly those rows' columns of the full matrix.
+@Test(arguments: geometries)
+func aBandOfOutputRowsIsThoseColumnsOfTheFullMatrix(g: ConvolutionGeometry) {
+  let x = randomTensor([g.channels, g.height, g.width], seed: 31).scalars
+  let p = g.outputPixels, ow = g.outputWidth
+  var full = [Float](repeating: 0, count: g.patchSize * p)
+  x.withUnsafeBufferPointer { xs in
+    full.withUnsafeMutableBufferPointer { Im2Col.imageToColumns(xs.baseAddress!, g, into: $0.baseAddress!) }
+    for first in 0..<g.outputHeight {
+      for last in (first + 1)...g.outputHeight where last == g.outputHeight || last == first + 1 || last == first + 2 {
+        let rows = first..<last, pixels = rows.count * ow
+        var band = [Float](repeating: .nan, count: g.patchSize * pixels)
+        band.withUnsafeMutableBufferPointer {
+          Im2Col.imageToColumns(xs.baseAddress!, g, outputRows: rows, into: $0.baseAddress!)
+        }
+        for t in 0..<g.patchSize {
+          let expected = full[(t * p + first * ow)..<(t * p + last * ow)]
+          #expect(Array(band[(t * pixels)..<((t + 1) * pixels)]).map(\.bitPattern) == expected.map(\.bitPattern),
+                  "rows \(rows), patch row \(t)")
+        }
+      }
+    }
+  }
+}
+
 /// col2im is the adjoint of im2col: ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩.
 @Test(arguments: geometries)
 func col2imIsTheAdjointOfIm2col(g: ConvolutionGeometry) {
