@@ -102,6 +102,21 @@ static void fixed_accumulate_avx512(const float *src, long n, int e, int64_t *ac
   fixed_accumulate_scalar(src + i, n - i, e, acc + i);
 }
 
+/// `dst[i] = (float)((double)src[i] * scale)`, each conversion rounding to
+/// nearest-even by the instruction, as the scalar loop's do under the default
+/// MXCSR (AVX2 has no int64-to-double vector conversion, so only AVX-512 is vectorised).
+__attribute__((target("avx512f,avx512dq")))
+static void fixed_to_float_avx512(const int64_t *src, long n, double scale, float *dst) {
+  const __m512d factor = _mm512_set1_pd(scale);
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m512d wide = _mm512_cvt_roundepi64_pd(_mm512_loadu_si512(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 narrow = _mm512_cvt_roundpd_ps(_mm512_mul_pd(wide, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_ps(dst + i, narrow);
+  }
+  for (; i < n; i++) dst[i] = (float)((double)src[i] * scale);
+}
+
 __attribute__((target("avx2")))
 static uint32_t abs_bits_max_avx2(const float *src, long n) {
   __m256i top = _mm256_setzero_si256();
@@ -134,6 +149,13 @@ void tandem_fixed_accumulate(const float *src, long n, int exponent, int64_t *ac
   if (use_avx2()) { fixed_accumulate_avx2(src, n, exponent, acc); return; }
 #endif
   fixed_accumulate_scalar(src, n, exponent, acc);
+}
+
+void tandem_fixed_to_float(const int64_t *src, long n, double scale, float *dst) {
+#if defined(__x86_64__)
+  if (use_avx2() && tandem_gemm_avx512_path()) { fixed_to_float_avx512(src, n, scale, dst); return; }
+#endif
+  for (long i = 0; i < n; i++) dst[i] = (float)((double)src[i] * scale);
 }
 
 float tandem_abs_max(const float *src, long n) {

@@ -94,7 +94,7 @@ public struct ExactReducer {
     sums.withUnsafeBufferPointer { total in
       for p in parameters {
         p.gradient.withUnsafeMutableBufferPointer { g in
-          for i in 0..<g.count { g[i] = Float(Double(total[offset + i]) * inverse) }
+          FixedPoint.toFloat(UnsafeBufferPointer(rebasing: total[offset..<offset + g.count]), scale: inverse, into: g)
         }
         offset += p.count
       }

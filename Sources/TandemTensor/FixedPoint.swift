@@ -13,6 +13,14 @@ public enum FixedPoint {
     tandem_fixed_accumulate(source, values.count, Int32(exponent), target)
   }
 
+  /// `values[i] = Float(Double(sums[i]) · scale)`, as Swift's conversions
+  /// round (nearest-even), for `min(sums.count, values.count)` elements.
+  public static func toFloat(_ sums: UnsafeBufferPointer<Int64>, scale: Double,
+                             into values: UnsafeMutableBufferPointer<Float>) {
+    guard let source = sums.baseAddress, let target = values.baseAddress else { return }
+    tandem_fixed_to_float(source, min(sums.count, values.count), scale, target)
+  }
+
   /// The largest magnitude in `values`: +infinity when one is infinite or NaN.
   public static func maximumMagnitude(_ values: UnsafeBufferPointer<Float>) -> Float {
     guard let source = values.baseAddress else { return 0 }

@@ -58,6 +58,26 @@ import TandemTensor
     }
   }
 
+  @Test(arguments: [-40, 0, -75, -180])
+  func backToFloatRoundsLikeSwiftsConversions(exponent: Int) {
+    var rng = SeededGenerator(seed: UInt64(100 - exponent))
+    var sums: [Int64] = [0, 1, -1, .max, .min + 1, 1 << 53 + 1, -(1 << 53) - 3, 1 << 62, (1 << 24) + 1, -(1 << 25) - 3]
+    for _ in 0..<3_000 { sums.append(Int64(bitPattern: rng.next()) >> Int64(rng.next() % 63)) }
+    let scale = Double(sign: .plus, exponent: exponent, significand: 1)
+    let expected = sums.map { Float(Double($0) * scale) }
+    for choice in [[:], ["TANDEM_PINNED_KERNEL": "avx2"]] {
+      Numerics.applyKernelChoice(environment: choice)
+      defer { Numerics.applyKernelChoice(environment: [:]) }
+      for first in 0..<9 {
+        var got = [Float](repeating: .nan, count: sums.count - first)
+        sums[first...].withUnsafeBufferPointer { s in
+          got.withUnsafeMutableBufferPointer { FixedPoint.toFloat(s, scale: scale, into: $0) }
+        }
+        #expect(got.map(\.bitPattern) == expected[first...].map(\.bitPattern), "\(Numerics.pinnedKernel), from \(first)")
+      }
+    }
+  }
+
   @Test func accumulatesWithWrappingAddition() {
     let values: [Float] = [1, -2, 3, 0.5, 1.5]
     let start: [Int64] = [.max, .min, 10, -7, 0]

@@ -50,6 +50,10 @@ void tandem_gemm_force_avx2(int on);
 /// integers (the AVX-512 one only where `tandem_gemm_avx512_path`); additions wrap.
 void tandem_fixed_accumulate(const float *src, long n, int exponent, int64_t *acc);
 
+/// `dst[i] = (float)((double)src[i] * scale)`, rounding to nearest-even at
+/// both conversions (the exact reduction's way back from fixed point).
+void tandem_fixed_to_float(const int64_t *src, long n, double scale, float *dst);
+
 /// The largest |src[i]|; +infinity when any is infinite or NaN.
 float tandem_abs_max(const float *src, long n);
 
