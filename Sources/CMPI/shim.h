@@ -18,6 +18,7 @@ static inline MPI_Errhandler CMPI_errors_return(void) { return MPI_ERRORS_RETURN
 static inline int CMPI_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int CMPI_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 static inline MPI_Status *CMPI_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Status *CMPI_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline int CMPI_any_source(void) { return MPI_ANY_SOURCE; }
 static inline MPI_Request CMPI_request_null(void) { return MPI_REQUEST_NULL; }
 #endif

@@ -1,9 +1,27 @@
 /// Scalars that collectives can carry.
-public protocol CollectiveScalar: Sendable, Numeric, Comparable {}
-extension Float: CollectiveScalar {}
-extension Double: CollectiveScalar {}
-extension Int64: CollectiveScalar {}
-extension UInt8: CollectiveScalar {}
+public protocol CollectiveScalar: Sendable, Numeric, Comparable {
+  /// Whether sums of this type are exact, so any grouping of them gives the
+  /// same bits (integers, whose additions wrap as MPI's do).
+  static var sumIsExact: Bool { get }
+  /// `a + b`, wrapping for integers.
+  static func collectiveSum(_ a: Self, _ b: Self) -> Self
+}
+extension Float: CollectiveScalar {
+  public static var sumIsExact: Bool { false }
+  @inlinable public static func collectiveSum(_ a: Float, _ b: Float) -> Float { a + b }
+}
+extension Double: CollectiveScalar {
+  public static var sumIsExact: Bool { false }
+  @inlinable public static func collectiveSum(_ a: Double, _ b: Double) -> Double { a + b }
+}
+extension Int64: CollectiveScalar {
+  public static var sumIsExact: Bool { true }
+  @inlinable public static func collectiveSum(_ a: Int64, _ b: Int64) -> Int64 { a &+ b }
+}
+extension UInt8: CollectiveScalar {
+  public static var sumIsExact: Bool { true }
+  @inlinable public static func collectiveSum(_ a: UInt8, _ b: UInt8) -> UInt8 { a &+ b }
+}
 
 public enum ReduceOperation: Sendable { case sum, max, min }
 

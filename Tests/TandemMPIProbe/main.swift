@@ -31,6 +31,22 @@ try MPIWorld.run(collectiveTimeout: timeout) { world in
     var integers: [Int64] = [Int64(rank) << 40, 7]
     try world.allreduce(&integers, .min)
     try expect(integers == [0, 7], "Int64 min \(integers)")
+    // Exact sums and maxima big and small: the point-to-point exchange on
+    // power-of-two worlds up to 1 MB, MPI's own allreduce beyond and elsewhere.
+    for count in [5_123, 200_000] {
+      var sums = (0..<count).map { Int64(rank + 1) * Int64($0) * 1_000_003 }
+      try world.allreduce(&sums, .sum)
+      try expect(sums == (0..<count).map { Int64($0) * 1_000_003 * Int64(size * (size + 1) / 2) }, "Int64 sum of \(count)")
+      var peaks = (0..<count).map { Double(($0 + rank) % size) - 0.5 }
+      try world.allreduce(&peaks, .max)
+      try expect(peaks.allSatisfy { $0 == Double(size - 1) - 0.5 }, "Double max of \(count)")
+    }
+    var wrapping: [Int64] = [.max, .min]
+    try world.allreduce(&wrapping, .sum)
+    try expect(wrapping == [Int64.max &* Int64(size), Int64.min &* Int64(size)], "Int64 sums wrap \(wrapping)")
+    var halves = [Double](repeating: 0.25 * Double(rank + 1), count: 3)
+    try world.allreduce(&halves, .sum)
+    try expect(halves == [Double](repeating: 0.25 * Double(size * (size + 1) / 2), count: 3), "Double sum \(halves)")
     var token: [UInt8] = rank == size - 1 ? [42, 43] : [0, 0]
     try world.broadcast(&token, root: size - 1)
     try expect(token == [42, 43], "broadcast \(token)")

@@ -20,7 +20,7 @@ struct MPICommunicatorTests {
     #expect(MPICommunicator.libraryVersion.contains("Open MPI"), "\(MPICommunicator.libraryVersion)")
   }
 
-  @Test(arguments: [2, 3]) func everyCollectiveGivesItsClosedForm(ranks: Int) throws {
+  @Test(arguments: [2, 3, 4]) func everyCollectiveGivesItsClosedForm(ranks: Int) throws {
     let run = try probe("collectives", ranks: ranks)
     #expect(run.status == 0, "\(run)")
     for rank in 0..<ranks { #expect(run.stdout.contains("ok rank \(rank) of \(ranks)"), "\(run)") }
