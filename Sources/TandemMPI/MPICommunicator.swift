@@ -191,6 +191,12 @@ public final class MPICommunicator: Communicator {
   /// Recursive doubling: at the stage of `mask`, each rank swaps its partial
   /// result with rank `rank ^ mask` and combines the two, the lower ranks'
   /// part first, so both partners hold the same bits after every stage.
+  // Callers hold `any Communicator`, so without these the combining loop
+  // runs unspecialised: 100 us for those 41 KB.
+  @_specialize(where T == Int64)
+  @_specialize(where T == Double)
+  @_specialize(where T == Float)
+  @_specialize(where T == UInt8)
   private func exchangeAllreduce<T: CollectiveScalar>(_ buffer: inout [T], _ operation: ReduceOperation) throws {
     sequence += 1
     try announceArrival()
