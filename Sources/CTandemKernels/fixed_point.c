@@ -102,6 +102,10 @@ static void fixed_accumulate_avx512(const float *src, long n, int e, int64_t *ac
   fixed_accumulate_scalar(src + i, n - i, e, acc + i);
 }
 
+static void fixed_to_float_scalar(const int64_t *src, long n, double scale, float *dst) {
+  for (long i = 0; i < n; i++) dst[i] = (float)((double)src[i] * scale);
+}
+
 /// `dst[i] = (float)((double)src[i] * scale)`, each conversion rounding to
 /// nearest-even by the instruction, as the scalar loop's do under the default
 /// MXCSR (AVX2 has no int64-to-double vector conversion, so only AVX-512 is vectorised).
@@ -114,7 +118,7 @@ static void fixed_to_float_avx512(const int64_t *src, long n, double scale, floa
     __m256 narrow = _mm512_cvt_roundpd_ps(_mm512_mul_pd(wide, factor), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     _mm256_storeu_ps(dst + i, narrow);
   }
-  for (; i < n; i++) dst[i] = (float)((double)src[i] * scale);
+  fixed_to_float_scalar(src + i, n - i, scale, dst + i);
 }
 
 __attribute__((target("avx2")))
@@ -155,7 +159,7 @@ void tandem_fixed_to_float(const int64_t *src, long n, double scale, float *dst)
 #if defined(__x86_64__)
   if (use_avx2() && tandem_gemm_avx512_path()) { fixed_to_float_avx512(src, n, scale, dst); return; }
 #endif
-  for (long i = 0; i < n; i++) dst[i] = (float)((double)src[i] * scale);
+  fixed_to_float_scalar(src, n, scale, dst);
 }
 
 float tandem_abs_max(const float *src, long n) {

@@ -503,14 +503,12 @@ static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, l
     // Writing the transposed result goes through a tile copy: an element each way.
     int wide = tandem_gemm_avx512_path();
     long width = wide ? 16 : 8;
-    int swap = small_cost(!ta, n, m, k, width) + m * n * (accumulate ? 2 : 1) < small_cost(tb, m, n, k, width);
-    if (wide) {
-      if (swap) sgemm_small_wide(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
-      else sgemm_small_wide(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
-    } else {
-      if (swap) sgemm_small(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
-      else sgemm_small(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
-    }
+    void (*small)(int, int, long, long, long, const float *, long, const float *, long, int, float *, long, int) =
+        wide ? sgemm_small_wide : sgemm_small;
+    if (small_cost(!ta, n, m, k, width) + m * n * (accumulate ? 2 : 1) < small_cost(tb, m, n, k, width))
+      small(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
+    else
+      small(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
     return;
   }
   if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3)

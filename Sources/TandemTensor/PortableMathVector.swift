@@ -5,9 +5,9 @@
 /// to the scalar functions.
 extension PortableMath {
   public static func exp(_ x: SIMD8<Double>) -> SIMD8<Double> {
-    let k = (x * 1.4426950408889634).rounded(.toNearestOrEven)
-    let r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10
-    var p = SIMD8<Double>(repeating: 1.0 / 6227020800)
+    let k = (x * log2OfE).rounded(.toNearestOrEven)
+    let r = (x - k * naturalLogOfTwoHigh) - k * naturalLogOfTwoLow
+    var p = SIMD8<Double>(repeating: exponentialLeadingCoefficient)
     for c in exponentialCoefficients { p = p * r + c }
     // 2^k in the scalar function's two factors, built from their bits
     // (|k| ≤ 1075 in the plain domain, so each factor is a normal number).
@@ -18,7 +18,7 @@ extension PortableMath {
     let first = unsafeBitCast((half &+ 1023) &<< 52, to: SIMD8<Double>.self)
     let second = unsafeBitCast((whole &- half &+ 1023) &<< 52, to: SIMD8<Double>.self)
     var result = p * first * second
-    let plain = (x .<= 709.782712893384) .& (x .>= -745.1332191019412)
+    let plain = (x .<= expOverflowBound) .& (x .>= expUnderflowBound)
     if !all(plain) {
       for lane in 0..<8 where !plain[lane] { result[lane] = exp(x[lane]) }
     }
@@ -31,19 +31,19 @@ extension PortableMath {
     // `x.significand` and `x.exponent` of a normal x, from its bits.
     var m = unsafeBitCast((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000, to: SIMD8<Double>.self)
     var e = SIMD8<Double>(biased &- 1023)
-    let upper = m .> 1.4142135623730951
+    let upper = m .> squareRootOfTwo
     m.replace(with: m * 0.5, where: upper)
     e.replace(with: e + 1, where: upper)
     let f = (m - 1) / (m + 1)
     let f2 = f * f
     var term = f, sum = SIMD8<Double>(repeating: 0)
     var k = 1.0
-    while k <= 41 {
+    while k <= logSeriesLastPower {
       sum += term / k
       term *= f2
       k += 2
     }
-    var result = 2 * sum + e * 0.6931471805599453
+    var result = 2 * sum + e * naturalLogOfTwo
     // Positive (sign bit clear), normal, finite: biased exponent 1 to 2046.
     let plain = (bits &>> 63 .== 0) .& (biased .> 0) .& (biased .< 0x7ff)
     if !all(plain) {

@@ -97,20 +97,20 @@ public enum PortableMath {
     if x.isNaN || x < 0 { return .nan }
     if x == 0 { return -.infinity }
     if x == .infinity { return .infinity }
-    if x.isSubnormal { return log(x * 0x1p52) - 52 * 0.6931471805599453 }
+    if x.isSubnormal { return log(x * 0x1p52) - 52 * naturalLogOfTwo }
     var m = x.significand          // [1, 2)
     var e = Double(x.exponent)
-    if m > 1.4142135623730951 { m *= 0.5; e += 1 }
+    if m > squareRootOfTwo { m *= 0.5; e += 1 }
     let f = (m - 1) / (m + 1)
     let f2 = f * f
     var term = f, sum = 0.0
     var k = 1.0
-    while k <= 41 {
+    while k <= logSeriesLastPower {
       sum += term / k
       term *= f2
       k += 2
     }
-    return 2 * sum + e * 0.6931471805599453
+    return 2 * sum + e * naturalLogOfTwo
   }
 
   /// `e^x`, within about one ulp of Float64 and correctly rounded to Float32
@@ -118,11 +118,11 @@ public enum PortableMath {
   /// `e^r` by its Taylor series to r¹³ (truncation below 2⁻⁵⁸), then `· 2^k`.
   public static func exp(_ x: Double) -> Double {
     if x.isNaN { return x }
-    if x > 709.782712893384 { return .infinity }
-    if x < -745.1332191019412 { return 0 }
-    let k = (x * 1.4426950408889634).rounded(.toNearestOrEven)
-    let r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10
-    var p = 1.0 / 6227020800          // 1/13!
+    if x > expOverflowBound { return .infinity }
+    if x < expUnderflowBound { return 0 }
+    let k = (x * log2OfE).rounded(.toNearestOrEven)
+    let r = (x - k * naturalLogOfTwoHigh) - k * naturalLogOfTwoLow
+    var p = exponentialLeadingCoefficient
     for c in exponentialCoefficients { p = p * r + c }
     // 2^k in two factors so that results in the subnormal range stay exact.
     let half = Int(k) / 2
@@ -154,6 +154,19 @@ public enum PortableMath {
     }
     return terms.reversed().reduce(0, +)
   }
+
+  // The constants `exp` and `log` share with their eight-lane versions
+  // (PortableMathVector.swift), which must compute the same bits.
+  static let expOverflowBound = 709.782712893384, expUnderflowBound = -745.1332191019412
+  static let log2OfE = 1.4426950408889634
+  /// ln 2 in two parts (Cody–Waite), the first with trailing zero bits so that `k ·` it is exact.
+  static let naturalLogOfTwoHigh = 0.6931471803691238, naturalLogOfTwoLow = 1.9082149292705877e-10
+  static let naturalLogOfTwo = 0.6931471805599453
+  static let squareRootOfTwo = 1.4142135623730951
+  /// The last odd power of `log`'s atanh series.
+  static let logSeriesLastPower = 41.0
+  /// 1/13!, where `exp`'s Horner scheme starts.
+  static let exponentialLeadingCoefficient = 1.0 / 6227020800
 
   /// 1/12!, 1/11!, ..., 1/1!, 1/0! for `exp`'s Horner scheme.
   static let exponentialCoefficients: [Double] = (0...12).reversed().map { n in
