@@ -10,12 +10,13 @@ import TandemTensor
 /// are rebuilt in backward rather than kept, trading one cheap pass for
 /// `batch × patch × pixels` floats of memory.
 ///
-/// The column matrix is built one band of output rows at a time, small
-/// enough to stay in a core's L2 while the product reads it (conv2 of
-/// xray-cnn would otherwise write and read back 2.4 MB per image). Each
-/// output element is still one chain over the patch, and each weight-gradient
-/// element one chain over the pixels in ascending order (the product
-/// continues it band after band), so the bits do not change.
+/// The column matrix and the input gradient's columns are built one band of
+/// output rows at a time, small enough to stay in a core's L2 while the
+/// product reads it (conv2 of xray-cnn would otherwise write and read back
+/// 2.4 MB per image). Each output element is still one chain over the patch,
+/// each weight-gradient element one chain over the pixels in ascending order
+/// (the product continues it band after band), and col2im adds the bands in
+/// the order that keeps each pixel's sum, so the bits do not change.
 ///
 /// With `activation: .relu` the ReLU is applied to each image's output while it
 /// is still in cache, and its mask to each image's gradient in backward, which
@@ -121,10 +122,8 @@ public final class Conv2D: Layer {
     let relu = activation == .relu
     if maskedGradient.count != outStride { maskedGradient = [Float](repeating: 0, count: outStride) }
     if columns.count < k * band * ow { columns = [Float](repeating: 0, count: k * band * ow) }
-    // col2im adds into each pixel in patch order over the whole column
-    // matrix; done band by band that order would change, so it keeps the full one.
-    if computesInputGradient && inputGradientColumns.count < k * p {
-      inputGradientColumns = [Float](repeating: 0, count: k * p)
+    if computesInputGradient && inputGradientColumns.count < k * band * ow {
+      inputGradientColumns = [Float](repeating: 0, count: k * band * ow)
     }
     var dx = computesInputGradient ? Tensor(uninitializedShape: input.shape) { _ in } : Tensor(zeros: [0])
     input.withUnsafeBufferPointer { xs in
@@ -152,11 +151,15 @@ public final class Conv2D: Layer {
         }
         for o in 0..<outChannels { db[o] += Kernels.sum(dyn + o * p, count: p) }
         if computesInputGradient {
-          Gemm.multiply(transposeA: true, m: k, n: p, k: outChannels,
-                        a: w.baseAddress!, lda: k, b: dyn, ldb: p, c: dcols.baseAddress!, ldc: p)
           let image = dxs.baseAddress! + n * inStride
           image.update(repeating: 0, count: inStride)
-          Im2Col.addColumnsToImage(dcols.baseAddress!, g, into: image)
+          // Last band first: col2im's order for each pixel (see addColumnsToImage).
+          for first in Swift.stride(from: 0, to: g.outputHeight, by: band).reversed() {
+            let rows = first..<min(g.outputHeight, first + band), pixels = rows.count * ow
+            Gemm.multiply(transposeA: true, m: k, n: pixels, k: outChannels,
+                          a: w.baseAddress!, lda: k, b: dyn + first * ow, ldb: p, c: dcols.baseAddress!, ldc: pixels)
+            Im2Col.addColumnsToImage(dcols.baseAddress!, g, outputRows: rows, into: image)
+          }
         }
       }
     }}}}}}}}}}

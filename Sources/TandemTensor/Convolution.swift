@@ -52,10 +52,17 @@ public enum Im2Col {
 
   /// Adds each column entry back to the image pixel it came from (the adjoint of
   /// `imageToColumns`). `image` must be zeroed or hold a gradient to add to.
+  /// With `outputRows`, `columns` is that band of the full matrix.
+  ///
+  /// Each pixel receives its entries in kernel-offset order. A pixel's entries
+  /// from later output rows come from smaller kernel rows, so adding the bands
+  /// from the last to the first gives every pixel the same additions in the
+  /// same order as the full matrix: the same bits.
   public static func addColumnsToImage(
-    _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, into image: UnsafeMutablePointer<Float>
+    _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, outputRows: Range<Int>? = nil,
+    into image: UnsafeMutablePointer<Float>
   ) {
-    forEachRow(g, outputRows: 0..<g.outputHeight) { column, imageRow, kj, lo, hi in
+    forEachRow(g, outputRows: outputRows ?? 0..<g.outputHeight) { column, imageRow, kj, lo, hi in
       guard let imageRow, lo < hi else { return }
       let src = columns + column, dst = image + imageRow
       if g.stride == 1 {

@@ -251,8 +251,8 @@ func groupNormGradientsMatchFiniteDifferences(channels: Int, groups: Int, size: 
 }
 
 /// Conv2D builds its column matrix one band of output rows at a time (here
-/// five bands of 14 rows): output and weight gradient must be the bits of one
-/// product over the whole column matrix.
+/// five bands of 14 rows): output, weight gradient and input gradient must be
+/// the bits of one product over the whole column matrix.
 @Test func convolutionInBandsEqualsOneProductOverTheWholeColumnMatrix() {
   let conv = Conv2D(name: "c", inChannels: 16, outChannels: 8)
   Initialization.heNormal(conv.parameters, seed: 3)
@@ -263,6 +263,7 @@ func groupNormGradientsMatchFiniteDifferences(channels: Int, groups: Int, size: 
   let k = g.patchSize, p = g.outputPixels
   var expectedOutput = [Float](repeating: 0, count: batch * 8 * p)
   var expectedWeightGradient = [Float](repeating: 0, count: 8 * k)
+  var expectedInputGradient = [Float](repeating: 0, count: batch * 16 * p)
   var cols = [Float](repeating: 0, count: k * p)
   x.scalars.withUnsafeBufferPointer { xs in
     conv.weight.value.scalars.withUnsafeBufferPointer { w in
@@ -284,12 +285,20 @@ func groupNormGradientsMatchFiniteDifferences(channels: Int, groups: Int, size: 
                             b: c.baseAddress!, ldb: p, accumulate: true, c: dw.baseAddress!, ldc: k)
             }
           }
+          cols.withUnsafeMutableBufferPointer { c in
+            Gemm.multiply(transposeA: true, m: k, n: p, k: 8, a: w.baseAddress!, lda: k,
+                          b: d.baseAddress! + n * 8 * p, ldb: p, c: c.baseAddress!, ldc: p)
+            expectedInputGradient.withUnsafeMutableBufferPointer {
+              Im2Col.addColumnsToImage(c.baseAddress!, g, into: $0.baseAddress! + n * 16 * p)
+            }
+          }
         }
       }
     }
   }
   let y = conv.forward(x)
-  _ = conv.backward(dy)
+  let dx = conv.backward(dy)
   #expect(y.scalars.map(\.bitPattern) == expectedOutput.map(\.bitPattern))
   #expect(conv.weight.gradient.scalars.map(\.bitPattern) == expectedWeightGradient.map(\.bitPattern))
+  #expect(dx.scalars.map(\.bitPattern) == expectedInputGradient.map(\.bitPattern))
 }

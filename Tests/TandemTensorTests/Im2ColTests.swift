@@ -76,6 +76,34 @@ func aBandOfOutputRowsIsThoseColumnsOfTheFullMatrix(g: ConvolutionGeometry) {
   }
 }
 
+/// col2im band by band, from the last band to the first, gives the bits of
+/// col2im over the whole matrix (each pixel gets the same sum in the same order).
+@Test(arguments: geometries)
+func col2imInBandsFromTheLastEqualsTheWholeMatrix(g: ConvolutionGeometry) {
+  let p = g.outputPixels, ow = g.outputWidth
+  let c = randomTensor([g.patchSize, p], seed: 41).scalars
+  var whole = [Float](repeating: 0, count: g.channels * g.height * g.width)
+  c.withUnsafeBufferPointer { cs in
+    whole.withUnsafeMutableBufferPointer { Im2Col.addColumnsToImage(cs.baseAddress!, g, into: $0.baseAddress!) }
+  }
+  for bandRows in Set([1, 2, 3, max(1, g.outputHeight / 2)]) {
+    var banded = [Float](repeating: 0, count: whole.count)
+    for first in stride(from: 0, to: g.outputHeight, by: bandRows).reversed() {
+      let rows = first..<min(g.outputHeight, first + bandRows), pixels = rows.count * ow
+      var band = [Float](repeating: 0, count: g.patchSize * pixels)
+      for t in 0..<g.patchSize {
+        for j in 0..<pixels { band[t * pixels + j] = c[t * p + first * ow + j] }
+      }
+      band.withUnsafeBufferPointer { bs in
+        banded.withUnsafeMutableBufferPointer {
+          Im2Col.addColumnsToImage(bs.baseAddress!, g, outputRows: rows, into: $0.baseAddress!)
+        }
+      }
+    }
+    #expect(banded.map(\.bitPattern) == whole.map(\.bitPattern), "bands of \(bandRows) rows")
+  }
+}
+
 /// col2im is the adjoint of im2col: ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩.
 @Test(arguments: geometries)
 func col2imIsTheAdjointOfIm2col(g: ConvolutionGeometry) {
