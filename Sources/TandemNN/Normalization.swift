@@ -39,38 +39,38 @@ public final class GroupNorm: Layer {
   public func forward(_ x: Tensor) -> Tensor {
     invariant(x.rank == 4 && x.shape[1] == channels, "\(name) expects [batch, \(channels), h, w], got \(x.shape)")
     let batch = x.shape[0], area = x.shape[2] * x.shape[3]
-    let perGroup = channels / groups, size = perGroup * area
-    inverseStd = [Float](repeating: 0, count: batch * groups)
+    let perGroup = channels / groups, size = perGroup * area, count = batch * groups
+    inverseStd = [Float](repeating: 0, count: count)
+    var means = [Double](repeating: 0, count: count), squares = [Double](repeating: 0, count: count)
+    var y = Tensor(uninitializedShape: x.shape) { _ in }
     normalised = Tensor(uninitializedShape: x.shape) { xhat in
       x.withUnsafeBufferPointer { xs in
-        for ng in 0..<batch * groups {
-          let base = ng * size
-          var sum = 0.0
-          for k in 0..<size { sum += Double(xs[base + k]) }
-          let mean = sum / Double(size)
-          var squares = 0.0
-          for k in 0..<size { let d = Double(xs[base + k]) - mean; squares += d * d }
-          let r = Float(1 / (squares / Double(size) + Double(epsilon)).squareRoot())
-          inverseStd[ng] = r
-          let m = Float(mean)
-          for k in 0..<size { xhat[base + k] = (xs[base + k] - m) * r }
-        }
-      }
-    }
-    return Tensor(uninitializedShape: x.shape) { y in
-      normalised.withUnsafeBufferPointer { xhat in
+        Kernels.chainedSums(xs.baseAddress!, stride: size, streams: count, count: size, into: &means)
+        for ng in 0..<count { means[ng] /= Double(size) }
+        Kernels.chainedCenteredSquares(xs.baseAddress!, stride: size, streams: count, count: size,
+                                       means: means, into: &squares)
         scale.value.withUnsafeBufferPointer { g in
           shift.value.withUnsafeBufferPointer { b in
-            for n in 0..<batch {
-              for c in 0..<channels {
-                let base = (n * channels + c) * area
-                for k in 0..<area { y[base + k] = xhat[base + k] * g[c] + b[c] }
+            y.withUnsafeMutableBufferPointer { ys in
+              for ng in 0..<count {
+                let r = Float(1 / (squares[ng] / Double(size) + Double(epsilon)).squareRoot())
+                inverseStd[ng] = r
+                let m = Float(means[ng])
+                for c in (ng % groups) * perGroup..<(ng % groups + 1) * perGroup {
+                  let base = ng * size + (c % perGroup) * area, gc = g[c], bc = b[c]
+                  for k in base..<base + area {
+                    let v = (xs[k] - m) * r
+                    xhat[k] = v
+                    ys[k] = v * gc + bc
+                  }
+                }
               }
             }
           }
         }
       }
     }
+    return y
   }
 
   /// With x̂ the standardised input and d = dy·γ:
@@ -86,23 +86,21 @@ public final class GroupNorm: Layer {
             scale.gradient.withUnsafeMutableBufferPointer { dGamma in
               shift.gradient.withUnsafeMutableBufferPointer { dBeta in
                 // Per channel: Σdy (dβ) and Σdy·x̂ (dγ); a group's Σd and Σd·x̂ are their γ-weighted sums.
-                var sums = [Double](repeating: 0, count: 2 * channels)
+                var sums = [Double](repeating: 0, count: batch * channels)
+                var productSums = [Double](repeating: 0, count: batch * channels)
+                Kernels.chainedSumsAndProducts(g.baseAddress!, xhat.baseAddress!, stride: area, streams: batch * channels,
+                                               count: area, sums: &sums, productSums: &productSums)
                 for n in 0..<batch {
                   for c in 0..<channels {
-                    let offset = (n * channels + c) * area
-                    var sg = 0.0, sgx = 0.0
-                    for k in 0..<area { sg += Double(g[offset + k]); sgx += Double(g[offset + k] * xhat[offset + k]) }
-                    dBeta[c] += Float(sg)
-                    dGamma[c] += Float(sgx)
-                    sums[2 * c] = sg
-                    sums[2 * c + 1] = sgx
+                    dBeta[c] += Float(sums[n * channels + c])
+                    dGamma[c] += Float(productSums[n * channels + c])
                   }
                   for group in 0..<groups {
                     let channelsOfGroup = group * perGroup..<(group + 1) * perGroup
                     var sd = 0.0, sdx = 0.0
                     for c in channelsOfGroup {
-                      sd += Double(gamma[c]) * sums[2 * c]
-                      sdx += Double(gamma[c]) * sums[2 * c + 1]
+                      sd += Double(gamma[c]) * sums[n * channels + c]
+                      sdx += Double(gamma[c]) * productSums[n * channels + c]
                     }
                     let meanD = Float(sd / Double(size)), meanDX = Float(sdx / Double(size))
                     let r = inverseStd[n * groups + group]

@@ -135,6 +135,28 @@ public enum Kernels {
     return s
   }
 
+  /// Float64 sums of `streams` runs of `count` floats, run g at `x + g·stride`:
+  /// each one chain of additions in element order, so the bits of the plain
+  /// loop, with several runs summed side by side (one chain alone waits on
+  /// each addition).
+  public static func chainedSums(_ x: UnsafePointer<Float>, stride: Int, streams: Int, count: Int,
+                                 into sums: UnsafeMutablePointer<Double>) {
+    tandem_chained_sums(x, stride, streams, count, sums)
+  }
+
+  /// As `chainedSums` of `(Double(x) - means[g])²`, a product then an addition.
+  public static func chainedCenteredSquares(_ x: UnsafePointer<Float>, stride: Int, streams: Int, count: Int,
+                                            means: UnsafePointer<Double>, into sums: UnsafeMutablePointer<Double>) {
+    tandem_chained_centered_squares(x, stride, streams, count, means, sums)
+  }
+
+  /// As `chainedSums` of `a`, and of the Float products `a·b` widened.
+  public static func chainedSumsAndProducts(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, stride: Int,
+                                            streams: Int, count: Int, sums: UnsafeMutablePointer<Double>,
+                                            productSums: UnsafeMutablePointer<Double>) {
+    tandem_chained_sums_and_products(a, b, stride, streams, count, sums, productSums)
+  }
+
   /// 2x2 max pooling with stride 2 over `planes` planes of `[height, width]`.
   /// Writes the position (0...3) of each maximum to `argmax` for the backward pass.
   /// Odd trailing rows and columns are dropped, as in the usual floor convention.

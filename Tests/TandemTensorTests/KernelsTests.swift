@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TandemTensor
 
@@ -34,6 +35,43 @@ import TandemTensor
       onePass.withUnsafeMutableBufferPointer { Kernels.addRowBiasRelu(b.baseAddress!, to: $0.baseAddress!, rows: rows, columns: columns) }
     }
     #expect(onePass.map(\.bitPattern) == twoPasses.map(\.bitPattern))
+  }
+
+  /// Streams side by side must each keep the plain loop's one chain: values
+  /// spread over many exponents make any other order round differently.
+  @Test(arguments: [(1, 1), (8, 100), (13, 37), (4, 4096), (21, 5)])
+  func chainedSumsKeepEachStreamsSequentialChain(streams: Int, count: Int) {
+    var rng = SeededGenerator(seed: UInt64(streams * 1000 + count))
+    let stride = count + 3
+    let a = (0..<(streams * stride)).map { _ in Float(rng.nextNormal()) * Float(pow(10, Double(rng.nextNormal()) * 3)) }
+    let b = (0..<(streams * stride)).map { _ in Float(rng.nextNormal()) }
+    let means = (0..<streams).map { _ in rng.nextNormal() }
+    var sums = [Double](repeating: .nan, count: streams), squares = sums, products = sums
+    var plainSums = sums, plainSquares = sums, plainProducts = sums
+    for g in 0..<streams {
+      var s = 0.0, q = 0.0, p = 0.0
+      for k in 0..<count {
+        let i = g * stride + k
+        s += Double(a[i])
+        let d = Double(a[i]) - means[g]; q += d * d
+        p += Double(a[i] * b[i])
+      }
+      plainSums[g] = s; plainSquares[g] = q; plainProducts[g] = p
+    }
+    var secondSums = sums
+    a.withUnsafeBufferPointer { ap in
+      b.withUnsafeBufferPointer { bp in
+        Kernels.chainedSums(ap.baseAddress!, stride: stride, streams: streams, count: count, into: &sums)
+        Kernels.chainedCenteredSquares(ap.baseAddress!, stride: stride, streams: streams, count: count,
+                                       means: means, into: &squares)
+        Kernels.chainedSumsAndProducts(ap.baseAddress!, bp.baseAddress!, stride: stride, streams: streams, count: count,
+                                       sums: &secondSums, productSums: &products)
+      }
+    }
+    #expect(sums.map(\.bitPattern) == plainSums.map(\.bitPattern))
+    #expect(secondSums.map(\.bitPattern) == plainSums.map(\.bitPattern))
+    #expect(squares.map(\.bitPattern) == plainSquares.map(\.bitPattern))
+    #expect(products.map(\.bitPattern) == plainProducts.map(\.bitPattern))
   }
 
   @Test func gatherCopiesTheNamedRowsInOrderRepeatsIncluded() {

@@ -64,6 +64,21 @@ void tandem_fixed_point_force_scalar(int on);
 /// a batch of shuffled rows, with the rows ahead prefetched.
 void tandem_gather_rows(const float *table, long width, const long *rows, long count, float *out);
 
+/// Float64 sums of `count` streams of `n` floats, stream g at `x + g*stride`,
+/// each one chain of additions in element order (the plain loop's bits),
+/// several streams side by side: `sums[g] = Σ_k (double)x[g*stride + k]`.
+void tandem_chained_sums(const float *x, long stride, long count, long n, double *sums);
+
+/// As `tandem_chained_sums` of `d*d` with `d = (double)x - means[g]` (a
+/// product, then an addition: never fused).
+void tandem_chained_centered_squares(const float *x, long stride, long count, long n, const double *means,
+                                     double *sums);
+
+/// As `tandem_chained_sums` of `a`, and of the float products `a*b` widened,
+/// the two chains of each stream side by side.
+void tandem_chained_sums_and_products(const float *a, const float *b, long stride, long count, long n,
+                                      double *sums, double *productSums);
+
 #ifdef __cplusplus
 }
 #endif
