@@ -103,28 +103,46 @@ static void kernel_6x16(long kc, const float *restrict ap, const float *restrict
 /// panels (columns 0-15 and 16-31, `bstride` apart). Every element is the same
 /// chain as in `kernel_6x16`; only more of them run at once.
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
-static void kernel_12x32(long kc, const float *restrict ap, long astride, const float *restrict bp, long bstride,
-                         float *restrict c, long ldc, int load) {
+static inline void kernel_rows_x32(const int ROWS, long kc, const float *restrict ap, long astride,
+                                   const float *restrict bp, long bstride, float *restrict c, long ldc, int load) {
   __m512 acc[12][2];
-  for (int r = 0; r < 12; r++)
+  _Pragma("clang loop unroll(full)")
+  for (int r = 0; r < ROWS; r++)
     for (int v = 0; v < 2; v++) acc[r][v] = load ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
   const float *a0 = ap, *a1 = ap + astride, *b0 = bp, *b1 = bp + bstride;
   for (long p = 0; p < kc; p++) {
     __m512 x = _mm512_load_ps(b0), y = _mm512_load_ps(b1);
-    for (int r = 0; r < 6; r++) {
-      __m512 a = _mm512_set1_ps(a0[r]);
+    _Pragma("clang loop unroll(full)")
+    for (int r = 0; r < ROWS; r++) {
+      __m512 a = _mm512_set1_ps(r < MR ? a0[r] : a1[r - MR]);
       acc[r][0] = _mm512_fmadd_ps(a, x, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(a, y, acc[r][1]);
     }
-    for (int r = 0; r < 6; r++) {
-      __m512 a = _mm512_set1_ps(a1[r]);
-      acc[6 + r][0] = _mm512_fmadd_ps(a, x, acc[6 + r][0]);
-      acc[6 + r][1] = _mm512_fmadd_ps(a, y, acc[6 + r][1]);
-    }
     a0 += MR; a1 += MR; b0 += NR; b1 += NR;
   }
-  for (int r = 0; r < 12; r++)
+  _Pragma("clang loop unroll(full)")
+  for (int r = 0; r < ROWS; r++)
     for (int v = 0; v < 2; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+static void kernel_12x32(long kc, const float *restrict ap, long astride, const float *restrict bp, long bstride,
+                         float *restrict c, long ldc, int load) {
+  kernel_rows_x32(12, kc, ap, astride, bp, bstride, c, ldc, load);
+}
+
+/// The rows (1 to 11) a block leaves after its 12-row pairs of panels, with
+/// the same chains: at full width rather than through 6 x 16 tiles and a copy.
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+static void kernel_tail_x32(int rows, long kc, const float *restrict ap, long astride, const float *restrict bp,
+                            long bstride, float *restrict c, long ldc, int load) {
+  switch (rows) {
+#define TAIL_CASE(R) case R: kernel_rows_x32(R, kc, ap, astride, bp, bstride, c, ldc, load); break;
+    TAIL_CASE(1) TAIL_CASE(2) TAIL_CASE(3) TAIL_CASE(4) TAIL_CASE(5) TAIL_CASE(6)
+    TAIL_CASE(7) TAIL_CASE(8) TAIL_CASE(9) TAIL_CASE(10) TAIL_CASE(11)
+#undef TAIL_CASE
+    default: break;
+  }
 }
 
 /// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row panels, zero-padded.
@@ -251,8 +269,8 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
         long mc = m - ic < MC ? m - ic : MC;
         pack_a(ta, a, lda, m, ic, mc, pc, kc, ap);
         // Where the CPU has AVX-512 and a pair of full column panels remains,
-        // the 12 x 32 kernel takes row pairs of panels; the rows it leaves
-        // go through the 6 x 16 tiles, one panel at a time.
+        // the 12 x 32 kernel takes row pairs of panels and a narrower one
+        // the rows left; other columns go through the 6 x 16 tiles.
         long step;
         for (long jr = 0; jr < nc; jr += step) {
           int wide = wide_path && !transposed_c && nc - jr >= 2 * NR;
@@ -262,6 +280,11 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
             for (; rest + 2 * MR <= mc; rest += 2 * MR)
               kernel_12x32(kc, ap + (rest / MR) * kc * MR, kc * MR, bp + (jr / NR) * kc * NR, kc * NR,
                            c + (ic + rest) * ldc + jc + jr, ldc, load);
+            if (rest < mc) {
+              kernel_tail_x32((int)(mc - rest), kc, ap + (rest / MR) * kc * MR, kc * MR, bp + (jr / NR) * kc * NR,
+                              kc * NR, c + (ic + rest) * ldc + jc + jr, ldc, load);
+              rest = mc;
+            }
           }
           for (long jh = jr; jh < jr + step; jh += NR) {
             long cols = nc - jh < NR ? nc - jh : NR;

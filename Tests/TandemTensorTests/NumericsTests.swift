@@ -24,8 +24,10 @@ import TandemTensor
                                    (7, 17, 513), (97, 33, 520), (16, 9, 1000), (3, 2100, 700), (200, 70, 769), (130, 130, 130), (24, 64, 600), (25, 47, 513), (96, 96, 520), (108, 2080, 16),
                                    // The AVX-512 small tiles: 12-row remainders, 32-column tails.
                                    (23, 49, 33), (12, 32, 20), (9, 31, 17), (10, 63, 12), (20, 16, 8), (14, 40, 20), (8, 80, 40)]
+    // The packed path's AVX-512 tails: every row count 1 to 11 left after 12-row pairs.
+    let packedTails = (13...23).map { ($0, 64 + $0 % 3 * 24, 520) }
     var shapes: [Shape] = []
-    for (i, (m, n, k)) in dims.enumerated() {
+    for (i, (m, n, k)) in (dims + packedTails).enumerated() {
       for t in 0..<4 { shapes.append(Shape(transposeA: t & 1 == 1, transposeB: t & 2 == 2, accumulate: (i + t) % 2 == 0, m: m, n: n, k: k)) }
     }
     return shapes
