@@ -158,52 +158,25 @@ public enum Kernels {
   }
 
   /// 2x2 max pooling with stride 2 over `planes` planes of `[height, width]`.
-  /// Writes the position (0...3) of each maximum to `argmax` for the backward pass.
+  /// Writes the position (0...3) of each maximum to `argmax` for the backward pass;
+  /// the first maximum wins ties, so the gradient goes to one input only.
   /// Odd trailing rows and columns are dropped, as in the usual floor convention.
   public static func maxPool2x2(
     _ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
     _ y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
   ) {
-    let oh = height / 2, ow = width / 2
-    for p in 0..<planes {
-      let src = x + p * height * width
-      let dst = y + p * oh * ow
-      let arg = argmax + p * oh * ow
-      for oy in 0..<oh {
-        let r0 = src + 2 * oy * width, r1 = r0 + width
-        let out = dst + oy * ow, a = arg + oy * ow
-        for ox in 0..<ow {
-          let v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1]
-          // First maximum wins ties, so the gradient goes to one input only.
-          var best = v0, at: UInt8 = 0
-          if v1 > best { best = v1; at = 1 }
-          if v2 > best { best = v2; at = 2 }
-          if v3 > best { best = v3; at = 3 }
-          out[ox] = best
-          a[ox] = at
-        }
-      }
-    }
+    tandem_max_pool_2x2(x, planes, height, width, y, argmax)
   }
 
-  /// Routes each output gradient to the input that won the forward max; `dx` is overwritten.
+  /// Routes each output gradient to the input that won the forward max; all
+  /// of `dx` is written (+0 where no gradient goes).
   public static func maxPool2x2Backward(
     _ dy: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>, planes: Int, height: Int, width: Int,
     _ dx: UnsafeMutablePointer<Float>
   ) {
-    let oh = height / 2, ow = width / 2
-    dx.update(repeating: 0, count: planes * height * width)
-    for p in 0..<planes {
-      let dst = dx + p * height * width
-      let src = dy + p * oh * ow
-      let arg = argmax + p * oh * ow
-      for oy in 0..<oh {
-        let r0 = dst + 2 * oy * width
-        for ox in 0..<ow {
-          let a = Int(arg[oy * ow + ox])
-          r0[(a >> 1) * width + 2 * ox + (a & 1)] = src[oy * ow + ox]
-        }
-      }
-    }
+    tandem_max_pool_2x2_backward(dy, argmax, planes, height, width, dx)
   }
+
+  /// Makes the pooling kernels take their scalar loops, which define them (tests).
+  public static func forcePoolingScalar(_ on: Bool) { tandem_pooling_force_scalar(on ? 1 : 0) }
 }

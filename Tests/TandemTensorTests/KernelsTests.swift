@@ -74,6 +74,44 @@ import TandemTensor
     #expect(products.map(\.bitPattern) == plainProducts.map(\.bitPattern))
   }
 
+  /// The vector pooling loops against the scalar ones that define them:
+  /// ties (values from a small set), NaN, ±0, odd sizes, row tails.
+  @Test(arguments: [(2, 4, 4), (3, 17, 33), (2, 32, 130), (1, 7, 18), (4, 64, 64)])
+  func maxPoolVectorLoopsEqualTheScalarOnes(planes: Int, height: Int, width: Int) {
+    var rng = SeededGenerator(seed: UInt64(planes * 10_000 + height * 100 + width))
+    var x = (0..<(planes * height * width)).map { _ in Float(Int(rng.nextUniform() * 7) - 3) }
+    for i in Swift.stride(from: 5, to: x.count, by: 97) { x[i] = .nan }
+    for i in Swift.stride(from: 11, to: x.count, by: 53) { x[i] = -0.0 }
+    let outputs = planes * (height / 2) * (width / 2)
+    let dy = (0..<outputs).map { _ in Float(rng.nextNormal()) }
+    func pool(scalar: Bool) -> (y: [UInt32], argmax: [UInt8], dx: [UInt32]) {
+      Kernels.forcePoolingScalar(scalar)
+      defer { Kernels.forcePoolingScalar(false) }
+      var y = [Float](repeating: 7, count: outputs), argmax = [UInt8](repeating: 9, count: outputs)
+      var dx = [Float](repeating: .nan, count: x.count)
+      x.withUnsafeBufferPointer { xs in
+        y.withUnsafeMutableBufferPointer { ys in
+          argmax.withUnsafeMutableBufferPointer { a in
+            Kernels.maxPool2x2(xs.baseAddress!, planes: planes, height: height, width: width, ys.baseAddress!, argmax: a.baseAddress!)
+          }
+        }
+      }
+      dy.withUnsafeBufferPointer { g in
+        argmax.withUnsafeBufferPointer { a in
+          dx.withUnsafeMutableBufferPointer {
+            Kernels.maxPool2x2Backward(g.baseAddress!, argmax: a.baseAddress!, planes: planes, height: height, width: width, $0.baseAddress!)
+          }
+        }
+      }
+      return (y.map(\.bitPattern), argmax, dx.map(\.bitPattern))
+    }
+    let scalar = pool(scalar: true), vector = pool(scalar: false)
+    #expect(vector.y == scalar.y)
+    #expect(vector.argmax == scalar.argmax)
+    #expect(vector.dx == scalar.dx)
+    #expect(scalar.argmax.allSatisfy { $0 < 4 } && scalar.dx.allSatisfy { !Float(bitPattern: $0).isNaN || dy.contains { $0.isNaN } })
+  }
+
   @Test func gatherCopiesTheNamedRowsInOrderRepeatsIncluded() {
     let width = 46, tableRows = 1000
     let table = (0..<(width * tableRows)).map { Float($0) }

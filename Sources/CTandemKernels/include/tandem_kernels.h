@@ -79,6 +79,18 @@ void tandem_chained_centered_squares(const float *x, long stride, long count, lo
 void tandem_chained_sums_and_products(const float *a, const float *b, long stride, long count, long n,
                                       double *sums, double *productSums);
 
+/// 2 x 2 max pooling, stride 2, over `planes` planes of `[height, width]`
+/// (odd trailing rows and columns dropped): y is each window's first maximum
+/// and argmax its position (0 to 3, row-major in the window).
+void tandem_max_pool_2x2(const float *x, long planes, long height, long width, float *y, unsigned char *argmax);
+
+/// Writes all of dx: each window's gradient at its argmax, +0 elsewhere.
+void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, long planes, long height, long width,
+                                  float *dx);
+
+/// Non-zero forces the pooling kernels' scalar loops (tests compare the two).
+void tandem_pooling_force_scalar(int on);
+
 #ifdef __cplusplus
 }
 #endif
