@@ -145,33 +145,6 @@ static void kernel_tail_x32(int rows, long kc, const float *restrict ap, long as
   }
 }
 
-/// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row panels, zero-padded.
-static void pack_a(int ta, const float *a, long lda, long m, long i0, long mc, long p0, long kc, float *dst) {
-  for (long ir = 0; ir < mc; ir += MR) {
-    long rows = mc - ir < MR ? mc - ir : MR;
-    if (!ta) {
-      for (long r = 0; r < MR; r++) {
-        if (r < rows) {
-          const float *src = a + (i0 + ir + r) * lda + p0;
-          for (long p = 0; p < kc; p++) dst[p * MR + r] = src[p];
-        } else {
-          for (long p = 0; p < kc; p++) dst[p * MR + r] = 0.0f;
-        }
-      }
-    } else {
-      for (long p = 0; p < kc; p++) {
-        const float *src = a + (p0 + p) * lda + i0 + ir;
-        long r = 0;
-        for (; r < rows; r++) dst[p * MR + r] = src[r];
-        for (; r < MR; r++) dst[p * MR + r] = 0.0f;
-      }
-    }
-    dst += kc * MR;
-  }
-  (void)m;
-}
-
-
 /// Eight rows of eight floats, transposed: out[q] holds element q of rows 0..7.
 __attribute__((target("avx2,fma")))
 static inline void transpose8(__m256 r[8]) {
@@ -187,6 +160,36 @@ static inline void transpose8(__m256 r[8]) {
   r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
   r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
   r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row panels, zero-padded.
+/// Eight depths at a time: the panel's rows are loaded as vectors and
+/// transposed (rows past the matrix read as zero), then each depth's six
+/// values stored at once, instead of one strided store per value.
+__attribute__((target("avx2,fma")))
+static void pack_a(int ta, const float *a, long lda, long m, long i0, long mc, long p0, long kc, float *dst) {
+  const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  for (long ir = 0; ir < mc; ir += MR) {
+    long rows = mc - ir < MR ? mc - ir : MR;
+    long p = 0;
+    if (!ta) {
+      for (; p + 8 <= kc; p += 8) {
+        __m256 r[8];
+        for (int q = 0; q < 8; q++)
+          r[q] = q < rows ? _mm256_loadu_ps(a + (i0 + ir + q) * lda + p0 + p) : _mm256_setzero_ps();
+        transpose8(r);
+        for (int q = 0; q < 8; q++) _mm256_maskstore_ps(dst + (p + q) * MR, six, r[q]);
+      }
+      for (; p < kc; p++)
+        for (long r = 0; r < MR; r++) dst[p * MR + r] = r < rows ? a[(i0 + ir + r) * lda + p0 + p] : 0.0f;
+    } else {
+      const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      for (; p < kc; p++)
+        _mm256_maskstore_ps(dst + p * MR, six, _mm256_maskload_ps(a + (p0 + p) * lda + i0 + ir, valid));
+    }
+    dst += kc * MR;
+  }
+  (void)m;
 }
 
 /// A full 16-column panel of a transposed B (16 rows of `src`, `ld` apart), kc deep.
