@@ -22,10 +22,12 @@ static void pool_row_scalar(const float *r0, const float *r1, long from, long ow
   }
 }
 
-static void unpool_row_scalar(const float *g, const unsigned char *arg, long from, long ow, float *r0, float *r1) {
+static void unpool_row_scalar(const float *g, const unsigned char *arg, const float *pooled, long from, long ow,
+                              float *r0, float *r1) {
   for (long ox = from; ox < ow; ox++) {
     float *rows[2] = {r0, r1};
-    for (int q = 0; q < 4; q++) rows[q >> 1][2 * ox + (q & 1)] = arg[ox] == q ? g[ox] : 0.0f;
+    float v = pooled && pooled[ox] <= 0 ? 0.0f : g[ox];
+    for (int q = 0; q < 4; q++) rows[q >> 1][2 * ox + (q & 1)] = arg[ox] == q ? v : 0.0f;
   }
 }
 
@@ -67,10 +69,12 @@ static long pool_row_avx2(const float *r0, const float *r1, long ow, float *out,
 }
 
 __attribute__((target("avx2")))
-static long unpool_row_avx2(const float *g, const unsigned char *arg, long ow, float *r0, float *r1) {
+static long unpool_row_avx2(const float *g, const unsigned char *arg, const float *pooled, long ow, float *r0,
+                            float *r1) {
   long ox = 0;
   for (; ox + 8 <= ow; ox += 8) {
     __m256 v = _mm256_loadu_ps(g + ox);
+    if (pooled) v = _mm256_andnot_ps(_mm256_cmp_ps(_mm256_loadu_ps(pooled + ox), _mm256_setzero_ps(), _CMP_LE_OQ), v);
     __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(arg + ox)));
     __m256 s[4];
     for (int q = 0; q < 4; q++)
@@ -90,8 +94,6 @@ static int use_avx2(void) {
   if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2");
   return avx2 && !forced_scalar;
 }
-#else
-static int use_avx2(void) { return 0; }
 #endif
 
 void tandem_max_pool_2x2(const float *x, long planes, long height, long width, float *y, unsigned char *argmax) {
@@ -110,8 +112,8 @@ void tandem_max_pool_2x2(const float *x, long planes, long height, long width, f
   }
 }
 
-void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, long planes, long height, long width,
-                                  float *dx) {
+void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, const float *y, long planes,
+                                  long height, long width, float *dx) {
   long oh = height / 2, ow = width / 2;
   for (long p = 0; p < planes; p++) {
     float *plane = dx + p * height * width;
@@ -119,11 +121,12 @@ void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, 
       float *r0 = plane + 2 * oy * width, *r1 = r0 + width;
       const float *g = dy + (p * oh + oy) * ow;
       const unsigned char *arg = argmax + (p * oh + oy) * ow;
+      const float *pooled = y ? y + (p * oh + oy) * ow : NULL;
       long from = 0;
 #if defined(__x86_64__)
-      if (use_avx2()) from = unpool_row_avx2(g, arg, ow, r0, r1);
+      if (use_avx2()) from = unpool_row_avx2(g, arg, pooled, ow, r0, r1);
 #endif
-      unpool_row_scalar(g, arg, from, ow, r0, r1);
+      unpool_row_scalar(g, arg, pooled, from, ow, r0, r1);
       // An odd width's last column took part in no window.
       if (width & 1) r0[width - 1] = r1[width - 1] = 0.0f;
     }

@@ -32,6 +32,9 @@ public final class Conv2D: Layer {
   public let bias: Parameter
   /// The first layer of a network needs no input gradient; skipping it saves a gemm and a col2im.
   public var computesInputGradient: Bool
+  /// Set by `Model` when a max pooling follows and applies the ReLU's mask
+  /// in its own backward (`MaxPool2D.appliesReLUMask`): the gradient arrives masked.
+  public internal(set) var receivesMaskedGradient = false
 
   private var input = Tensor(zeros: [0])
   private var output = Tensor(zeros: [0])
@@ -138,7 +141,7 @@ public final class Conv2D: Layer {
     dx.withUnsafeMutableBufferPointer { dxs in
       for n in 0..<batch {
         var dyn = UnsafePointer(dys.baseAddress! + n * outStride)
-        if relu {
+        if relu && !receivesMaskedGradient {
           Kernels.reluBackward(output: ys.baseAddress! + n * outStride, dyn, masked.baseAddress!, count: outStride)
           dyn = UnsafePointer(masked.baseAddress!)
         }

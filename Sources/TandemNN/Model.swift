@@ -26,6 +26,18 @@ public final class Model {
     let out = layers.reduce(sampleShape) { $1.outputShape(forSample: $0) }
     invariant(out == [loss.logitCount(classes: classes)],
                  "\(name): layers end in \(out), loss needs [\(loss.logitCount(classes: classes))]")
+    // A ReLU just before a max pooling: the pooling's backward applies the
+    // ReLU's mask (the same bits), sparing a pass over the ReLU's output.
+    for (before, after) in zip(layers, layers.dropFirst()) {
+      guard let pool = after as? MaxPool2D else { continue }
+      if let conv = before as? Conv2D, conv.activation == .relu {
+        conv.receivesMaskedGradient = true
+        pool.appliesReLUMask = true
+      } else if let relu = before as? ReLU {
+        relu.receivesMaskedGradient = true
+        pool.appliesReLUMask = true
+      }
+    }
   }
 
   public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }

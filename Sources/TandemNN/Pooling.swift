@@ -3,8 +3,13 @@ import TandemTensor
 /// 2x2 max pooling, stride 2: `[batch, channels, h, w]` → `[batch, channels, h/2, w/2]`.
 public final class MaxPool2D: Layer {
   public let name: String
+  /// Whether the layer before is a ReLU whose backward mask this layer's
+  /// backward applies (`Model` sets it, and tells that layer to skip its own):
+  /// the same gradient bits, without a pass over that layer's whole output.
+  public internal(set) var appliesReLUMask = false
   private var inputShape: [Int] = []
   private var argmax: [UInt8] = []
+  private var output = Tensor(zeros: [0])
   public var activationPattern: [UInt8] { argmax }
 
   public init(name: String = "pool") { self.name = name }
@@ -20,7 +25,7 @@ public final class MaxPool2D: Layer {
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     let outCount = planes * (h / 2) * (w / 2)
     if argmax.count != outCount { argmax = [UInt8](repeating: 0, count: outCount) }
-    return Tensor(uninitializedShape: [x.shape[0], x.shape[1], h / 2, w / 2]) { y in
+    let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], h / 2, w / 2]) { y in
       x.withUnsafeBufferPointer { xs in
         argmax.withUnsafeMutableBufferPointer { a in
           Kernels.maxPool2x2(xs.baseAddress!, planes: planes, height: h, width: w,
@@ -28,6 +33,8 @@ public final class MaxPool2D: Layer {
         }
       }
     }
+    if appliesReLUMask { output = y }
+    return y
   }
 
   public func backward(_ dy: Tensor) -> Tensor {
@@ -37,8 +44,11 @@ public final class MaxPool2D: Layer {
     return Tensor(uninitializedShape: inputShape) { dx in
       dy.withUnsafeBufferPointer { g in
         argmax.withUnsafeBufferPointer { a in
-          Kernels.maxPool2x2Backward(g.baseAddress!, argmax: a.baseAddress!, planes: planes,
-                                     height: h, width: w, dx.baseAddress!)
+          output.withUnsafeBufferPointer { y in
+            Kernels.maxPool2x2Backward(g.baseAddress!, argmax: a.baseAddress!,
+                                       reluMask: appliesReLUMask ? y.baseAddress! : nil,
+                                       planes: planes, height: h, width: w, dx.baseAddress!)
+          }
         }
       }
     }

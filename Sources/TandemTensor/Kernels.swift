@@ -169,12 +169,16 @@ public enum Kernels {
   }
 
   /// Routes each output gradient to the input that won the forward max; all
-  /// of `dx` is written (+0 where no gradient goes).
+  /// of `dx` is written (+0 where no gradient goes). Given the forward
+  /// output `reluMask`, windows whose maximum is <= 0 route +0: the backward
+  /// mask of a ReLU just before the pooling, applied here for free (that
+  /// ReLU's output is the pooling's input, and its gradient is nonzero only
+  /// at each window's argmax, whose value is the window's maximum).
   public static func maxPool2x2Backward(
-    _ dy: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>, planes: Int, height: Int, width: Int,
-    _ dx: UnsafeMutablePointer<Float>
+    _ dy: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>, reluMask y: UnsafePointer<Float>? = nil,
+    planes: Int, height: Int, width: Int, _ dx: UnsafeMutablePointer<Float>
   ) {
-    tandem_max_pool_2x2_backward(dy, argmax, planes, height, width, dx)
+    tandem_max_pool_2x2_backward(dy, argmax, y, planes, height, width, dx)
   }
 
   /// Makes the pooling kernels take their scalar loops, which define them (tests).

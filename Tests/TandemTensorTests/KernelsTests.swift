@@ -112,6 +112,51 @@ import TandemTensor
     #expect(scalar.argmax.allSatisfy { $0 < 4 } && scalar.dx.allSatisfy { !Float(bitPattern: $0).isNaN || dy.contains { $0.isNaN } })
   }
 
+  /// The pooling backward with the ReLU mask equals the two passes it
+  /// replaces (pooling backward, then the ReLU's backward over its output),
+  /// on ReLU outputs with zero windows, ties and NaN, on both loops.
+  @Test(arguments: [(3, 17, 33), (2, 32, 130), (1, 6, 6)])
+  func maxPoolBackwardWithTheReLUMaskEqualsTheTwoPasses(planes: Int, height: Int, width: Int) {
+    var rng = SeededGenerator(seed: UInt64(planes * 7_000 + height * 70 + width))
+    var x = (0..<(planes * height * width)).map { _ in max(0, Float(Int(rng.nextUniform() * 6) - 3)) }
+    for i in Swift.stride(from: 7, to: x.count, by: 89) { x[i] = .nan }
+    let outputs = planes * (height / 2) * (width / 2)
+    let dy = (0..<outputs).map { _ in Float(rng.nextNormal()) }
+    var y = [Float](repeating: 0, count: outputs), argmax = [UInt8](repeating: 0, count: outputs)
+    x.withUnsafeBufferPointer { xs in
+      y.withUnsafeMutableBufferPointer { ys in
+        argmax.withUnsafeMutableBufferPointer {
+          Kernels.maxPool2x2(xs.baseAddress!, planes: planes, height: height, width: width, ys.baseAddress!, argmax: $0.baseAddress!)
+        }
+      }
+    }
+    #expect(y.contains(0) && y.contains { $0 > 0 })
+    for scalar in [true, false] {
+      Kernels.forcePoolingScalar(scalar)
+      defer { Kernels.forcePoolingScalar(false) }
+      var fused = [Float](repeating: .nan, count: x.count), twoPasses = fused
+      dy.withUnsafeBufferPointer { g in
+        argmax.withUnsafeBufferPointer { a in
+          y.withUnsafeBufferPointer { ys in
+            fused.withUnsafeMutableBufferPointer {
+              Kernels.maxPool2x2Backward(g.baseAddress!, argmax: a.baseAddress!, reluMask: ys.baseAddress!,
+                                         planes: planes, height: height, width: width, $0.baseAddress!)
+            }
+          }
+          twoPasses.withUnsafeMutableBufferPointer {
+            Kernels.maxPool2x2Backward(g.baseAddress!, argmax: a.baseAddress!, planes: planes, height: height, width: width, $0.baseAddress!)
+          }
+        }
+      }
+      x.withUnsafeBufferPointer { xs in
+        twoPasses.withUnsafeMutableBufferPointer {
+          Kernels.reluBackward(output: xs.baseAddress!, UnsafePointer($0.baseAddress!), $0.baseAddress!, count: xs.count)
+        }
+      }
+      #expect(fused.map(\.bitPattern) == twoPasses.map(\.bitPattern), "scalar loop: \(scalar)")
+    }
+  }
+
   @Test func gatherCopiesTheNamedRowsInOrderRepeatsIncluded() {
     let width = 46, tableRows = 1000
     let table = (0..<(width * tableRows)).map { Float($0) }

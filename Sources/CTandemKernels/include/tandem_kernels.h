@@ -85,8 +85,11 @@ void tandem_chained_sums_and_products(const float *a, const float *b, long strid
 void tandem_max_pool_2x2(const float *x, long planes, long height, long width, float *y, unsigned char *argmax);
 
 /// Writes all of dx: each window's gradient at its argmax, +0 elsewhere.
-void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, long planes, long height, long width,
-                                  float *dx);
+/// With the forward output `y` (else NULL), a window whose maximum is <= 0
+/// passes +0: the mask of a ReLU before the pooling, whose output is >= 0
+/// and whose gradient is nonzero only at the argmax.
+void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, const float *y, long planes,
+                                  long height, long width, float *dx);
 
 /// Non-zero forces the pooling kernels' scalar loops (tests compare the two).
 void tandem_pooling_force_scalar(int on);
