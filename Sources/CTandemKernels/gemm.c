@@ -98,10 +98,11 @@ static void kernel_6x16(long kc, const float *restrict ap, const float *restrict
   _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
 
-/// 12 x 32 tile of C with AVX-512: two consecutive packed A panels (rows
-/// 0-5 and 6-11, `astride` floats apart) against two consecutive packed B
-/// panels (columns 0-15 and 16-31, `bstride` apart). Every element is the same
-/// chain as in `kernel_6x16`; only more of them run at once.
+/// A `ROWS` (at most 12) x 32 tile of C with AVX-512: two consecutive packed A
+/// panels (rows 0-5 and 6-11, `astride` floats apart; the second read only
+/// past row 6) against two consecutive packed B panels (columns 0-15 and
+/// 16-31, `bstride` apart). Every element is the same chain as in
+/// `kernel_6x16`; only more of them run at once.
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 static inline void kernel_rows_x32(const int ROWS, long kc, const float *restrict ap, long astride,
                                    const float *restrict bp, long bstride, float *restrict c, long ldc, int load) {
