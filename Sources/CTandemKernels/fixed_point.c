@@ -136,15 +136,7 @@ static uint32_t abs_bits_max_avx2(const float *src, long n) {
 }
 #endif
 
-static int use_avx2(void) {
-#if defined(__x86_64__)
-  static int cached = -1;
-  if (cached < 0) cached = __builtin_cpu_supports("avx2");
-  return cached && !forced_scalar;
-#else
-  return 0;
-#endif
-}
+static int use_avx2(void) { return tandem_cpu_avx2() && !forced_scalar; }
 
 
 void tandem_fixed_accumulate(const float *src, long n, int exponent, int64_t *acc) {

@@ -565,6 +565,16 @@ int tandem_gemm_avx512_path(void) { return tandem_gemm_vector_path() && !forced_
 
 void tandem_gemm_force_avx2(int on) { forced_avx2 = on; }
 
+int tandem_cpu_avx2(void) {
+#if defined(__x86_64__)
+  static int avx2 = -1;
+  if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2");
+  return avx2;
+#else
+  return 0;
+#endif
+}
+
 int tandem_cpu_avx512(void) {
 #if defined(__x86_64__)
   static int avx512 = -1;

@@ -89,15 +89,13 @@ static long unpool_row_avx2(const float *g, const unsigned char *arg, const floa
   return ox;
 }
 
-static int use_avx2(void) {
-  static int avx2 = -1;
-  if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2");
-  return avx2 && !forced_scalar;
-}
 #endif
+
+static int use_avx2(void) { return tandem_cpu_avx2() && !forced_scalar; }
 
 void tandem_max_pool_2x2(const float *x, long planes, long height, long width, float *y, unsigned char *argmax) {
   long oh = height / 2, ow = width / 2;
+  int vector = use_avx2();
   for (long p = 0; p < planes; p++) {
     for (long oy = 0; oy < oh; oy++) {
       const float *r0 = x + (p * height + 2 * oy) * width, *r1 = r0 + width;
@@ -105,7 +103,7 @@ void tandem_max_pool_2x2(const float *x, long planes, long height, long width, f
       unsigned char *arg = argmax + (p * oh + oy) * ow;
       long from = 0;
 #if defined(__x86_64__)
-      if (use_avx2()) from = pool_row_avx2(r0, r1, ow, out, arg);
+      if (vector) from = pool_row_avx2(r0, r1, ow, out, arg);
 #endif
       pool_row_scalar(r0, r1, from, ow, out, arg);
     }
@@ -115,6 +113,7 @@ void tandem_max_pool_2x2(const float *x, long planes, long height, long width, f
 void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, const float *y, long planes,
                                   long height, long width, float *dx) {
   long oh = height / 2, ow = width / 2;
+  int vector = use_avx2();
   for (long p = 0; p < planes; p++) {
     float *plane = dx + p * height * width;
     for (long oy = 0; oy < oh; oy++) {
@@ -124,7 +123,7 @@ void tandem_max_pool_2x2_backward(const float *dy, const unsigned char *argmax, 
       const float *pooled = y ? y + (p * oh + oy) * ow : NULL;
       long from = 0;
 #if defined(__x86_64__)
-      if (use_avx2()) from = unpool_row_avx2(g, arg, pooled, ow, r0, r1);
+      if (vector) from = unpool_row_avx2(g, arg, pooled, ow, r0, r1);
 #endif
       unpool_row_scalar(g, arg, pooled, from, ow, r0, r1);
       // An odd width's last column took part in no window.

@@ -45,9 +45,10 @@ public final class Conv2D: Layer {
   /// Floats of one band of the column matrix: 512 KB.
   private static let bandFloats = 1 << 17
 
-  /// Output rows per band of the column matrix.
-  private func bandRows(_ g: ConvolutionGeometry) -> Int {
-    max(1, min(g.outputHeight, Self.bandFloats / max(1, g.patchSize * g.outputWidth)))
+  /// The bands of output rows the column matrix is built in, top to bottom.
+  private func bands(_ g: ConvolutionGeometry) -> [Range<Int>] {
+    let rows = max(1, min(g.outputHeight, Self.bandFloats / max(1, g.patchSize * g.outputWidth)))
+    return Swift.stride(from: 0, to: g.outputHeight, by: rows).map { $0..<min(g.outputHeight, $0 + rows) }
   }
 
   public var activationPattern: [UInt8] { activation == .relu ? output.scalars.map { $0 > 0 ? 1 : 0 } : [] }
@@ -84,9 +85,9 @@ public final class Conv2D: Layer {
   public func forward(_ x: Tensor) -> Tensor {
     invariant(x.rank == 4, "\(name) expects [batch, channels, height, width], got \(x.shape)")
     let g = geometry(Array(x.shape.dropFirst()))
-    let batch = x.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, band = bandRows(g)
+    let batch = x.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, bands = bands(g)
     let inStride = inChannels * g.height * g.width, outStride = outChannels * p
-    if columns.count < k * band * ow { columns = [Float](repeating: 0, count: k * band * ow) }
+    if columns.count < k * bands[0].count * ow { columns = [Float](repeating: 0, count: k * bands[0].count * ow) }
     input = x
     let relu = activation == .relu
     output = Tensor(uninitializedShape: [batch, outChannels, g.outputHeight, g.outputWidth]) { y in
@@ -96,8 +97,8 @@ public final class Conv2D: Layer {
             columns.withUnsafeMutableBufferPointer { cols in
               for n in 0..<batch {
                 let out = y.baseAddress! + n * outStride
-                for first in Swift.stride(from: 0, to: g.outputHeight, by: band) {
-                  let rows = first..<min(g.outputHeight, first + band), pixels = rows.count * ow
+                for rows in bands {
+                  let first = rows.lowerBound, pixels = rows.count * ow
                   Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
                   Gemm.multiply(m: outChannels, n: pixels, k: k, a: w.baseAddress!, lda: k,
                                 b: cols.baseAddress!, ldb: pixels, c: out + first * ow, ldc: p)
@@ -118,15 +119,16 @@ public final class Conv2D: Layer {
 
   public func backward(_ dy: Tensor) -> Tensor {
     let g = geometry(Array(input.shape.dropFirst()))
-    let batch = input.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, band = bandRows(g)
+    let batch = input.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, bands = bands(g)
     invariant(dy.shape == [batch, outChannels, g.outputHeight, g.outputWidth],
                  "\(name) backward: gradient \(dy.shape) for input \(input.shape)")
     let inStride = inChannels * g.height * g.width, outStride = outChannels * p
-    let relu = activation == .relu
-    if maskedGradient.count != outStride { maskedGradient = [Float](repeating: 0, count: outStride) }
-    if columns.count < k * band * ow { columns = [Float](repeating: 0, count: k * band * ow) }
-    if computesInputGradient && inputGradientColumns.count < k * band * ow {
-      inputGradientColumns = [Float](repeating: 0, count: k * band * ow)
+    // The ReLU's mask, unless a max pooling after this layer applied it already.
+    let masksHere = activation == .relu && !receivesMaskedGradient, bandFloats = k * bands[0].count * ow
+    if masksHere && maskedGradient.count != outStride { maskedGradient = [Float](repeating: 0, count: outStride) }
+    if columns.count < bandFloats { columns = [Float](repeating: 0, count: bandFloats) }
+    if computesInputGradient && inputGradientColumns.count < bandFloats {
+      inputGradientColumns = [Float](repeating: 0, count: bandFloats)
     }
     var dx = computesInputGradient ? Tensor(uninitializedShape: input.shape) { _ in } : Tensor(zeros: [0])
     input.withUnsafeBufferPointer { xs in
@@ -141,12 +143,12 @@ public final class Conv2D: Layer {
     dx.withUnsafeMutableBufferPointer { dxs in
       for n in 0..<batch {
         var dyn = UnsafePointer(dys.baseAddress! + n * outStride)
-        if relu && !receivesMaskedGradient {
+        if masksHere {
           Kernels.reluBackward(output: ys.baseAddress! + n * outStride, dyn, masked.baseAddress!, count: outStride)
           dyn = UnsafePointer(masked.baseAddress!)
         }
-        for first in Swift.stride(from: 0, to: g.outputHeight, by: band) {
-          let rows = first..<min(g.outputHeight, first + band), pixels = rows.count * ow
+        for rows in bands {
+          let first = rows.lowerBound, pixels = rows.count * ow
           Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
           Gemm.multiply(transposeB: true, m: outChannels, n: k, k: pixels,
                         a: dyn + first * ow, lda: p, b: cols.baseAddress!, ldb: pixels,
@@ -157,8 +159,8 @@ public final class Conv2D: Layer {
           let image = dxs.baseAddress! + n * inStride
           image.update(repeating: 0, count: inStride)
           // Last band first: col2im's order for each pixel (see addColumnsToImage).
-          for first in Swift.stride(from: 0, to: g.outputHeight, by: band).reversed() {
-            let rows = first..<min(g.outputHeight, first + band), pixels = rows.count * ow
+          for rows in bands.reversed() {
+            let first = rows.lowerBound, pixels = rows.count * ow
             Gemm.multiply(transposeA: true, m: k, n: pixels, k: outChannels,
                           a: w.baseAddress!, lda: k, b: dyn + first * ow, ldb: p, c: dcols.baseAddress!, ldc: pixels)
             Im2Col.addColumnsToImage(dcols.baseAddress!, g, outputRows: rows, into: image)

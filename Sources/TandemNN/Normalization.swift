@@ -56,8 +56,8 @@ public final class GroupNorm: Layer {
                 let r = Float(1 / (squares[ng] / Double(size) + Double(epsilon)).squareRoot())
                 inverseStd[ng] = r
                 let m = Float(means[ng])
-                for c in (ng % groups) * perGroup..<(ng % groups + 1) * perGroup {
-                  let base = ng * size + (c % perGroup) * area, gc = g[c], bc = b[c]
+                for j in 0..<perGroup {
+                  let c = (ng % groups) * perGroup + j, base = ng * size + j * area, gc = g[c], bc = b[c]
                   for k in base..<base + area {
                     let v = (xs[k] - m) * r
                     xhat[k] = v

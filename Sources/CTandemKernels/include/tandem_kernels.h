@@ -34,6 +34,9 @@ int tandem_gemm_vector_path(void);
 /// Forces the scalar reference (for tests and the self-test's cross-check).
 void tandem_gemm_force_reference(int on);
 
+/// 1 where the CPU runs AVX2 (the fixed point's and the pooling's vector loops).
+int tandem_cpu_avx2(void);
+
 /// 1 where the CPU and OS run AVX-512 (F, DQ, BW, VL).
 int tandem_cpu_avx512(void);
 
