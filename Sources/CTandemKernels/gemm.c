@@ -240,6 +240,96 @@ static void pack_b(int tb, const float *b, long ldb, long p0, long kc, long j0, 
   }
 }
 
+/// Packs depth [p0, p0+kc) x columns [j0, j0+nc) of the column matrix of
+/// `cc->image` (stride 1) into NR-column panels, straight from the image:
+/// the values `Im2Col.imageToColumns` would have written there, zeros of the
+/// padding included, so the product's bits are those of the explicit matrix.
+/// The caller guarantees whole panels within one output row (`out_w` a
+/// multiple of NR, `j0` and `nc` too).
+static void pack_b_image(const tandem_conv_columns *cc, long p0, long kc, long j0, long nc, float *dst) {
+  const long taps = cc->kernel_h * cc->kernel_w;
+  for (long jr = 0; jr < nc; jr += NR) {
+    long pixel = j0 + jr;
+    long oy = cc->first_row + pixel / cc->out_w, ox = pixel % cc->out_w;
+    for (long p = 0; p < kc; p++) {
+      long q = p0 + p, channel = q / taps, tap = q % taps;
+      long iy = oy + tap / cc->kernel_w - cc->padding, ix = ox + tap % cc->kernel_w - cc->padding;
+      float *d = dst + p * NR;
+      if (iy < 0 || iy >= cc->height) {
+        memset(d, 0, NR * sizeof(float));
+        continue;
+      }
+      const float *row = cc->image + (channel * cc->height + iy) * cc->width;
+      if (ix >= 0 && ix + NR <= cc->width) {
+        memcpy(d, row + ix, NR * sizeof(float));
+      } else {
+        for (long t = 0; t < NR; t++) d[t] = ix + t >= 0 && ix + t < cc->width ? row[ix + t] : 0.0f;
+      }
+    }
+    dst += kc * NR;
+  }
+}
+
+/// Row `q` (channel, kernel row, kernel column) of the column matrix of
+/// `cc->image`, over the band's pixels [p0, p0+count): what `imageToColumns`
+/// writes there, one output row's run at a time.
+static void image_column_row(const tandem_conv_columns *cc, long q, long p0, long count, float *out) {
+  const long taps = cc->kernel_h * cc->kernel_w, ow = cc->out_w;
+  long channel = q / taps, ki = (q % taps) / cc->kernel_w, kj = q % cc->kernel_w;
+  long offset = kj - cc->padding;
+  // Output columns ox whose input column ox + offset lies inside the row.
+  long lo = offset >= 0 ? 0 : -offset, hi = cc->width - offset < ow ? cc->width - offset : ow;
+  if (hi < lo) hi = lo;
+  for (long t = 0; t < count;) {
+    long pixel = p0 + t, oy = cc->first_row + pixel / ow, ox = pixel % ow;
+    long run = ow - ox < count - t ? ow - ox : count - t;
+    long iy = oy + ki - cc->padding;
+    float *d = out + t;
+    if (iy < 0 || iy >= cc->height) {
+      memset(d, 0, (size_t)run * sizeof(float));
+    } else {
+      const float *row = cc->image + (channel * cc->height + iy) * cc->width + offset;
+      long from = ox > lo ? ox : lo, to = ox + run < hi ? ox + run : hi;
+      if (from >= to) {
+        memset(d, 0, (size_t)run * sizeof(float));
+      } else {
+        if (from > ox) memset(d, 0, (size_t)(from - ox) * sizeof(float));
+        memcpy(d + (from - ox), row + from, (size_t)(to - from) * sizeof(float));
+        if (ox + run > to) memset(d + (to - ox), 0, (size_t)(ox + run - to) * sizeof(float));
+      }
+    }
+    t += run;
+  }
+}
+
+static _Thread_local float *column_rows;
+static _Thread_local size_t column_rows_capacity;
+static float *workspace(size_t floats, float **slot, size_t *capacity);
+
+/// `pack_b` of the transposed column matrix (depth: the band's pixels;
+/// columns: rows of the column matrix) straight from the image: each panel's
+/// 16 rows built in a small scratch that stays in L1, then packed as
+/// `pack_b` packs 16 rows of a transposed B.
+__attribute__((target("avx2,fma")))
+static void pack_b_image_transposed(const tandem_conv_columns *cc, long p0, long kc, long j0, long nc, float *dst) {
+  float *rows = workspace((size_t)NR * kc, &column_rows, &column_rows_capacity);
+  for (long jr = 0; jr < nc; jr += NR) {
+    long cols = nc - jr < NR ? nc - jr : NR;
+    for (long r = 0; r < cols; r++) image_column_row(cc, j0 + jr + r, p0, kc, rows + r * kc);
+    if (cols == NR) {
+      pack_b_transposed_panel(rows, kc, kc, dst);
+    } else {
+      for (long p = 0; p < kc; p++) {
+        float *d = dst + p * NR;
+        long r = 0;
+        for (; r < cols; r++) d[r] = rows[r * kc + p];
+        for (; r < NR; r++) d[r] = 0.0f;
+      }
+    }
+    dst += kc * NR;
+  }
+}
+
 static float *workspace(size_t floats, float **slot, size_t *capacity) {
   if (*capacity < floats) {
     free(*slot);
@@ -257,7 +347,8 @@ static _Thread_local size_t packed_a_capacity, packed_b_capacity;
 /// element (j, i) of `c`: the caller swapped the operands to compute Cᵀ = op(B)ᵀ·op(A)ᵀ.
 __attribute__((target("avx2,fma")))
 static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a, long lda,
-                          const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c) {
+                          const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c,
+                          const tandem_conv_columns *implicit_b) {
   float *ap = workspace((size_t)MC * KC, &packed_a, &packed_a_capacity);
   float *bp = workspace((size_t)KC * NC, &packed_b, &packed_b_capacity);
   float tile[MR * NR] __attribute__((aligned(32)));
@@ -268,7 +359,9 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
       long kc = k - pc < KC ? k - pc : KC;
       // After the first depth block every element continues its own chain from C.
       int load = accumulate || pc > 0;
-      pack_b(tb, b, ldb, pc, kc, jc, nc, bp);
+      if (implicit_b && tb) pack_b_image_transposed(implicit_b, pc, kc, jc, nc, bp);
+      else if (implicit_b) pack_b_image(implicit_b, pc, kc, jc, nc, bp);
+      else pack_b(tb, b, ldb, pc, kc, jc, nc, bp);
       for (long ic = 0; ic < m; ic += MC) {
         long mc = m - ic < MC ? m - ic : MC;
         pack_a(ta, a, lda, m, ic, mc, pc, kc, ap);
@@ -539,9 +632,9 @@ static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, l
     return;
   }
   if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3)
-    sgemm_blocked(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1);
+    sgemm_blocked(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1, NULL);
   else
-    sgemm_blocked(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
+    sgemm_blocked(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0, NULL);
 }
 #endif
 
@@ -580,6 +673,24 @@ int tandem_cpu_avx512(void) {
   static int avx512 = -1;
   if (avx512 < 0) avx512 = detect_avx512();
   return avx512;
+#else
+  return 0;
+#endif
+}
+
+int tandem_sgemm_implicit_columns(int transpose_b, long m, long n, long k, const float *a, long lda,
+                                  const tandem_conv_columns *b, int accumulate, float *c, long ldc) {
+#if defined(__x86_64__)
+  // The blocked product in its own orientation, where tandem_sgemm would take
+  // it too: elsewhere (small or swapped products, the scalar reference) the
+  // caller builds the columns and calls tandem_sgemm, which is as fast there.
+  if (!tandem_gemm_vector_path() || m <= 0 || n <= 0 || k <= 0) return 0;
+  long patch = b->channels * b->kernel_h * b->kernel_w;
+  if (transpose_b ? n != patch : (k != patch || b->out_w % NR != 0 || n % NR != 0)) return 0;
+  if (k <= SMALL_MAX_K && m * n * k <= SMALL_MAX_VOLUME) return 0;
+  if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3) return 0;
+  sgemm_blocked(0, transpose_b, m, n, k, a, lda, NULL, 0, accumulate, c, ldc, 0, b);
+  return 1;
 #else
   return 0;
 #endif

@@ -99,6 +99,8 @@ public final class Conv2D: Layer {
                 let out = y.baseAddress! + n * outStride
                 for rows in bands {
                   let first = rows.lowerBound, pixels = rows.count * ow
+                  if Gemm.multiplyColumns(of: xs.baseAddress! + n * inStride, g, outputRows: rows, m: outChannels,
+                                          a: w.baseAddress!, lda: k, c: out + first * ow, ldc: p) { continue }
                   Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
                   Gemm.multiply(m: outChannels, n: pixels, k: k, a: w.baseAddress!, lda: k,
                                 b: cols.baseAddress!, ldb: pixels, c: out + first * ow, ldc: p)
@@ -149,6 +151,8 @@ public final class Conv2D: Layer {
         }
         for rows in bands {
           let first = rows.lowerBound, pixels = rows.count * ow
+          if Gemm.multiplyColumns(of: xs.baseAddress! + n * inStride, g, outputRows: rows, transposeColumns: true,
+                                  m: outChannels, a: dyn + first * ow, lda: p, c: dw.baseAddress!, ldc: k) { continue }
           Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
           Gemm.multiply(transposeB: true, m: outChannels, n: k, k: pixels,
                         a: dyn + first * ow, lda: p, b: cols.baseAddress!, ldb: pixels,

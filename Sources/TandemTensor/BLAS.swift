@@ -28,6 +28,28 @@ public enum Gemm {
     }
   }
 
+  /// `C = A · cols` (or `C += A · colsᵀ` with `transposeColumns`, the weight
+  /// gradient's product), where `cols` is the column matrix of `image` for
+  /// the output rows `outputRows` of a stride-1 convolution `g`
+  /// (`Im2Col.imageToColumns`), without writing the columns out: the pinned
+  /// kernel packs them straight from the image, the same values, so the same
+  /// bits. False, having done nothing, where that is not the product the
+  /// pinned kernel would run (the openblas path, small or swapped shapes, the
+  /// scalar reference, output rows not a multiple of 16 wide).
+  public static func multiplyColumns(
+    of image: UnsafePointer<Float>, _ g: ConvolutionGeometry, outputRows: Range<Int>, transposeColumns: Bool = false,
+    m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) -> Bool {
+    guard Numerics.path == .pinned, g.stride == 1 else { return false }
+    var columns = tandem_conv_columns(image: image, channels: g.channels, height: g.height, width: g.width,
+                                      kernel_h: g.kernelHeight, kernel_w: g.kernelWidth, padding: g.padding,
+                                      out_w: g.outputWidth, first_row: outputRows.lowerBound)
+    let pixels = outputRows.count * g.outputWidth
+    return transposeColumns
+      ? tandem_sgemm_implicit_columns(1, m, g.patchSize, pixels, a, lda, &columns, 1, c, ldc) != 0
+      : tandem_sgemm_implicit_columns(0, m, pixels, g.patchSize, a, lda, &columns, 0, c, ldc) != 0
+  }
+
   /// Whether this CPU runs the pinned kernel's vector code (AVX2 and FMA).
   public static var vectorPathAvailable: Bool { tandem_gemm_vector_path() != 0 }
 

@@ -151,3 +151,89 @@ func col2imIsTheAdjointOfIm2col(g: ConvolutionGeometry) {
                  0, 0, 4, 0,
                  3, 0, 0, 0])
 }
+
+/// A band of one of xray-cnn's convolutions (and two the kernel leaves to
+/// explicit columns: conv1's small and swapped products, xray-cnn-deep's
+/// 8-wide conv5, whose weight gradient still takes them from the image).
+struct ConvolutionBand: Sendable, CustomStringConvertible {
+  let channels, side, outChannels: Int
+  let rows: Range<Int>
+  let implicit: Bool
+  /// Whether the weight gradient's product takes the columns from the image too.
+  var implicitGradient = true
+  var description: String { "\(channels)x\(side)x\(side) -> \(outChannels), rows \(rows)" }
+}
+
+/// The pinned kernel's product with the column matrix packed straight from
+/// the image has the bits of im2col then the same product, on the CPU's
+/// widest tiles and on the AVX2 ones, with the padding at both ends of every
+/// output row and bands that start and end mid-image; where it declines it
+/// writes nothing.
+@Test(arguments: [
+  ConvolutionBand(channels: 16, side: 64, outChannels: 32, rows: 0..<14, implicit: true),
+  ConvolutionBand(channels: 16, side: 64, outChannels: 32, rows: 56..<64, implicit: true),
+  ConvolutionBand(channels: 32, side: 32, outChannels: 64, rows: 14..<28, implicit: true),
+  ConvolutionBand(channels: 64, side: 16, outChannels: 128, rows: 0..<16, implicit: true),
+  ConvolutionBand(channels: 1, side: 128, outChannels: 16, rows: 0..<113, implicit: false, implicitGradient: false),
+  ConvolutionBand(channels: 128, side: 8, outChannels: 256, rows: 0..<8, implicit: false),
+])
+func packingTheColumnsFromTheImageGivesTheBitsOfIm2col(band: ConvolutionBand) {
+  let g = ConvolutionGeometry(channels: band.channels, height: band.side, width: band.side,
+                              kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+  let x = randomTensor([g.channels, g.height, g.width], seed: 41).scalars
+  let w = randomTensor([band.outChannels, g.patchSize], seed: 42).scalars
+  let pixels = band.rows.count * g.outputWidth
+  for choice in [[:], ["TANDEM_PINNED_KERNEL": "avx2"]] {
+    Numerics.applyKernelChoice(environment: choice)
+    defer { Numerics.applyKernelChoice(environment: [:]) }
+    var cols = [Float](repeating: 0, count: g.patchSize * pixels)
+    var explicit = [Float](repeating: .nan, count: band.outChannels * pixels), implicit = explicit
+    var took = false
+    x.withUnsafeBufferPointer { xs in
+      w.withUnsafeBufferPointer { ws in
+        cols.withUnsafeMutableBufferPointer { Im2Col.imageToColumns(xs.baseAddress!, g, outputRows: band.rows, into: $0.baseAddress!) }
+        cols.withUnsafeBufferPointer { cs in
+          explicit.withUnsafeMutableBufferPointer {
+            Gemm.multiply(m: band.outChannels, n: pixels, k: g.patchSize, a: ws.baseAddress!, lda: g.patchSize,
+                          b: cs.baseAddress!, ldb: pixels, c: $0.baseAddress!, ldc: pixels)
+          }
+        }
+        took = implicit.withUnsafeMutableBufferPointer {
+          Gemm.multiplyColumns(of: xs.baseAddress!, g, outputRows: band.rows, m: band.outChannels,
+                               a: ws.baseAddress!, lda: g.patchSize, c: $0.baseAddress!, ldc: pixels)
+        }
+      }
+    }
+    #expect(took == (band.implicit && Gemm.vectorPathAvailable), "\(band) under \(choice)")
+    if took {
+      let differing = zip(explicit, implicit).filter { $0.bitPattern != $1.bitPattern }.count
+      #expect(differing == 0, "\(band) under \(choice): \(differing) of \(explicit.count) outputs differ")
+    } else {
+      #expect(implicit.allSatisfy { $0.isNaN }, "declined, yet wrote")
+    }
+
+    // The weight gradient's product, dW += dY · colsᵀ, continuing dW's chains.
+    let dy = randomTensor([band.outChannels, pixels], seed: 43).scalars
+    let dw0 = randomTensor([band.outChannels, g.patchSize], seed: 44).scalars
+    var dwExplicit = dw0, dwImplicit = dw0
+    var tookGradient = false
+    dy.withUnsafeBufferPointer { dys in
+      cols.withUnsafeBufferPointer { cs in
+        dwExplicit.withUnsafeMutableBufferPointer {
+          Gemm.multiply(transposeB: true, m: band.outChannels, n: g.patchSize, k: pixels, a: dys.baseAddress!, lda: pixels,
+                        b: cs.baseAddress!, ldb: pixels, accumulate: true, c: $0.baseAddress!, ldc: g.patchSize)
+        }
+      }
+      x.withUnsafeBufferPointer { xs in
+        tookGradient = dwImplicit.withUnsafeMutableBufferPointer {
+          Gemm.multiplyColumns(of: xs.baseAddress!, g, outputRows: band.rows, transposeColumns: true, m: band.outChannels,
+                               a: dys.baseAddress!, lda: pixels, c: $0.baseAddress!, ldc: g.patchSize)
+        }
+      }
+    }
+    #expect(tookGradient == (band.implicitGradient && Gemm.vectorPathAvailable), "\(band) gradient under \(choice)")
+    let differing = zip(dwExplicit, tookGradient ? dwImplicit : dwExplicit).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(differing == 0, "\(band) gradient under \(choice): \(differing) of \(dwExplicit.count) differ")
+    if !tookGradient { #expect(dwImplicit == dw0, "declined, yet wrote") }
+  }
+}

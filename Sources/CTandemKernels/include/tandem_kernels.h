@@ -22,6 +22,27 @@ void tandem_sgemm(int transpose_a, int transpose_b, long m, long n, long k,
                   const float *a, long lda, const float *b, long ldb,
                   int accumulate, float *c, long ldc);
 
+/// The column matrix of a stride-1 convolution over one `[channels, height,
+/// width]` image, for the output rows from `first_row` on: row (channel,
+/// kernel row, kernel column), column (output row, output column), zero where
+/// the window lies in the padding (what `Im2Col.imageToColumns` writes).
+typedef struct {
+  const float *image;
+  long channels, height, width, kernel_h, kernel_w, padding;
+  long out_w, first_row;
+} tandem_conv_columns;
+
+/// `C = A·op(B)` (or `C += ...` with `accumulate`) with B that column matrix
+/// (channels·kernel_h·kernel_w rows, one column per output pixel of the band;
+/// `transpose_b`: its transpose, as the weight gradient takes it), packed
+/// straight from the image instead of written out first: the same values in
+/// the same chains, so the bits of `tandem_sgemm` on the explicit matrix.
+/// Returns 0 and does nothing where that is not the product `tandem_sgemm`
+/// would run anyway (small or swapped shapes, the scalar reference; without
+/// `transpose_b`, output rows not a multiple of 16 wide): build the columns then.
+int tandem_sgemm_implicit_columns(int transpose_b, long m, long n, long k, const float *a, long lda,
+                                  const tandem_conv_columns *b, int accumulate, float *c, long ldc);
+
 /// The same product by the scalar reference loop (`fmaf`), on any CPU.
 void tandem_sgemm_reference(int transpose_a, int transpose_b, long m, long n, long k,
                             const float *a, long lda, const float *b, long ldb,
