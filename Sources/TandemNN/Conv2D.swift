@@ -45,9 +45,10 @@ public final class Conv2D: Layer {
   /// Floats of one band of the column matrix: 512 KB.
   private static let bandFloats = 1 << 17
 
-  /// The bands of output rows the column matrix is built in, top to bottom.
-  private func bands(_ g: ConvolutionGeometry) -> [Range<Int>] {
-    let rows = max(1, min(g.outputHeight, Self.bandFloats / max(1, g.patchSize * g.outputWidth)))
+  /// The bands of output rows the column matrix is built in, top to bottom:
+  /// the columns, and `outputRows` rows of output beside them, in 512 KB.
+  private func bands(_ g: ConvolutionGeometry, outputRows: Int = 0) -> [Range<Int>] {
+    let rows = max(1, min(g.outputHeight, Self.bandFloats / max(1, (g.patchSize + outputRows) * g.outputWidth)))
     return Swift.stride(from: 0, to: g.outputHeight, by: rows).map { $0..<min(g.outputHeight, $0 + rows) }
   }
 
@@ -85,7 +86,9 @@ public final class Conv2D: Layer {
   public func forward(_ x: Tensor) -> Tensor {
     invariant(x.rank == 4, "\(name) expects [batch, channels, height, width], got \(x.shape)")
     let g = geometry(Array(x.shape.dropFirst()))
-    let batch = x.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, bands = bands(g)
+    // Bands small enough for their columns and their output to share L2,
+    // where the bias and the ReLU find the output still in cache.
+    let batch = x.shape[0], k = g.patchSize, p = g.outputPixels, ow = g.outputWidth, bands = bands(g, outputRows: outChannels)
     let inStride = inChannels * g.height * g.width, outStride = outChannels * p
     if columns.count < k * bands[0].count * ow { columns = [Float](repeating: 0, count: k * bands[0].count * ow) }
     input = x
@@ -99,16 +102,17 @@ public final class Conv2D: Layer {
                 let out = y.baseAddress! + n * outStride
                 for rows in bands {
                   let first = rows.lowerBound, pixels = rows.count * ow
-                  if Gemm.multiplyColumns(of: xs.baseAddress! + n * inStride, g, outputRows: rows, m: outChannels,
-                                          a: w.baseAddress!, lda: k, c: out + first * ow, ldc: p) { continue }
-                  Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
-                  Gemm.multiply(m: outChannels, n: pixels, k: k, a: w.baseAddress!, lda: k,
-                                b: cols.baseAddress!, ldb: pixels, c: out + first * ow, ldc: p)
-                }
-                if relu {
-                  Kernels.addRowBiasRelu(b.baseAddress!, to: out, rows: outChannels, columns: p)
-                } else {
-                  Kernels.addRowBias(b.baseAddress!, to: out, rows: outChannels, columns: p)
+                  if !Gemm.multiplyColumns(of: xs.baseAddress! + n * inStride, g, outputRows: rows, m: outChannels,
+                                           a: w.baseAddress!, lda: k, c: out + first * ow, ldc: p) {
+                    Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
+                    Gemm.multiply(m: outChannels, n: pixels, k: k, a: w.baseAddress!, lda: k,
+                                  b: cols.baseAddress!, ldb: pixels, c: out + first * ow, ldc: p)
+                  }
+                  if relu {
+                    Kernels.addRowBiasRelu(b.baseAddress!, to: out + first * ow, rows: outChannels, columns: pixels, rowStride: p)
+                  } else {
+                    Kernels.addRowBias(b.baseAddress!, to: out + first * ow, rows: outChannels, columns: pixels, rowStride: p)
+                  }
                 }
               }
             }

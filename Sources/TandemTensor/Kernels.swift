@@ -50,13 +50,14 @@ public enum Kernels {
     for i in 0..<count { y[i] += alpha * x[i] }
   }
 
-  /// Adds `bias[c]` to every element of row `c` of a `[rows, columns]` matrix.
+  /// Adds `bias[c]` to every element of row `c` of a `[rows, columns]` matrix
+  /// whose rows start `rowStride` apart (default: `columns`).
   @inlinable
   public static func addRowBias(_ bias: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>,
-                                rows: Int, columns: Int) {
+                                rows: Int, columns: Int, rowStride: Int? = nil) {
     for r in 0..<rows {
       let b = bias[r]
-      let row = m + r * columns
+      let row = m + r * (rowStride ?? columns)
       for j in 0..<columns { row[j] += b }
     }
   }
@@ -65,10 +66,10 @@ public enum Kernels {
   /// bits) in one pass over `m` instead of two.
   @inlinable
   public static func addRowBiasRelu(_ bias: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>,
-                                    rows: Int, columns: Int) {
+                                    rows: Int, columns: Int, rowStride: Int? = nil) {
     for r in 0..<rows {
       let b = bias[r]
-      let row = m + r * columns
+      let row = m + r * (rowStride ?? columns)
       var j = 0
       while j + 8 <= columns {
         let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self) + b
