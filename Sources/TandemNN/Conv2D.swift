@@ -16,9 +16,12 @@ import TandemTensor
 /// 2.4 MB per image). Each output element is still one chain over the patch,
 /// each weight-gradient element one chain over the pixels in ascending order
 /// (the product continues it band after band), and col2im adds the bands in
-/// the order that keeps each pixel's sum, so the bits do not change.
+/// the order that keeps each pixel's sum, so the bits do not change. Where the
+/// pinned kernel runs the forward product or the weight gradient's blocked,
+/// it packs the band's columns straight from the image instead
+/// (`Gemm.multiplyColumns`): the same values, never written out.
 ///
-/// With `activation: .relu` the ReLU is applied to each image's output while it
+/// With `activation: .relu` the ReLU is applied to each band of output while it
 /// is still in cache, and its mask to each image's gradient in backward, which
 /// saves two passes over the largest activations of a CNN (measured: a sixth
 /// of an xray-cnn step when ReLU was a layer of its own).
@@ -155,12 +158,13 @@ public final class Conv2D: Layer {
         }
         for rows in bands {
           let first = rows.lowerBound, pixels = rows.count * ow
-          if Gemm.multiplyColumns(of: xs.baseAddress! + n * inStride, g, outputRows: rows, transposeColumns: true,
-                                  m: outChannels, a: dyn + first * ow, lda: p, c: dw.baseAddress!, ldc: k) { continue }
-          Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
-          Gemm.multiply(transposeB: true, m: outChannels, n: k, k: pixels,
-                        a: dyn + first * ow, lda: p, b: cols.baseAddress!, ldb: pixels,
-                        accumulate: true, c: dw.baseAddress!, ldc: k)
+          if !Gemm.multiplyColumns(of: xs.baseAddress! + n * inStride, g, outputRows: rows, transposeColumns: true,
+                                   m: outChannels, a: dyn + first * ow, lda: p, c: dw.baseAddress!, ldc: k) {
+            Im2Col.imageToColumns(xs.baseAddress! + n * inStride, g, outputRows: rows, into: cols.baseAddress!)
+            Gemm.multiply(transposeB: true, m: outChannels, n: k, k: pixels,
+                          a: dyn + first * ow, lda: p, b: cols.baseAddress!, ldb: pixels,
+                          accumulate: true, c: dw.baseAddress!, ldc: k)
+          }
         }
         for o in 0..<outChannels { db[o] += Kernels.sum(dyn + o * p, count: p) }
         if computesInputGradient {
