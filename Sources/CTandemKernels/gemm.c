@@ -240,12 +240,23 @@ static void pack_b(int tb, const float *b, long ldb, long p0, long kc, long j0, 
   }
 }
 
+static float *workspace(size_t floats, float **slot, size_t *capacity) {
+  if (*capacity < floats) {
+    free(*slot);
+    *slot = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    if (!*slot) abort();
+    *capacity = floats;
+  }
+  return *slot;
+}
+
 /// Packs depth [p0, p0+kc) x columns [j0, j0+nc) of the column matrix of
 /// `cc->image` (stride 1) into NR-column panels, straight from the image:
 /// the values `Im2Col.imageToColumns` would have written there, zeros of the
 /// padding included, so the product's bits are those of the explicit matrix.
 /// The caller guarantees whole panels within one output row (`out_w` a
-/// multiple of NR, `j0` and `nc` too).
+/// multiple of NR, `j0` and `nc` too), so each depth is one fixed 64-byte
+/// copy: `image_column_row`'s general runs cost conv2's forward a third more.
 static void pack_b_image(const tandem_conv_columns *cc, long p0, long kc, long j0, long nc, float *dst) {
   const long taps = cc->kernel_h * cc->kernel_w;
   for (long jr = 0; jr < nc; jr += NR) {
@@ -304,7 +315,6 @@ static void image_column_row(const tandem_conv_columns *cc, long q, long p0, lon
 
 static _Thread_local float *column_rows;
 static _Thread_local size_t column_rows_capacity;
-static float *workspace(size_t floats, float **slot, size_t *capacity);
 
 /// `pack_b` of the transposed column matrix (depth: the band's pixels;
 /// columns: rows of the column matrix) straight from the image: each panel's
@@ -328,16 +338,6 @@ static void pack_b_image_transposed(const tandem_conv_columns *cc, long p0, long
     }
     dst += kc * NR;
   }
-}
-
-static float *workspace(size_t floats, float **slot, size_t *capacity) {
-  if (*capacity < floats) {
-    free(*slot);
-    *slot = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
-    if (!*slot) abort();
-    *capacity = floats;
-  }
-  return *slot;
 }
 
 static _Thread_local float *packed_a, *packed_b;
@@ -416,6 +416,15 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
 }
 
 static long round_up(long x, long to) { return (x + to - 1) / to * to; }
+
+/// Whether a product goes unpacked (`sgemm_small`).
+static int is_small_product(long m, long n, long k) { return k <= SMALL_MAX_K && m * n * k <= SMALL_MAX_VOLUME; }
+
+/// Whether the blocked product is cheaper as Cᵀ = op(B)ᵀ·op(A)ᵀ (padding of
+/// the MR x NR tiles in each orientation).
+static int blocked_prefers_transposed(long m, long n, long k) {
+  return k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3;
+}
 
 /// One tile of `ROWS` rows and `VECS` x 8 columns over the whole depth, for
 /// products too small to repay packing. A is read where it lies, element
@@ -619,7 +628,7 @@ static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, l
   }
   // Cᵀ = op(B)ᵀ·op(A)ᵀ computes every element by the same chain, so either
   // orientation may be taken: the cheaper one.
-  if (k <= SMALL_MAX_K && m * n * k <= SMALL_MAX_VOLUME) {
+  if (is_small_product(m, n, k)) {
     // Writing the transposed result goes through a tile copy: an element each way.
     int wide = tandem_gemm_avx512_path();
     long width = wide ? 16 : 8;
@@ -631,7 +640,7 @@ static void sgemm_avx2(int ta, int tb, long m, long n, long k, const float *a, l
       small(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0);
     return;
   }
-  if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3)
+  if (blocked_prefers_transposed(m, n, k))
     sgemm_blocked(!tb, !ta, n, m, k, b, ldb, a, lda, accumulate, c, ldc, 1, NULL);
   else
     sgemm_blocked(ta, tb, m, n, k, a, lda, b, ldb, accumulate, c, ldc, 0, NULL);
@@ -687,8 +696,7 @@ int tandem_sgemm_implicit_columns(int transpose_b, long m, long n, long k, const
   if (!tandem_gemm_vector_path() || m <= 0 || n <= 0 || k <= 0) return 0;
   long patch = b->channels * b->kernel_h * b->kernel_w;
   if (transpose_b ? n != patch : (k != patch || b->out_w % NR != 0 || n % NR != 0)) return 0;
-  if (k <= SMALL_MAX_K && m * n * k <= SMALL_MAX_VOLUME) return 0;
-  if (k >= 64 && round_up(n, MR) * round_up(m, NR) * 4 < round_up(m, MR) * round_up(n, NR) * 3) return 0;
+  if (is_small_product(m, n, k) || blocked_prefers_transposed(m, n, k)) return 0;
   sgemm_blocked(0, transpose_b, m, n, k, a, lda, NULL, 0, accumulate, c, ldc, 0, b);
   return 1;
 #else
