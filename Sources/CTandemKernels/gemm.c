@@ -1,4 +1,4 @@
-#include "tandem_kernels.h"
+#include "kernels_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,23 +146,6 @@ static void kernel_tail_x32(int rows, long kc, const float *restrict ap, long as
   }
 }
 
-/// Eight rows of eight floats, transposed: out[q] holds element q of rows 0..7.
-__attribute__((target("avx2,fma")))
-static inline void transpose8(__m256 r[8]) {
-  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row panels, zero-padded.
 /// Eight depths at a time: the panel's rows are loaded as vectors and
 /// transposed (rows past the matrix read as zero), then each depth's six
@@ -240,7 +223,7 @@ static void pack_b(int tb, const float *b, long ldb, long p0, long kc, long j0, 
   }
 }
 
-static float *workspace(size_t floats, float **slot, size_t *capacity) {
+float *tandem_workspace(size_t floats, float **slot, size_t *capacity) {
   if (*capacity < floats) {
     free(*slot);
     *slot = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
@@ -322,7 +305,7 @@ static _Thread_local size_t column_rows_capacity;
 /// `pack_b` packs 16 rows of a transposed B.
 __attribute__((target("avx2,fma")))
 static void pack_b_image_transposed(const tandem_conv_columns *cc, long p0, long kc, long j0, long nc, float *dst) {
-  float *rows = workspace((size_t)NR * kc, &column_rows, &column_rows_capacity);
+  float *rows = tandem_workspace((size_t)NR * kc, &column_rows, &column_rows_capacity);
   for (long jr = 0; jr < nc; jr += NR) {
     long cols = nc - jr < NR ? nc - jr : NR;
     for (long r = 0; r < cols; r++) image_column_row(cc, j0 + jr + r, p0, kc, rows + r * kc);
@@ -349,8 +332,8 @@ __attribute__((target("avx2,fma")))
 static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a, long lda,
                           const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c,
                           const tandem_conv_columns *implicit_b) {
-  float *ap = workspace((size_t)MC * KC, &packed_a, &packed_a_capacity);
-  float *bp = workspace((size_t)KC * NC, &packed_b, &packed_b_capacity);
+  float *ap = tandem_workspace((size_t)MC * KC, &packed_a, &packed_a_capacity);
+  float *bp = tandem_workspace((size_t)KC * NC, &packed_b, &packed_b_capacity);
   float tile[MR * NR] __attribute__((aligned(32)));
   int wide_path = tandem_gemm_avx512_path();
   for (long jc = 0; jc < n; jc += NC) {
@@ -489,7 +472,7 @@ __attribute__((target("avx2,fma")))
 static void sgemm_small(int ta, int tb, long m, long n, long k, const float *a, long lda,
                         const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c) {
   long ars = ta ? 1 : lda, aps = ta ? lda : 1;
-  float *panel = tb ? workspace((size_t)k * NR, &small_panel, &small_panel_capacity) : NULL;
+  float *panel = tb ? tandem_workspace((size_t)k * NR, &small_panel, &small_panel_capacity) : NULL;
   float tile[MR * NR] __attribute__((aligned(32)));
   for (long j = 0; j < n; j += NR) {
     long cols = n - j < NR ? n - j : NR;
@@ -587,7 +570,7 @@ AVX512
 static void sgemm_small_wide(int ta, int tb, long m, long n, long k, const float *a, long lda,
                              const float *b, long ldb, int accumulate, float *c, long ldc, int transposed_c) {
   long ars = ta ? 1 : lda, aps = ta ? lda : 1;
-  float *panel = tb ? workspace((size_t)k * NR_WIDE, &small_panel, &small_panel_capacity) : NULL;
+  float *panel = tb ? tandem_workspace((size_t)k * NR_WIDE, &small_panel, &small_panel_capacity) : NULL;
   float tile[MR_WIDE * NR_WIDE] __attribute__((aligned(64)));
   for (long j = 0; j < n; j += NR_WIDE) {
     long cols = n - j < NR_WIDE ? n - j : NR_WIDE;
@@ -690,12 +673,18 @@ int tandem_cpu_avx512(void) {
 int tandem_sgemm_implicit_columns(int transpose_b, long m, long n, long k, const float *a, long lda,
                                   const tandem_conv_columns *b, int accumulate, float *c, long ldc) {
 #if defined(__x86_64__)
-  // The blocked product in its own orientation, where tandem_sgemm would take
-  // it too: elsewhere (small or swapped products, the scalar reference) the
-  // caller builds the columns and calls tandem_sgemm, which is as fast there.
+  // Small patches go direct (conv_direct.c); others the blocked product in its
+  // own orientation, where tandem_sgemm would take it too: elsewhere (small or
+  // swapped products, the scalar reference) the caller builds the columns and
+  // calls tandem_sgemm, which is as fast there.
   if (!tandem_gemm_vector_path() || m <= 0 || n <= 0 || k <= 0) return 0;
-  long patch = b->channels * b->kernel_h * b->kernel_w;
-  if (transpose_b ? n != patch : (k != patch || b->out_w % NR != 0 || n % NR != 0)) return 0;
+  long patch = b->channels * b->kernel_h * b->kernel_w, pixels = transpose_b ? k : n;
+  if ((transpose_b ? n : k) != patch) return 0;
+  if (tandem_conv_direct_fits(b) && pixels % b->out_w == 0) {
+    tandem_conv_direct(transpose_b, m, pixels, a, lda, b, accumulate, c, ldc);
+    return 1;
+  }
+  if (!transpose_b && (b->out_w % NR != 0 || n % NR != 0)) return 0;
   if (is_small_product(m, n, k) || blocked_prefers_transposed(m, n, k)) return 0;
   sgemm_blocked(0, transpose_b, m, n, k, a, lda, NULL, 0, accumulate, c, ldc, 0, b);
   return 1;

@@ -152,16 +152,18 @@ func col2imIsTheAdjointOfIm2col(g: ConvolutionGeometry) {
                  3, 0, 0, 0])
 }
 
-/// A band of one of xray-cnn's convolutions (and two the kernel leaves to
-/// explicit columns: conv1's small and swapped products, xray-cnn-deep's
-/// 8-wide conv5, whose weight gradient still takes them from the image).
+/// A band of one of xray-cnn's convolutions (conv1's through the direct
+/// kernels for small patches, with odd shapes beside it for their tails), and
+/// one the kernel leaves to explicit columns: xray-cnn-deep's 8-wide conv5,
+/// whose weight gradient still takes them from the image.
 struct ConvolutionBand: Sendable, CustomStringConvertible {
   let channels, side, outChannels: Int
   let rows: Range<Int>
   let implicit: Bool
   /// Whether the weight gradient's product takes the columns from the image too.
   var implicitGradient = true
-  var description: String { "\(channels)x\(side)x\(side) -> \(outChannels), rows \(rows)" }
+  var padding = 1
+  var description: String { "\(channels)x\(side)x\(side) -> \(outChannels), padding \(padding), rows \(rows)" }
 }
 
 /// The pinned kernel's product with the column matrix packed straight from
@@ -174,12 +176,15 @@ struct ConvolutionBand: Sendable, CustomStringConvertible {
   ConvolutionBand(channels: 16, side: 64, outChannels: 32, rows: 56..<64, implicit: true),
   ConvolutionBand(channels: 32, side: 32, outChannels: 64, rows: 14..<28, implicit: true),
   ConvolutionBand(channels: 64, side: 16, outChannels: 128, rows: 0..<16, implicit: true),
-  ConvolutionBand(channels: 1, side: 128, outChannels: 16, rows: 0..<113, implicit: false, implicitGradient: false),
+  ConvolutionBand(channels: 1, side: 128, outChannels: 16, rows: 0..<40, implicit: true),
+  ConvolutionBand(channels: 1, side: 128, outChannels: 16, rows: 80..<128, implicit: true),
+  ConvolutionBand(channels: 1, side: 20, outChannels: 5, rows: 3..<11, implicit: true),
+  ConvolutionBand(channels: 1, side: 13, outChannels: 11, rows: 0..<11, implicit: true, padding: 0),
   ConvolutionBand(channels: 128, side: 8, outChannels: 256, rows: 0..<8, implicit: false),
 ])
 func packingTheColumnsFromTheImageGivesTheBitsOfIm2col(band: ConvolutionBand) {
   let g = ConvolutionGeometry(channels: band.channels, height: band.side, width: band.side,
-                              kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+                              kernelHeight: 3, kernelWidth: 3, stride: 1, padding: band.padding)
   let x = randomTensor([g.channels, g.height, g.width], seed: 41).scalars
   let w = randomTensor([band.outChannels, g.patchSize], seed: 42).scalars
   let pixels = band.rows.count * g.outputWidth
