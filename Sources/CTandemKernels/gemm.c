@@ -233,37 +233,6 @@ float *tandem_workspace(size_t floats, float **slot, size_t *capacity) {
   return *slot;
 }
 
-/// Packs depth [p0, p0+kc) x columns [j0, j0+nc) of the column matrix of
-/// `cc->image` (stride 1) into NR-column panels, straight from the image:
-/// the values `Im2Col.imageToColumns` would have written there, zeros of the
-/// padding included, so the product's bits are those of the explicit matrix.
-/// The caller guarantees whole panels within one output row (`out_w` a
-/// multiple of NR, `j0` and `nc` too), so each depth is one fixed 64-byte
-/// copy: `image_column_row`'s general runs cost conv2's forward a third more.
-static void pack_b_image(const tandem_conv_columns *cc, long p0, long kc, long j0, long nc, float *dst) {
-  const long taps = cc->kernel_h * cc->kernel_w;
-  for (long jr = 0; jr < nc; jr += NR) {
-    long pixel = j0 + jr;
-    long oy = cc->first_row + pixel / cc->out_w, ox = pixel % cc->out_w;
-    for (long p = 0; p < kc; p++) {
-      long q = p0 + p, channel = q / taps, tap = q % taps;
-      long iy = oy + tap / cc->kernel_w - cc->padding, ix = ox + tap % cc->kernel_w - cc->padding;
-      float *d = dst + p * NR;
-      if (iy < 0 || iy >= cc->height) {
-        memset(d, 0, NR * sizeof(float));
-        continue;
-      }
-      const float *row = cc->image + (channel * cc->height + iy) * cc->width;
-      if (ix >= 0 && ix + NR <= cc->width) {
-        memcpy(d, row + ix, NR * sizeof(float));
-      } else {
-        for (long t = 0; t < NR; t++) d[t] = ix + t >= 0 && ix + t < cc->width ? row[ix + t] : 0.0f;
-      }
-    }
-    dst += kc * NR;
-  }
-}
-
 /// Row `q` (channel, kernel row, kernel column) of the column matrix of
 /// `cc->image`, over the band's pixels [p0, p0+count): what `imageToColumns`
 /// writes there, one output row's run at a time.
@@ -342,8 +311,7 @@ static void sgemm_blocked(int ta, int tb, long m, long n, long k, const float *a
       long kc = k - pc < KC ? k - pc : KC;
       // After the first depth block every element continues its own chain from C.
       int load = accumulate || pc > 0;
-      if (implicit_b && tb) pack_b_image_transposed(implicit_b, pc, kc, jc, nc, bp);
-      else if (implicit_b) pack_b_image(implicit_b, pc, kc, jc, nc, bp);
+      if (implicit_b) pack_b_image_transposed(implicit_b, pc, kc, jc, nc, bp);
       else pack_b(tb, b, ldb, pc, kc, jc, nc, bp);
       for (long ic = 0; ic < m; ic += MC) {
         long mc = m - ic < MC ? m - ic : MC;
@@ -673,20 +641,21 @@ int tandem_cpu_avx512(void) {
 int tandem_sgemm_implicit_columns(int transpose_b, long m, long n, long k, const float *a, long lda,
                                   const tandem_conv_columns *b, int accumulate, float *c, long ldc) {
 #if defined(__x86_64__)
-  // Small patches go direct (conv_direct.c); others the blocked product in its
-  // own orientation, where tandem_sgemm would take it too: elsewhere (small or
-  // swapped products, the scalar reference) the caller builds the columns and
-  // calls tandem_sgemm, which is as fast there.
+  // The forward product, and the weight gradient's of a small patch, go
+  // direct (conv_direct.c). Other weight gradients take the blocked product
+  // with the transposed columns packed from the image, where tandem_sgemm
+  // would run it blocked and unswapped too: elsewhere (small or swapped
+  // products, the scalar reference) the caller builds the columns and calls
+  // tandem_sgemm, which is as fast there.
   if (!tandem_gemm_vector_path() || m <= 0 || n <= 0 || k <= 0) return 0;
   long patch = b->channels * b->kernel_h * b->kernel_w, pixels = transpose_b ? k : n;
   if ((transpose_b ? n : k) != patch) return 0;
-  if (tandem_conv_direct_fits(b) && pixels % b->out_w == 0) {
+  if (pixels % b->out_w == 0 && (!transpose_b || tandem_conv_direct_fits(b))) {
     tandem_conv_direct(transpose_b, m, pixels, a, lda, b, accumulate, c, ldc);
     return 1;
   }
-  if (!transpose_b && (b->out_w % NR != 0 || n % NR != 0)) return 0;
-  if (is_small_product(m, n, k) || blocked_prefers_transposed(m, n, k)) return 0;
-  sgemm_blocked(0, transpose_b, m, n, k, a, lda, NULL, 0, accumulate, c, ldc, 0, b);
+  if (!transpose_b || is_small_product(m, n, k) || blocked_prefers_transposed(m, n, k)) return 0;
+  sgemm_blocked(0, 1, m, n, k, a, lda, NULL, 0, accumulate, c, ldc, 0, b);
   return 1;
 #else
   return 0;

@@ -9,15 +9,15 @@
 /// `*slot` between calls and grown when too small.
 float *tandem_workspace(size_t floats, float **slot, size_t *capacity);
 
-/// Whether `tandem_conv_direct` takes a product of this shape: a patch small
-/// enough for the weight gradient's accumulators to stay in registers.
+/// Whether the weight gradient's product of this shape goes direct: a patch
+/// small enough for its accumulators to stay in registers (conv1's 9 taps).
 int tandem_conv_direct_fits(const tandem_conv_columns *cc);
 
-/// `tandem_sgemm_implicit_columns` without packing or column matrix, for
-/// small patches (conv1 of the X-ray CNNs: one channel, 3 x 3, a product 9
-/// deep) over whole output rows (`pixels` a multiple of `out_w`): each output
-/// element the same chain as the reference's. Needs AVX2 and FMA, and
-/// `tandem_conv_direct_fits`.
+/// `tandem_sgemm_implicit_columns` without packing or column matrix, over
+/// whole output rows (`pixels` a multiple of `out_w`): the forward product for
+/// any patch, the weight gradient's (`transpose_b`) where
+/// `tandem_conv_direct_fits`. Each output element the same chain as the
+/// reference's. Needs AVX2 and FMA.
 void tandem_conv_direct(int transpose_b, long m, long pixels, const float *a, long lda,
                         const tandem_conv_columns *cc, int accumulate, float *c, long ldc);
 

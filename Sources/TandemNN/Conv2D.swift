@@ -16,12 +16,10 @@ import TandemTensor
 /// 2.4 MB per image). Each output element is still one chain over the patch,
 /// each weight-gradient element one chain over the pixels in ascending order
 /// (the product continues it band after band), and col2im adds the bands in
-/// the order that keeps each pixel's sum, so the bits do not change. Where the
-/// pinned kernel runs the forward product or the weight gradient's blocked,
-/// it packs the band's columns straight from the image instead, and for a
-/// patch as small as conv1's (one channel, 3 x 3) it reads them from padded
-/// copies of the image rows (`Gemm.multiplyColumns`): the same values, never
-/// written out.
+/// the order that keeps each pixel's sum, so the bits do not change. With the
+/// pinned kernel the forward product, and the weight gradient where it runs
+/// blocked or the patch is as small as conv1's, take the columns from the
+/// image instead (`Gemm.multiplyColumns`): the same values, never written out.
 ///
 /// With `activation: .relu` the ReLU is applied to each band of output while it
 /// is still in cache, and its mask to each image's gradient in backward, which

@@ -32,12 +32,12 @@ public enum Gemm {
   /// gradient's product), where `cols` is the column matrix of `image` for
   /// the output rows `outputRows` of a stride-1 convolution `g`
   /// (`Im2Col.imageToColumns`), without writing the columns out: the pinned
-  /// kernel packs them straight from the image, or for patches of at most 12
-  /// taps (conv1) reads them from padded copies of its rows without packing;
-  /// the same values in the same chains, so the same bits. False, having done
-  /// nothing, where that is not the product the pinned kernel would run (the
-  /// openblas path, other small or swapped shapes, the scalar reference,
-  /// output rows not a multiple of 16 wide).
+  /// kernel reads the taps from padded copies of the image rows (the forward
+  /// product; the weight gradient of a patch of at most 12 taps, conv1's) or
+  /// packs them straight from the image (other weight gradients); the same
+  /// values in the same chains, so the same bits. False, having done nothing,
+  /// where that is not the product the pinned kernel would run (the openblas
+  /// path, other small or swapped weight gradients, the scalar reference).
   public static func multiplyColumns(
     of image: UnsafePointer<Float>, _ g: ConvolutionGeometry, outputRows: Range<Int>, transposeColumns: Bool = false,
     m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int

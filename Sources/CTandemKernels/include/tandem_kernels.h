@@ -34,14 +34,15 @@ typedef struct {
 
 /// `C = A·op(B)` (or `C += ...` with `accumulate`) with B that column matrix
 /// (channels·kernel_h·kernel_w rows, one column per output pixel of the band;
-/// `transpose_b`: its transpose, as the weight gradient takes it), packed
-/// straight from the image instead of written out first: the same values in
-/// the same chains, so the bits of `tandem_sgemm` on the explicit matrix.
-/// Patches of at most 12 taps (one channel, 3 x 3) over whole output rows go
-/// through direct kernels that never pack either. Returns 0 and does nothing
-/// where that is not the product `tandem_sgemm` would run anyway (other small
-/// or swapped shapes, the scalar reference; without `transpose_b`, output rows
-/// not a multiple of 16 wide): build the columns then.
+/// `transpose_b`: its transpose, as the weight gradient takes it), never
+/// written out: the same values in the same chains, so the bits of
+/// `tandem_sgemm` on the explicit matrix. The forward product over whole
+/// output rows, and the weight gradient of a patch of at most 12 taps, read
+/// the taps from padded copies of the image rows (direct kernels); other
+/// weight gradients are packed straight from the image. Returns 0 and does
+/// nothing where that is not the product `tandem_sgemm` would run anyway
+/// (other small or swapped weight gradients, the scalar reference): build the
+/// columns then.
 int tandem_sgemm_implicit_columns(int transpose_b, long m, long n, long k, const float *a, long lda,
                                   const tandem_conv_columns *b, int accumulate, float *c, long ldc);
 
