@@ -91,9 +91,7 @@ static void tap_offsets(const tandem_conv_columns *cc, long stride, long *offset
 __attribute__((target("avx2,fma"), always_inline))
 static inline void forward_block(const int ROWS, long patch, const long *offset, const float *a, long lda,
                                  const float *taps, float *c, long ldc, long count, int load) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i valid0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), lanes);
-  const __m256i valid1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count - W), lanes);
+  const __m256i valid0 = first_lanes(count), valid1 = first_lanes(count - W);
   __m256 acc[FORWARD_ROWS][2];
   _Pragma("clang loop unroll(full)")
   for (int r = 0; r < ROWS; r++) {
@@ -161,7 +159,7 @@ static inline void gradient_row(const int PATCH, const long *offset, const float
     if (count == W) {
       for (int r = 0; r < W; r++) d[r] = r < rows ? _mm256_loadu_ps(a + r * lda + ox) : _mm256_setzero_ps();
     } else {
-      const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i valid = first_lanes(count);
       for (int r = 0; r < W; r++) d[r] = r < rows ? _mm256_maskload_ps(a + r * lda + ox, valid) : _mm256_setzero_ps();
     }
     transpose8(d);

@@ -167,7 +167,7 @@ static void pack_a(int ta, const float *a, long lda, long m, long i0, long mc, l
       for (; p < kc; p++)
         for (long r = 0; r < MR; r++) dst[p * MR + r] = r < rows ? a[(i0 + ir + r) * lda + p0 + p] : 0.0f;
     } else {
-      const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i valid = first_lanes(rows);
       for (; p < kc; p++)
         _mm256_maskstore_ps(dst + p * MR, six, _mm256_maskload_ps(a + (p0 + p) * lda + i0 + ir, valid));
     }
@@ -445,8 +445,7 @@ static void sgemm_small(int ta, int tb, long m, long n, long k, const float *a, 
   for (long j = 0; j < n; j += NR) {
     long cols = n - j < NR ? n - j : NR;
     int vecs = cols > 8 ? 2 : 1, tail = cols % 8 != 0;
-    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(cols - 8 * (vecs - 1))),
-                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i mask = first_lanes(cols - 8 * (vecs - 1));
     const float *bj = b + j;
     long bps = ldb;
     if (tb) {

@@ -24,6 +24,13 @@ void tandem_conv_direct(int transpose_b, long m, long pixels, const float *a, lo
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/// A mask of the first `n` of eight lanes (all for n >= 8, none for n <= 0),
+/// for the masked loads and stores of a vector's tail.
+__attribute__((target("avx2,fma")))
+static inline __m256i first_lanes(long n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 /// Eight rows of eight floats, transposed: out[q] holds element q of rows 0..7.
 __attribute__((target("avx2,fma")))
 static inline void transpose8(__m256 r[8]) {
